@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Scalewise",
+    products: [
+        .executable(name: "scalewise", targets: ["scalewise"]),
+        .library(name: "ScalewiseEngine", targets: ["ScalewiseEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+    ],
+    targets: [
+        // ncursesw: no pkgConfig, its -D flags are dropped by SwiftPM; the shim defines NCURSES_WIDECHAR.
+        .systemLibrary(name: "CNCursesW", path: "Sources/CNCursesW", providers: [.apt(["libncursesw5-dev"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .target(name: "ScalewiseKernels", dependencies: ["COpenBLAS"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
+        .target(name: "ScalewiseEngine", dependencies: ["ScalewiseKernels", "CPNG"]),
+        .target(name: "ScalewiseTUI", dependencies: ["ScalewiseEngine", "CNCursesW"]),
+        .executableTarget(name: "scalewise", dependencies: [
+            "ScalewiseEngine", "ScalewiseTUI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "KernelsTests", dependencies: ["ScalewiseKernels"]),
+        .testTarget(name: "EngineTests", dependencies: ["ScalewiseEngine"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "CLITests", dependencies: ["ScalewiseEngine"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,20 @@
+#ifndef CNCURSESW_SHIM_H
+#define CNCURSESW_SHIM_H
+#define NCURSES_WIDECHAR 1   /* must precede the include: SwiftPM drops pkg-config's -D flags */
+#include <ncurses.h>
+#include <locale.h>
+#include <langinfo.h>
+
+/* Swift 6 cannot read C globals (not concurrency-safe) nor bit macros: accessors instead. */
+static const attr_t CW_A_NORMAL = A_NORMAL;
+static const attr_t CW_A_BOLD = A_BOLD;
+static const attr_t CW_A_REVERSE = A_REVERSE;
+static const attr_t CW_A_DIM = A_DIM;
+static const attr_t CW_A_UNDERLINE = A_UNDERLINE;
+static inline WINDOW *cw_stdscr(void) { return stdscr; }
+static inline int cw_lines(void) { return LINES; }
+static inline int cw_cols(void) { return COLS; }
+static inline int cw_colors(void) { return COLORS; }
+static inline int cw_color_pairs(void) { return COLOR_PAIRS; }
+static inline void cw_set_escdelay(int ms) { set_escdelay(ms); }
+#endif

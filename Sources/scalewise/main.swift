@@ -1,0 +1,2 @@
+import ScalewiseEngine
+print("scalewise")
