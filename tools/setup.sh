@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Scalewise builds and tests against, only those missing (sudo when not root).
+set -euo pipefail
+need=()
+for p in libncursesw5-dev libopenblas-dev libpng-dev ncurses-term tmux; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "scalewise setup: installing ${need[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
