@@ -1,0 +1,173 @@
+import Foundation
+import ScalewiseKernels
+
+/// PyTorch `nn.Linear`: y = x·Wᵀ + b, W stored [out, in].
+struct Linear {
+    let weight: Tensor  // [out, in]
+    let bias: Tensor?  // [out]
+
+    init(_ w: WeightSource, _ prefix: String, cin: Int, cout: Int, bias hasBias: Bool = true) throws {
+        weight = try param(w, prefix + ".weight", [cout, cin])
+        bias = hasBias ? try param(w, prefix + ".bias", [cout]) : nil
+    }
+
+    init(weight: Tensor, bias: Tensor?) {
+        self.weight = weight
+        self.bias = bias
+    }
+
+    var cout: Int { weight.shape[0] }
+    var cin: Int { weight.shape[1] }
+
+    func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        linear(x: x, rows: rows, weight: weight, bias: bias, out: y)
+    }
+}
+
+/// VAR's `SelfAttention` projections (var-spec §2.4): fused q/k/v weight without bias, the bias being
+/// [q_bias; 0; v_bias]; q and k L2-normalised per head, q scaled by exp(min(scale_mul, ln 100)) with a
+/// softmax scale of 1. Checkpoints from before April 2024 lack `scale_mul_1H11`: plain attention, scale 1/32.
+struct SelfAttention {
+    let qkv: Linear  // [3C, C]
+    let proj: Linear  // [C, C]
+    let heads: Int, headDim: Int
+    /// exp(min(scale_mul_h, ln 100)) per head, or nil for the legacy un-normalised attention.
+    let headScale: [Float]?
+
+    init(_ w: WeightSource, _ prefix: String, C: Int, heads: Int) throws {
+        self.heads = heads
+        headDim = C / heads
+        let qb = try w.floats(prefix + ".q_bias", shape: [C])
+        let vb = try w.floats(prefix + ".v_bias", shape: [C])
+        qkv = Linear(weight: try param(w, prefix + ".mat_qkv.weight", [3 * C, C]),
+                     bias: Tensor(shape: [3 * C], data: qb + [Float](repeating: 0, count: C) + vb))
+        proj = try Linear(w, prefix + ".proj", cin: C, cout: C)
+        if w.has(prefix + ".scale_mul_1H11") {
+            let s = try w.floats(prefix + ".scale_mul_1H11", shape: [1, heads, 1, 1])
+            headScale = s.map { Float(exp(Double(min($0, Float(log(100.0)))))) }
+        } else {
+            headScale = nil
+        }
+    }
+
+    /// Softmax scale applied to q·k.
+    var scale: Float { headScale == nil ? 0.25 / Float(headDim).squareRoot() : 1 }
+
+    /// Normalises q and k in place in a [n, 3C] qkv buffer (no-op for legacy checkpoints).
+    func normalizeQK(_ buf: UnsafeMutablePointer<Float>, rows n: Int) {
+        guard let hs = headScale else { return }
+        let C = heads * headDim
+        for r in 0..<n {
+            let row = buf + r * 3 * C
+            for h in 0..<heads {
+                l2NormalizeRows(row + h * headDim, rows: 1, dim: headDim, scale: hs[h])
+                l2NormalizeRows(row + C + h * headDim, rows: 1, dim: headDim, scale: 1)
+            }
+        }
+    }
+}
+
+/// The official `AdaLNSelfAttn` block: x += γ1·Attn(LN(x)(1+s1)+b1); x += γ2·FFN(LN(x)(1+s2)+b2).
+struct AdaLNBlock {
+    let adaLin: Linear  // [6C, C] → γ1, γ2, s1, s2, b1, b2
+    let attn: SelfAttention
+    let fc1: Linear, fc2: Linear  // [4C, C], [C, 4C]
+    let C: Int
+    let eps: Float
+
+    init(_ w: WeightSource, _ prefix: String, C: Int, heads: Int, mlpRatio: Double, eps: Float) throws {
+        self.C = C
+        self.eps = eps
+        adaLin = try Linear(w, prefix + ".ada_lin.1", cin: C, cout: 6 * C)
+        attn = try SelfAttention(w, prefix + ".attn", C: C, heads: heads)
+        let hidden = Int((Double(C) * mlpRatio).rounded())
+        fc1 = try Linear(w, prefix + ".ffn.fc1", cin: C, cout: hidden)
+        fc2 = try Linear(w, prefix + ".ffn.fc2", cin: hidden, cout: C)
+    }
+
+    /// The six modulation vectors for each conditioning row: [rows, 6C]. Constant for a whole image, so a
+    /// session computes them once instead of once per scale as upstream does.
+    func modulation(_ condSiLU: Tensor) -> Tensor {
+        let rows = condSiLU.shape[0]
+        let m = Tensor(shape: [rows, 6 * C])
+        adaLin(condSiLU.ptr, rows: rows, into: m.ptr)
+        return m
+    }
+}
+
+extension AdaLNBlock {
+    /// Runs the block on `x` [rows·l, C] (row-major by conditioning row, then token).
+    /// `attend(qkv, o)` computes the attention output of every row from the normalised qkv buffer —
+    /// the only part in which VAR (KV cache), MVAR (local/neighbourhood) and others differ.
+    func forward(_ x: Tensor, rows: Int, tokens l: Int, mod: Tensor, h: Tensor, qkv: Tensor, o: Tensor, hidden: Tensor,
+                 attend: (_ qkv: UnsafeMutablePointer<Float>, _ o: UnsafeMutablePointer<Float>) -> Void) {
+        let n = rows * l
+        modulatedNorm(x, rows: rows, tokens: l, mod: mod, scaleChunk: 2, shiftChunk: 4, into: h)
+        attn.qkv(h.ptr, rows: n, into: qkv.ptr)
+        attn.normalizeQK(qkv.ptr, rows: n)
+        attend(qkv.ptr, o.ptr)
+        attn.proj(o.ptr, rows: n, into: h.ptr)
+        gatedAdd(x, h, rows: rows, tokens: l, mod: mod, chunk: 0)
+        modulatedNorm(x, rows: rows, tokens: l, mod: mod, scaleChunk: 3, shiftChunk: 5, into: h)
+        fc1(h.ptr, rows: n, into: hidden.ptr)
+        geluTanh(hidden.ptr, count: n * fc1.cout)
+        fc2(hidden.ptr, rows: n, into: h.ptr)
+        gatedAdd(x, h, rows: rows, tokens: l, mod: mod, chunk: 1)
+    }
+
+    private func modulatedNorm(_ x: Tensor, rows: Int, tokens l: Int, mod: Tensor, scaleChunk: Int,
+                               shiftChunk: Int, into out: Tensor) {
+        for r in 0..<rows {
+            let m = mod.ptr + r * 6 * C
+            layerNormModulate(x.ptr + r * l * C, rows: l, dim: C, eps: eps, scale: m + scaleChunk * C,
+                              shift: m + shiftChunk * C, out: out.ptr + r * l * C)
+        }
+    }
+
+    /// x += γ ⊙ y, γ = chunk `chunk` of the row's modulation.
+    private func gatedAdd(_ x: Tensor, _ y: Tensor, rows: Int, tokens l: Int, mod: Tensor, chunk: Int) {
+        for r in 0..<rows {
+            let g = mod.ptr + r * 6 * C + chunk * C
+            for t in 0..<l {
+                let xp = x.ptr + (r * l + t) * C, yp = y.ptr + (r * l + t) * C
+                for c in 0..<C { xp[c] += g[c] * yp[c] }
+            }
+        }
+    }
+}
+
+/// `AdaLNBeforeHead` + `head`: logits = head(LN(x)(1+scale)+shift).
+struct Head {
+    let adaLin: Linear  // [2C, C] → scale, shift
+    let head: Linear  // [V, C]
+    let C: Int, eps: Float
+
+    init(_ w: WeightSource, C: Int, vocab: Int, eps: Float) throws {
+        self.C = C
+        self.eps = eps
+        adaLin = try Linear(w, "head_nm.ada_lin.1", cin: C, cout: 2 * C)
+        head = try Linear(w, "head", cin: C, cout: vocab)
+    }
+
+    func modulation(_ condSiLU: Tensor) -> Tensor {
+        let m = Tensor(shape: [condSiLU.shape[0], 2 * C])
+        adaLin(condSiLU.ptr, rows: condSiLU.shape[0], into: m.ptr)
+        return m
+    }
+
+    func logits(_ x: Tensor, rows: Int, tokens l: Int, mod: Tensor, scratch: Tensor, into out: Tensor) {
+        for r in 0..<rows {
+            let m = mod.ptr + r * 2 * C
+            layerNormModulate(x.ptr + r * l * C, rows: l, dim: C, eps: eps, scale: m, shift: m + C,
+                              out: scratch.ptr + r * l * C)
+        }
+        head(scratch.ptr, rows: rows * l, into: out.ptr)
+    }
+}
+
+/// SiLU(x) as a new tensor: the AdaLN linears all read SiLU(cond).
+func siluCopy(_ x: Tensor) -> Tensor {
+    let y = x.copy()
+    silu(y.ptr, count: y.count)
+    return y
+}

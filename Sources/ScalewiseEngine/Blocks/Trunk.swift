@@ -1,0 +1,121 @@
+import Foundation
+import ScalewiseKernels
+
+/// The class-conditional AdaLN transformer that VAR, FlexVAR and MVAR checkpoints share (same keys):
+/// class embedding (last row = null class), `pos_start`, `word_embed`, the blocks and the AdaLN head.
+/// Positions and the inference procedure are each family's own.
+final class VARTrunk: @unchecked Sendable {
+    let C: Int, vocab: Int, Cvae: Int, numClasses: Int
+    let classEmb: Tensor  // [classes + 1, C]
+    let posStart: Tensor  // [1, 1, C]
+    let wordEmbed: Linear  // [C, Cvae]
+    let blocks: [AdaLNBlock]
+    let head: Head
+
+    init(_ w: WeightSource, depth: Int, C: Int, heads: Int, mlpRatio: Double, eps: Float, numClasses: Int,
+         vocab: Int, Cvae: Int) throws {
+        self.C = C
+        self.vocab = vocab
+        self.Cvae = Cvae
+        self.numClasses = numClasses
+        classEmb = try param(w, "class_emb.weight", [numClasses + 1, C])
+        posStart = try param(w, "pos_start", [1, 1, C])
+        wordEmbed = try Linear(w, "word_embed", cin: Cvae, cout: C)
+        blocks = try (0..<depth).map {
+            try AdaLNBlock(w, "blocks.\($0)", C: C, heads: heads, mlpRatio: mlpRatio, eps: eps)
+        }
+        head = try Head(w, C: C, vocab: vocab, eps: eps)
+    }
+
+    /// class_emb[label] + pos_start + `pos` (one token).
+    func firstInput(label: Int, pos: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>) {
+        let e = classEmb.ptr + label * C
+        for c in 0..<C { x[c] = e[c] + posStart.ptr[c] + pos[c] }
+    }
+
+    /// word_embed(map) + pos, for a latent map [Cvae, h, w] → tokens [h·w, C].
+    func embed(map: Tensor, pos: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>) {
+        let n = map.shape[1] * map.shape[2]
+        let tokens = Tensor(shape: [n, Cvae])
+        transpose(map.ptr, rows: Cvae, cols: n, into: tokens.ptr)
+        wordEmbed(tokens.ptr, rows: n, into: x)
+        for i in 0..<(n * C) { x[i] += pos[i] }
+    }
+}
+
+/// How the tokens of the current scale see each other and the past.
+enum AttentionScope {
+    /// All earlier scales through the KV cache plus the current scale (VAR, FlexVAR).
+    case cached
+    /// The current scale only, dense (MVAR below its refine step).
+    case local
+}
+
+/// One image's run through a trunk: the conditioning rows ([class; null] with guidance), AdaLN
+/// modulations computed once, the pre-allocated KV caches and reusable activations.
+final class TrunkRun {
+    let trunk: VARTrunk
+    let rows: Int
+    let blockMods: [Tensor], headMod: Tensor
+    let caches: [KVCache]
+    let x: Tensor, logits: Tensor
+    private let h: Tensor, qkv: Tensor, o: Tensor, hidden: Tensor
+    private var sampler: TokenSampler
+    var keepLogits = false
+    private(set) var lastLogits: [Float] = []
+
+    /// `labels`: the conditioning rows; `capacity`: total tokens of the schedule (KV cache size);
+    /// `maxTokens`: the largest scale.
+    init(trunk: VARTrunk, labels: [Int], capacity: Int, maxTokens: Int) {
+        self.trunk = trunk
+        rows = labels.count
+        let C = trunk.C
+        let cond = Tensor(shape: [rows, C])
+        for (r, label) in labels.enumerated() { (cond.ptr + r * C).update(from: trunk.classEmb.ptr + label * C, count: C) }
+        let condSiLU = siluCopy(cond)
+        blockMods = trunk.blocks.map { $0.modulation(condSiLU) }
+        headMod = trunk.head.modulation(condSiLU)
+        caches = trunk.blocks.map { _ in KVCache(rows: labels.count, capacity: capacity, C: C) }
+        let n = rows * maxTokens, hiddenDim = trunk.blocks.first?.fc1.cout ?? 4 * C
+        x = Tensor(shape: [n, C])
+        logits = Tensor(shape: [n, trunk.vocab])
+        h = Tensor(shape: [n, C])
+        qkv = Tensor(shape: [n, 3 * C])
+        o = Tensor(shape: [n, C])
+        hidden = Tensor(shape: [n, hiddenDim])
+        sampler = TokenSampler(vocab: trunk.vocab)
+    }
+
+    /// Copies row 0 of `x` ([l, C]) to every other row: all rows read the same tokens (var-spec §3.5.7).
+    func broadcastInput(tokens l: Int) {
+        let C = trunk.C
+        for r in 1..<max(rows, 1) { (x.ptr + r * l * C).update(from: x.ptr, count: l * C) }
+    }
+
+    /// Runs the blocks and the head on `x` ([rows·l, C]) whose tokens start at position `offset` of the
+    /// sequence; fills `logits` [rows·l, V].
+    func forward(tokens l: Int, offset: Int, scope: AttentionScope) {
+        for (b, block) in trunk.blocks.enumerated() {
+            let cache = caches[b]
+            cache.length = scope == .cached ? offset : 0
+            block.forward(x, rows: rows, tokens: l, mod: blockMods[b], h: h, qkv: qkv, o: o, hidden: hidden) { qkv, o in
+                cache.append(qkv: qkv, tokens: l)
+                cache.attend(qkv: qkv, tokens: l, heads: block.attn.heads, headDim: block.attn.headDim,
+                             scale: block.attn.scale, out: o)
+            }
+        }
+        trunk.head.logits(x, rows: rows, tokens: l, mod: headMod, scratch: h, into: logits)
+    }
+
+    /// Guided logits (1+t)·cond − t·uncond (or uncond + cfg·(cond − uncond) in LlamaGen mode, which is the
+    /// same formula with t = cfg − 1), then top-k / top-p / a draw per token. `forced` skips the draw.
+    func sample(tokens l: Int, guidance t: Float, topK: Int, topP: Float, rng: inout Rng, forced: [Int32]?) -> [Int32] {
+        let V = trunk.vocab
+        if rows == 2 {
+            for i in 0..<(l * V) { logits.ptr[i] = (1 + t) * logits.ptr[i] - t * logits.ptr[l * V + i] }
+        }
+        if keepLogits { lastLogits = Array(UnsafeBufferPointer(start: logits.ptr, count: l * V)) }
+        if let f = forced { return f }
+        return (0..<l).map { p in sampler.sample(logits.ptr + p * V, topK: topK, topP: topP, rng: &rng) }
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+
+/// Finds and loads generators: our `.safetensors` files (family + config in the metadata) and the official
+/// `.pth` checkpoints (family and config inferred from the keys and shapes).
+public enum ModelLoader {
+    /// Folders searched for models, in order: `weights/` next to the repository the binary was built in,
+    /// `$SCALEWISE_MODELS` (colon-separated), `~/.local/share/scalewise/models`.
+    public static var searchPaths: [String] {
+        var paths: [String] = []
+        if let repo = repositoryRoot() { paths.append(repo + "/weights") }
+        if let env = ProcessInfo.processInfo.environment["SCALEWISE_MODELS"] {
+            paths += env.split(separator: ":").map(String.init)
+        }
+        paths.append(NSHomeDirectory() + "/.local/share/scalewise/models")
+        return paths
+    }
+
+    /// The repository root, found from the executable's location (`.build/<config>/scalewise`).
+    public static func repositoryRoot() -> String? {
+        var url = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
+        for _ in 0..<5 {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.path + "/Package.swift") { return url.path }
+        }
+        let cwd = FileManager.default.currentDirectoryPath
+        return FileManager.default.fileExists(atPath: cwd + "/Package.swift") ? cwd : nil
+    }
+
+    public static func openWeights(_ path: String) throws -> WeightSource {
+        guard FileManager.default.fileExists(atPath: path) else { throw WeightsError.io(path, "no such file") }
+        if path.hasSuffix(".pth") || path.hasSuffix(".pt") || path.hasSuffix(".bin") { return try PthFile(path: path) }
+        return try SafeTensorsFile(path: path)
+    }
+
+    /// Generator files found in the search paths (tokenizers excluded), sorted by name.
+    public static func availableModels() -> [String] {
+        var found: [String] = []
+        for dir in searchPaths {
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
+            for n in names.sorted() where n.hasSuffix(".safetensors") || n.hasSuffix(".pth") {
+                let p = dir + "/" + n
+                if let w = try? openWeights(p), isGenerator(w) { found.append(p) }
+            }
+        }
+        return found
+    }
+
+    /// A name ("glyphs-var"), a file name, or a path → a file path.
+    public static func resolve(_ model: String) throws -> String {
+        if model.contains("/") || FileManager.default.fileExists(atPath: model) { return model }
+        for dir in searchPaths {
+            for candidate in [model, model + ".safetensors", model + ".pth"] {
+                let p = dir + "/" + candidate
+                if FileManager.default.fileExists(atPath: p) { return p }
+            }
+        }
+        throw WeightsError.io(model, "no such model in \(searchPaths.joined(separator: ", "))")
+    }
+
+    /// The model the TUI and `generate` use when none is named.
+    public static func defaultModel() throws -> String {
+        let all = availableModels()
+        if let p = all.first(where: { $0.hasSuffix("/glyphs-var.safetensors") }) ?? all.first { return p }
+        throw WeightsError.io("weights/", "no model found in \(searchPaths.joined(separator: ", "))")
+    }
+
+    static func isGenerator(_ w: WeightSource) -> Bool {
+        if let f = w.metadata["family"] { return !["vqvae", "flexvqvae"].contains(f) }
+        return w.has("head.weight")
+    }
+
+    public static func family(of w: WeightSource) -> String {
+        if let f = w.metadata["family"] { return f }
+        if let wrapper = (w as? PthFile)?.statePath, wrapper.contains("mvar_wo_ddp") { return "mvar" }
+        if w.has("quantize.embedding.weight") { return w.has("decoder.conv_blocks.0.res.0.conv1.weight") ? "flexvqvae" : "vqvae" }
+        if let s = try? w.shape("pos_1LC"), s.count == 4 { return "flexvar" }
+        return "var"
+    }
+
+    /// Loads a generator and the tokenizer it pairs with (metadata `tokenizer`, else `tokenizer` argument,
+    /// else the official tokenizer file name in the same folder).
+    public static func load(_ model: String, tokenizer: String? = nil) throws -> Generator {
+        let path = try resolve(model)
+        let w = try openWeights(path)
+        let fam = family(of: w)
+        guard isGenerator(w) else { throw WeightsError.mismatch(path, "is a tokenizer (\(fam)), not a generator") }
+        let dir = (path as NSString).deletingLastPathComponent
+        let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        switch fam {
+        case "var", "mvar":
+            let tokPath = try tokenizerPath(for: w, dir: dir, explicit: tokenizer, official: "vae_ch160v4096z32.pth")
+            let tw = try openWeights(tokPath)
+            let vq = try VQVAE(tw, config: try vqvaeConfig(tw))
+            let cfg = try VAR.config(from: w)
+            let m = try VAR(w, config: cfg, tokenizer: vq)
+            return VARGenerator(model: m, name: name, family: fam, classNames: classNames(w, count: cfg.num_classes),
+                                defaults: defaults(w), parameterCount: w.parameterCount)
+        default:
+            throw WeightsError.mismatch(path, "model family '\(fam)' is not supported yet")
+        }
+    }
+
+    static func tokenizerPath(for w: WeightSource, dir: String, explicit: String?, official: String) throws -> String {
+        if let t = explicit { return t }
+        if let t = w.metadata["tokenizer"] { return t.hasPrefix("/") ? t : dir + "/" + t }
+        let p = dir + "/" + official
+        if FileManager.default.fileExists(atPath: p) { return p }
+        throw WeightsError.io(w.path, "no tokenizer: put \(official) next to it or pass --tokenizer")
+    }
+
+    static func vqvaeConfig(_ w: WeightSource) throws -> VQVAE.Config {
+        if let s = w.metadata["config"], let d = s.data(using: .utf8) {
+            return try JSONDecoder().decode(VQVAE.Config.self, from: d)
+        }
+        return VQVAE.Config()  // the official vae_ch160v4096z32
+    }
+
+    public static func classNames(_ w: WeightSource, count: Int) -> [String] {
+        if let s = w.metadata["classes"], let d = s.data(using: .utf8),
+           let names = try? JSONDecoder().decode([String].self, from: d), names.count == count {
+            return names
+        }
+        if count == 1000, let names = imageNetClasses() { return names }
+        return (0..<count).map { "class \($0)" }
+    }
+
+    /// ImageNet-1k class names from `assets/imagenet_classes.txt`, one per line.
+    static func imageNetClasses() -> [String]? {
+        guard let root = repositoryRoot(),
+              let text = try? String(contentsOfFile: root + "/assets/imagenet_classes.txt", encoding: .utf8) else { return nil }
+        let names = text.split(separator: "\n").map(String.init)
+        return names.count == 1000 ? names : nil
+    }
+
+    static func defaults(_ w: WeightSource) -> SamplingOptions {
+        var o = SamplingOptions()  // the official demo: cfg 4, top-k 900, top-p 0.95
+        if let s = w.metadata["defaults"], let d = s.data(using: .utf8),
+           let obj = try? JSONSerialization.jsonObject(with: d) as? [String: Any] {
+            if let v = obj["cfg"] as? Double { o.cfg = Float(v) }
+            if let v = obj["top_k"] as? Int { o.topK = v }
+            if let v = obj["top_p"] as? Double { o.topP = Float(v) }
+            if let v = obj["more_smooth"] as? Bool { o.moreSmooth = v }
+        }
+        return o
+    }
+}

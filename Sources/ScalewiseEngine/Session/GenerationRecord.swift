@@ -1,0 +1,83 @@
+import Foundation
+
+/// Everything needed to reproduce an image bit for bit; stored in the PNG as the `scalewise` JSON chunk,
+/// next to A1111's human-readable `parameters` chunk.
+public struct GenerationRecord: Codable, Sendable, Equatable {
+    public var version = 1
+    public var model: String
+    public var family: String
+    public var classIndex: Int
+    public var className: String
+    public var cfg: Float
+    public var topK: Int
+    public var topP: Float
+    public var moreSmooth: Bool
+    public var seed: UInt64
+    /// Per-scale seeds when the image was re-rolled from a later scale (nil when all equal `seed`).
+    public var scaleSeeds: [UInt64]?
+    public var schedule: [ScaleShape]
+    public var engine = "scalewise \(scalewiseVersion)"
+
+    enum CodingKeys: String, CodingKey {
+        case version, model, family, schedule, seed, engine
+        case classIndex = "class", className = "class_name", cfg, topK = "top_k", topP = "top_p"
+        case moreSmooth = "more_smooth", scaleSeeds = "scale_seeds"
+    }
+
+    public init(generator: Generator, session: GenerationSession) {
+        model = generator.name
+        family = generator.family
+        classIndex = session.classIndex
+        className = generator.classNames[session.classIndex]
+        let o = session.options
+        cfg = o.cfg
+        topK = o.topK
+        topP = o.topP
+        moreSmooth = o.moreSmooth
+        seed = o.seed
+        let seeds = (session as? VARSession)?.scaleSeeds ?? []
+        scaleSeeds = seeds.allSatisfy { $0 == o.seed } ? nil : seeds
+        schedule = session.scales
+    }
+
+    public var options: SamplingOptions {
+        SamplingOptions(cfg: cfg, topK: topK, topP: topP, moreSmooth: moreSmooth, seed: seed)
+    }
+
+    public var json: String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return String(decoding: try! enc.encode(self), as: UTF8.self)
+    }
+
+    public static func parse(_ json: String) throws -> GenerationRecord {
+        do {
+            return try JSONDecoder().decode(GenerationRecord.self, from: Data(json.utf8))
+        } catch {
+            throw EngineError.badArgument("the PNG's scalewise chunk is not a valid generation record")
+        }
+    }
+
+    /// A1111's `parameters` text: the prompt line, then `Key: value, …` (values quoted when they contain
+    /// `,`, `:` or a newline).
+    public var a1111: String {
+        func q(_ v: String) -> String {
+            guard v.contains(",") || v.contains(":") || v.contains("\n") else { return v }
+            return String(decoding: try! JSONEncoder().encode(v), as: UTF8.self)
+        }
+        var items: [(String, String)] = [
+            ("Steps", "\(schedule.count)"), ("Sampler", family.uppercased()), ("CFG scale", fmt(cfg)),
+            ("Seed", "\(seed)"), ("Top-k", "\(topK)"), ("Top-p", fmt(topP)),
+        ]
+        if moreSmooth { items.append(("More smooth", "true")) }
+        items.append(("Schedule", schedule.map { $0.h == $0.w ? "\($0.h)" : "\($0.h)x\($0.w)" }.joined(separator: " ")))
+        items += [("Model", model), ("Version", engine)]
+        return "\(className)\n" + items.map { "\($0.0): \(q($0.1))" }.joined(separator: ", ")
+    }
+
+    private func fmt(_ v: Float) -> String {
+        v == v.rounded() ? String(Int(v)) : String(v)
+    }
+}
+
+public let scalewiseVersion = "0.1.0"

@@ -1,0 +1,141 @@
+import ScalewiseKernels
+
+/// The two key-naming schemes of the same LDM encoder/decoder.
+enum ConvNetNaming {
+    /// VAR (taming/LDM): `up.{level}.block.{j}`, levels indexed by resolution (0 = full), mid.block_1/attn_1/block_2.
+    case `var`
+    /// LlamaGen (FlexVAR, AiM): `conv_blocks.{i}.res.{j}` in execution order, mid.0/1/2, separate q/k/v.
+    case llamagen
+
+    func mid(_ prefix: String) -> (String, String, String) {
+        switch self {
+        case .var: return ("\(prefix).mid.block_1", "\(prefix).mid.attn_1", "\(prefix).mid.block_2")
+        case .llamagen: return ("\(prefix).mid.0", "\(prefix).mid.1", "\(prefix).mid.2")
+        }
+    }
+
+    /// Prefix of a level's modules; `index` is the resolution level (VAR) or the execution position (LlamaGen).
+    func level(_ prefix: String, decoder: Bool, index: Int) -> (block: String, res: String) {
+        switch self {
+        case .var: return ("\(prefix).\(decoder ? "up" : "down").\(index)", "block")
+        case .llamagen: return ("\(prefix).conv_blocks.\(index)", "res")
+        }
+    }
+}
+
+/// One resolution level: resnet blocks, each followed by attention at the lowest resolution.
+struct ConvLevel {
+    var blocks: [ResnetBlock] = []
+    var attns: [AttnBlock] = []
+    var resample: Conv2d?
+
+    func run(_ x: Tensor) -> Tensor {
+        var h = x
+        for (j, b) in blocks.enumerated() {
+            h = b(h)
+            if !attns.isEmpty { h = attns[j](h) }
+        }
+        return h
+    }
+}
+
+struct ConvDecoder {
+    let convIn: Conv2d
+    let mid: (ResnetBlock, AttnBlock?, ResnetBlock)
+    let levels: [ConvLevel]  // in execution order: lowest resolution first
+    let normOut: GroupNorm
+    let convOut: Conv2d
+
+    init(_ w: WeightSource, prefix: String, naming: ConvNetNaming, ch: Int, chMult: [Int], numResBlocks: Int,
+         zChannels: Int, usingSA: Bool, usingMidSA: Bool, outChannels: Int = 3) throws {
+        let n = chMult.count
+        var cin = ch * chMult[n - 1]
+        convIn = try Conv2d(w, prefix + ".conv_in", cin: zChannels, cout: cin, k: 3)
+        let m = naming.mid(prefix)
+        mid = (try ResnetBlock(w, m.0, cin: cin, cout: cin),
+               usingMidSA ? try AttnBlock(w, m.1, channels: cin, fusedQKV: naming == .var) : nil,
+               try ResnetBlock(w, m.2, cin: cin, cout: cin))
+        var levels: [ConvLevel] = []
+        for (pos, lvl) in (0..<n).reversed().enumerated() {
+            let (p, res) = naming.level(prefix, decoder: true, index: naming == .var ? lvl : pos)
+            var level = ConvLevel()
+            let cout = ch * chMult[lvl]
+            for j in 0...numResBlocks {
+                level.blocks.append(try ResnetBlock(w, "\(p).\(res).\(j)", cin: cin, cout: cout))
+                cin = cout
+                if lvl == n - 1 && usingSA {
+                    level.attns.append(try AttnBlock(w, "\(p).attn.\(j)", channels: cin, fusedQKV: naming == .var))
+                }
+            }
+            if lvl != 0 { level.resample = try Conv2d(w, "\(p).upsample.conv", cin: cin, cout: cin, k: 3) }
+            levels.append(level)
+        }
+        self.levels = levels
+        normOut = try GroupNorm(w, prefix + ".norm_out", channels: cin)
+        convOut = try Conv2d(w, prefix + ".conv_out", cin: cin, cout: outChannels, k: 3)
+    }
+
+    func callAsFunction(_ z: Tensor) -> Tensor {
+        var h = mid.0(convIn(z))
+        if let a = mid.1 { h = a(h) }
+        h = mid.2(h)
+        for level in levels {
+            h = level.run(h)
+            if let up = level.resample { h = up.upsampled(h) }
+        }
+        return convOut(normOut(h, silu: true))
+    }
+}
+
+struct ConvEncoder {
+    let convIn: Conv2d
+    let levels: [ConvLevel]  // full resolution first
+    let mid: (ResnetBlock, AttnBlock?, ResnetBlock)
+    let normOut: GroupNorm
+    let convOut: Conv2d
+
+    init(_ w: WeightSource, prefix: String, naming: ConvNetNaming, ch: Int, chMult: [Int], numResBlocks: Int,
+         zChannels: Int, usingSA: Bool, usingMidSA: Bool, inChannels: Int = 3) throws {
+        let n = chMult.count
+        convIn = try Conv2d(w, prefix + ".conv_in", cin: inChannels, cout: ch, k: 3)
+        var cin = ch
+        var levels: [ConvLevel] = []
+        for lvl in 0..<n {
+            let (p, res) = naming.level(prefix, decoder: false, index: lvl)
+            var level = ConvLevel()
+            let cout = ch * chMult[lvl]
+            for j in 0..<numResBlocks {
+                level.blocks.append(try ResnetBlock(w, "\(p).\(res).\(j)", cin: cin, cout: cout))
+                cin = cout
+                if lvl == n - 1 && usingSA {
+                    level.attns.append(try AttnBlock(w, "\(p).attn.\(j)", channels: cin, fusedQKV: naming == .var))
+                }
+            }
+            // Zero-pad right and bottom by one, then a stride-2 3×3 conv (official Downsample2x).
+            if lvl != n - 1 {
+                level.resample = try Conv2d(w, "\(p).downsample.conv", cin: cin, cout: cin, k: 3, stride: 2,
+                                            pad: (0, 0, 1, 1))
+            }
+            levels.append(level)
+        }
+        self.levels = levels
+        let m = naming.mid(prefix)
+        mid = (try ResnetBlock(w, m.0, cin: cin, cout: cin),
+               usingMidSA ? try AttnBlock(w, m.1, channels: cin, fusedQKV: naming == .var) : nil,
+               try ResnetBlock(w, m.2, cin: cin, cout: cin))
+        normOut = try GroupNorm(w, prefix + ".norm_out", channels: cin)
+        convOut = try Conv2d(w, prefix + ".conv_out", cin: cin, cout: zChannels, k: 3)
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = convIn(x)
+        for level in levels {
+            h = level.run(h)
+            if let down = level.resample { h = down(h) }
+        }
+        h = mid.0(h)
+        if let a = mid.1 { h = a(h) }
+        h = mid.2(h)
+        return convOut(normOut(h, silu: true))
+    }
+}

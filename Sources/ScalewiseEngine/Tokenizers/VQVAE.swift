@@ -1,0 +1,173 @@
+import Foundation
+import ScalewiseKernels
+
+/// VAR's multi-scale residual VQ-VAE (`vae_ch160v4096z32` and our glyph tokenizer), var-spec §1.
+/// Generation needs the decoder, the codebook and the φ convs; the encoder is loaded on demand
+/// (image → tokens, for in-painting and tests).
+public final class VQVAE: @unchecked Sendable {
+    public struct Config: Codable, Sendable, Equatable {
+        public var vocab_size = 4096
+        public var z_channels = 32
+        public var ch = 160
+        public var ch_mult = [1, 1, 2, 2, 4]
+        public var num_res_blocks = 2
+        public var v_patch_nums = [1, 2, 3, 4, 5, 6, 8, 10, 13, 16]
+        public var quant_resi: Float = 0.5
+        public var share_quant_resi = 4
+        public var using_sa = true
+        public var using_mid_sa = true
+        public init() {}
+    }
+
+    public let config: Config
+    public let codebook: Tensor  // [V, Cvae]
+    let phis: [Conv2d]  // quant_resi.qresi_ls.{k}: 3×3 Cvae→Cvae
+    let postQuantConv: Conv2d
+    let decoder: ConvDecoder
+    private let source: WeightSource
+    private let encoderCache = Lazy<EncoderBox>()
+    /// Linear latent → RGB map for instant previews: [3][Cvae] weights + [3] bias.
+    public let preview: LatentPreview?
+    let fittedPreview = Lazy<LatentPreview>()
+
+    public var vocabSize: Int { config.vocab_size }
+    public var Cvae: Int { config.z_channels }
+    /// Side of the final latent map (16 for the 256 px models).
+    public var latentSide: Int { config.v_patch_nums.last! }
+    public var downsample: Int { 1 << (config.ch_mult.count - 1) }
+
+    public init(_ w: WeightSource, config: Config) throws {
+        self.config = config
+        source = w
+        let C = config.z_channels
+        codebook = try param(w, "quantize.embedding.weight", [config.vocab_size, C])
+        phis = try (0..<config.share_quant_resi).map {
+            try Conv2d(w, "quantize.quant_resi.qresi_ls.\($0)", cin: C, cout: C, k: 3)
+        }
+        postQuantConv = try Conv2d(w, "post_quant_conv", cin: C, cout: C, k: 3)
+        decoder = try ConvDecoder(w, prefix: "decoder", naming: .var, ch: config.ch, chMult: config.ch_mult,
+                                  numResBlocks: config.num_res_blocks, zChannels: C,
+                                  usingSA: config.using_sa, usingMidSA: config.using_mid_sa)
+        preview = LatentPreview(metadata: w.metadata["preview"], channels: C)
+    }
+
+    /// Which of the shared φ convs scale `si` of `count` uses: the official argmin over
+    /// numpy.linspace(1/(3K), 1−1/(3K), K) against si/(count−1), in float64 (ties are decided by rounding,
+    /// giving [0,0,1,1,1,2,2,3,3,3] at 10 scales — var-spec §1.4).
+    public static func phiIndex(forScale si: Int, of count: Int, k: Int = 4) -> Int {
+        let start = 1.0 / 3.0 / Double(k), stop = 1.0 - 1.0 / 3.0 / Double(k)
+        let step = (stop - start) / Double(k - 1)
+        let at = count > 1 ? Double(si) / Double(count - 1) : 0
+        var best = 0, bestDist = Double.infinity
+        for i in 0..<k {
+            let tick = i == k - 1 ? stop : Double(i) * step + start
+            let d = abs(tick - at)
+            if d < bestDist { best = i; bestDist = d }
+        }
+        return best
+    }
+
+    /// Code vectors of a token map as a latent [Cvae, h, w].
+    public func embed(_ tokens: [Int32], h: Int, w: Int) -> Tensor {
+        let C = Cvae
+        let out = Tensor(shape: [C, h, w])
+        for (p, t) in tokens.enumerated() {
+            let row = codebook.ptr + Int(t) * C
+            for c in 0..<C { out.ptr[c * h * w + p] = row[c] }
+        }
+        return out
+    }
+
+    /// φ_si(bicubic↑(h → side×side)): what scale si adds to f̂; the last scale is not resampled
+    /// (var-spec §1.4). φ(x) = (1 − r)·x + r·conv(x).
+    public func residual(code h: Tensor, scale si: Int) -> Tensor {
+        let side = latentSide
+        let up: Tensor
+        if h.shape[1] == side && h.shape[2] == side {
+            up = h.copy()
+        } else {
+            up = Tensor(shape: [Cvae, side, side])
+            bicubicResize(h, into: up)
+        }
+        let k = VQVAE.phiIndex(forScale: si, of: config.v_patch_nums.count, k: phis.count)
+        let r = config.quant_resi
+        let conv = phis[k](up)
+        for i in 0..<up.count { up.ptr[i] = (1 - r) * up.ptr[i] + r * conv.ptr[i] }
+        return up
+    }
+
+    public func accumulate(fHat: Tensor, code h: Tensor, scale si: Int) {
+        add(fHat, residual(code: h, scale: si))
+    }
+
+    /// The decoder image in [−1, 1] (clamped like the official `fhat_to_img`), [3, H, W].
+    public func decode(fHat: Tensor) -> Tensor {
+        let x = decoder(postQuantConv(fHat))
+        for i in 0..<x.count { x.ptr[i] = min(1, max(-1, x.ptr[i])) }
+        return x
+    }
+
+    /// Encoder + quant_conv: image [3, H, W] in [−1, 1] → f [Cvae, H/d, W/d].
+    public func encodeF(_ image: Tensor) throws -> Tensor {
+        let (enc, qc) = try encoder()
+        return qc(enc(image))
+    }
+
+    /// Residual multi-scale quantisation (`f_to_idxBl_or_fhat`): image → one token map per scale.
+    public func encode(_ image: Tensor) throws -> [[Int32]] {
+        let f = try encodeF(image)
+        let C = Cvae
+        let rest = f.copy()
+        var out: [[Int32]] = []
+        for (si, pn) in config.v_patch_nums.enumerated() {
+            let z: Tensor
+            if si == config.v_patch_nums.count - 1 { z = rest } else {
+                z = Tensor(shape: [C, pn, pn])
+                areaResize(rest, into: z)
+            }
+            let ids = nearestCodes(z)
+            out.append(ids)
+            let term = residual(code: embed(ids, h: pn, w: pn), scale: si)
+            for i in 0..<rest.count { rest.ptr[i] -= term.ptr[i] }
+        }
+        return out
+    }
+
+    /// argmin_v ‖z − e_v‖² for every cell of z [C, h, w].
+    func nearestCodes(_ z: Tensor) -> [Int32] {
+        let C = z.shape[0], n = z.shape[1] * z.shape[2], V = vocabSize
+        let zt = Tensor(shape: [n, C])
+        transpose(z.ptr, rows: C, cols: n, into: zt.ptr)
+        let dots = Tensor(shape: [n, V])
+        linear(x: zt, weight: codebook, bias: nil, out: dots)
+        var norms = [Float](repeating: 0, count: V)
+        for v in 0..<V { for c in 0..<C { norms[v] += codebook.ptr[v * C + c] * codebook.ptr[v * C + c] } }
+        return (0..<n).map { p in
+            var best = 0, bestD = Float.infinity
+            for v in 0..<V {
+                let d = norms[v] - 2 * dots.ptr[p * V + v]
+                if d < bestD { bestD = d; best = v }
+            }
+            return Int32(best)
+        }
+    }
+
+    private func encoder() throws -> (ConvEncoder, Conv2d) {
+        let c = config, w = source
+        let box = try encoderCache.valueOrThrow {
+            EncoderBox(try ConvEncoder(w, prefix: "encoder", naming: .var, ch: c.ch, chMult: c.ch_mult,
+                                       numResBlocks: c.num_res_blocks, zChannels: c.z_channels,
+                                       usingSA: c.using_sa, usingMidSA: c.using_mid_sa),
+                       try Conv2d(w, "quant_conv", cin: c.z_channels, cout: c.z_channels, k: 3))
+        }
+        return (box.encoder, box.quantConv)
+    }
+
+    final class EncoderBox: @unchecked Sendable {
+        let encoder: ConvEncoder, quantConv: Conv2d
+        init(_ e: ConvEncoder, _ q: Conv2d) {
+            encoder = e
+            quantConv = q
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import ArgumentParser
+import Foundation
+import ScalewiseEngine
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Generate images headlessly and save them as PNG.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: [.customShort("c"), .customLong("class")], help: "Class index or name (unique prefix is enough).")
+    var classLabel: String?
+
+    @Option(help: "Seed of the engine's RNG; -1 picks a random one.") var seed: Int64 = 0
+    @Option(help: "Classifier-free guidance (default: the model's).") var cfg: Float?
+    @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens; 0 = off (default: the model's).") var topK: Int?
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass; 0 = off (default: the model's).") var topP: Float?
+    @Flag(name: .customLong("more-smooth"), help: "VAR's Gumbel-softmax smoothing (prettier, not for FID).") var moreSmooth = false
+    @Option(help: "Number of images (seeds seed, seed+1, …).") var count = 1
+    @Flag(help: "Save all images as one grid instead of one file each.") var grid = false
+    @Option(name: .shortAndLong, help: "Output PNG.") var output: String = "scalewise.png"
+    @Flag(help: "Overwrite existing files.") var force = false
+    @Option(name: .customLong("tokens-out"), help: "Write every scale's token ids as JSON.") var tokensOut: String?
+    @Option(name: .customLong("from-png"), help: "Reproduce the image recorded in a PNG written by scalewise.") var fromPNG: String?
+    @Flag(name: .shortAndLong, help: "No progress bar.") var quiet = false
+
+    func validate() throws {
+        guard count >= 1 && count <= 1024 else { throw ValidationError("--count must be in 1…1024") }
+        if let k = topK, k < 0 { throw ValidationError("--top-k must be ≥ 0") }
+        if let p = topP, !(0...1).contains(p) { throw ValidationError("--top-p must be in [0, 1]") }
+        if let c = cfg, !c.isFinite || c < 0 { throw ValidationError("--cfg must be a finite number ≥ 0") }
+        if seed < -1 { throw ValidationError("--seed must be ≥ 0, or -1 for a random seed") }
+        if fromPNG == nil && classLabel == nil { throw ValidationError("missing --class (index or name)") }
+    }
+
+    func run() throws {
+        var record: GenerationRecord?
+        var mo = modelOptions
+        if let src = fromPNG {
+            let (_, text) = try PNG.read(src)
+            guard let json = text["scalewise"] else { throw ValidationError("\(src) has no scalewise metadata chunk") }
+            record = try GenerationRecord.parse(json)
+            if mo.model == nil { mo.model = record!.model }
+        }
+        let gen = try mo.load()
+        let classIndex = try record?.classIndex ?? gen.resolveClass(classLabel!)
+        var opts = record?.options ?? gen.defaults
+        if let c = cfg { opts.cfg = c }
+        if let k = topK { opts.topK = k }
+        if let p = topP { opts.topP = p }
+        if moreSmooth { opts.moreSmooth = true }
+        if record == nil { opts.seed = seed == -1 ? UInt64.random(in: 0..<(1 << 53)) : UInt64(seed) }
+        try checkOutputs()
+
+        var images: [RGBImage] = [], tokens: [[[Int32]]] = []
+        var last: GenerationRecord?
+        for i in 0..<count {
+            var o = opts
+            o.seed = opts.seed &+ UInt64(i)
+            let session = try gen.makeSession(classIndex: classIndex, options: o)
+            if let seeds = record?.scaleSeeds, let vs = session as? VARSession {
+                for (k, s) in seeds.enumerated() where k < vs.scales.count { vs.overrideSeed(scale: k, seed: s) }
+            }
+            let progress = quiet ? nil : Progress(total: session.scales.count, label: count > 1 ? "image \(i + 1)/\(count)" : "")
+            while session.completed < session.scales.count {
+                let r = try session.step()
+                progress?.update(r)
+            }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            images.append(session.preview(after: session.completed, tier: .decoded))
+            progress?.finish(decodeMs: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            tokens.append(session.results.map { $0.tokens })
+            let rec = GenerationRecord(generator: gen, session: session)
+            last = rec
+            if !grid { try save(images[i], record: rec, to: count == 1 ? output : numbered(output, i)) }
+        }
+        if grid, let rec = last { try save(makeGrid(images), record: rec, to: output) }
+        if let path = tokensOut { try writeTokens(tokens, to: path) }
+    }
+
+    private func checkOutputs() throws {
+        let outs = grid || count == 1 ? [output] : (0..<count).map { numbered(output, $0) }
+        for o in outs + (tokensOut.map { [$0] } ?? []) where !force && FileManager.default.fileExists(atPath: o) {
+            throw ValidationError("\(o) exists; use --force to overwrite")
+        }
+    }
+
+    private func save(_ image: RGBImage, record: GenerationRecord, to path: String) throws {
+        try PNG.write(image, text: [("parameters", record.a1111), ("scalewise", record.json)], to: path, overwrite: force)
+        if !quiet { FileHandle.standardError.write(Data("saved \(path)\n".utf8)) }
+    }
+
+    private func writeTokens(_ tokens: [[[Int32]]], to path: String) throws {
+        let obj: [String: Any] = ["images": tokens.map { $0.map { $0.map { Int($0) } } }]
+        let data = try JSONSerialization.data(withJSONObject: obj)
+        try writeAtomically([UInt8](data), to: path, overwrite: force)
+    }
+}
+
+/// out.png → out-0003.png style names for --count without --grid.
+func numbered(_ path: String, _ i: Int) -> String {
+    let ext = (path as NSString).pathExtension
+    let base = ext.isEmpty ? path : String(path.dropLast(ext.count + 1))
+    return "\(base)-\(String(format: "%04d", i)).\(ext.isEmpty ? "png" : ext)"
+}
+
+/// Tiles images into a near-square grid with a 2-pixel gap.
+func makeGrid(_ images: [RGBImage]) -> RGBImage {
+    let cols = Int(Double(images.count).squareRoot().rounded(.up))
+    let rowsN = (images.count + cols - 1) / cols
+    let w = images[0].width, h = images[0].height, gap = 2
+    var out = RGBImage(width: cols * w + (cols - 1) * gap, height: rowsN * h + (rowsN - 1) * gap)
+    for (i, img) in images.enumerated() {
+        let ox = (i % cols) * (w + gap), oy = (i / cols) * (h + gap)
+        for y in 0..<h {
+            let src = y * w * 3, dst = ((oy + y) * out.width + ox) * 3
+            out.pixels.replaceSubrange(dst..<(dst + w * 3), with: img.pixels[src..<(src + w * 3)])
+        }
+    }
+    return out
+}
+
+/// A one-line progress bar on stderr.
+final class Progress {
+    let total: Int, label: String
+    private var lines: [String] = []
+    private var ms = 0.0
+    init(total: Int, label: String) {
+        self.total = total
+        self.label = label
+    }
+
+    func update(_ r: ScaleResult) {
+        ms += r.milliseconds
+        let done = r.index + 1, width = 20
+        let bar = String(repeating: "█", count: done * width / total) + String(repeating: "░", count: width - done * width / total)
+        let text = "\r\(label.isEmpty ? "" : label + " ")\(bar) scale \(done)/\(total) \(r.shape) cfg \(String(format: "%.2f", r.guidance)) \(String(format: "%6.0f", r.milliseconds)) ms"
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    func finish(decodeMs: Double) {
+        FileHandle.standardError.write(Data(String(format: " | transformer %.0f ms, decode %.0f ms\n", ms, decodeMs).utf8))
+    }
+}

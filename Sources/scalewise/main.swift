@@ -1,2 +1,0 @@
-import ScalewiseEngine
-print("scalewise")

@@ -1,0 +1,104 @@
+"""Seconds per 256 px image: the PyTorch VAR code vs `scalewise bench`, same random weights, same threads.
+
+    python3 tools/bench/bench_var.py [--depth 16] [--threads 2] [--official /tmp/official/VAR] [--images 1]
+
+Builds a random-weight VAR-d{depth} + vae_ch160v4096z32 (official shapes), saves them as .safetensors in a
+scratch folder, times the official `autoregressive_infer_cfg` (from a checkout of FoundationVision/VAR given by
+--official, else our architecture-identical reference in tools/reference), split into transformer and decoder,
+then runs `scalewise bench` on the same files and prints both and the ratio. fp32 on both sides.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def build(depth, official):
+    if official:
+        sys.path.insert(0, official)
+        from models import build_vae_var
+        vae, var = build_vae_var(V=4096, Cvae=32, ch=160, share_quant_resi=4, device='cpu',
+                                 patch_nums=(1, 2, 3, 4, 5, 6, 8, 10, 13, 16), num_classes=1000, depth=depth,
+                                 shared_aln=False, attn_l2_norm=True, flash_if_available=False,
+                                 fused_if_available=False, init_adaln=0.5, init_adaln_gamma=1e-5, init_head=0.02,
+                                 init_std=-1)
+        return vae, var, 'official'
+    sys.path.insert(0, os.path.join(ROOT, 'tools', 'reference'))
+    from var import VAR, init_weights
+    from vqvae import VQVAE
+    vae = VQVAE()
+    var = VAR(vae, depth=depth, embed_dim=64 * depth, num_heads=depth, cond_drop_rate=0)
+    init_weights(var)
+    return vae, var, 'reference'
+
+
+def save(module, path, meta):
+    from safetensors.torch import save_file
+    sd = {k: v.contiguous() for k, v in module.state_dict().items() if v.dtype.is_floating_point}
+    save_file(sd, path, metadata=meta)
+
+
+def time_torch(vae, var, images, cfg, top_k, top_p):
+    decode_s, total_s = 0.0, 0.0
+    orig = vae.fhat_to_img
+
+    def timed(f_hat):
+        nonlocal decode_s
+        t = time.perf_counter()
+        out = orig(f_hat)
+        decode_s += time.perf_counter() - t
+        return out
+
+    vae.fhat_to_img = timed
+    with torch.inference_mode():
+        var.autoregressive_infer_cfg(B=1, label_B=torch.tensor([207]), cfg=cfg, top_k=top_k, top_p=top_p, g_seed=0)
+        decode_s = 0.0
+        t = time.perf_counter()
+        for i in range(images):
+            var.autoregressive_infer_cfg(B=1, label_B=torch.tensor([207]), cfg=cfg, top_k=top_k, top_p=top_p, g_seed=i)
+        total_s = time.perf_counter() - t
+    return (total_s - decode_s) / images, decode_s / images
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--depth', type=int, default=16)
+    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--images', type=int, default=1)
+    ap.add_argument('--official', default=None, help='path to a FoundationVision/VAR checkout')
+    ap.add_argument('--scratch', default='/tmp/scalewise-bench')
+    ap.add_argument('--binary', default=os.path.join(ROOT, '.build', 'release', 'scalewise'))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    os.makedirs(args.scratch, exist_ok=True)
+    vae, var, which = build(args.depth, args.official)
+    vae.eval(), var.eval()
+    vae_path = os.path.join(args.scratch, 'vae_ch160v4096z32.safetensors')
+    var_path = os.path.join(args.scratch, f'var_d{args.depth}.safetensors')
+    save(vae, vae_path, {'family': 'vqvae'})
+    save(var, var_path, {'family': 'var', 'tokenizer': os.path.basename(vae_path)})
+    cfg, top_k, top_p = 4.0, 900, 0.95
+    t_tr, t_dec = time_torch(vae, var, args.images, cfg, top_k, top_p)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads))
+    out = subprocess.run([args.binary, 'bench', '--model', var_path, '--threads', str(args.threads),
+                          '--images', str(args.images), '--json'], env=env, check=True, capture_output=True, text=True)
+    ours = json.loads(out.stdout.strip().splitlines()[-1])
+    rows = [('transformer', t_tr, ours['transformer_s']), ('decode', t_dec, ours['decode_s']),
+            ('total', t_tr + t_dec, ours['transformer_s'] + ours['decode_s'])]
+    print(f'VAR-d{args.depth} 256px, cfg {cfg}, top-k {top_k}, top-p {top_p}, {args.threads} threads, fp32; '
+          f'PyTorch {torch.__version__} ({which} code)')
+    print(f'{"stage":12s} {"pytorch s":>10s} {"scalewise s":>12s} {"ratio":>7s}')
+    for name, a, b in rows:
+        print(f'{name:12s} {a:10.2f} {b:12.2f} {a / b:6.2f}x')
+    print(f'scalewise: {ours.get("gflops_per_s", 0):.0f} GFLOP/s overall, peak RSS {ours.get("peak_rss_mb", 0):.0f} MB')
+
+
+if __name__ == '__main__':
+    main()
