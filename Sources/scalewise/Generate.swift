@@ -80,7 +80,7 @@ struct Generate: ParsableCommand {
     private func checkOutputs() throws {
         let outs = grid || count == 1 ? [output] : (0..<count).map { numbered(output, $0) }
         for o in outs + (tokensOut.map { [$0] } ?? []) where !force && FileManager.default.fileExists(atPath: o) {
-            throw ValidationError("\(o) exists; use --force to overwrite")
+            throw EngineError.badArgument("\(o) exists; use --force to overwrite")
         }
     }
 
