@@ -1,0 +1,75 @@
+import Foundation
+
+/// A whole file mapped read-only. Weights are read straight from the page cache, so opening a
+/// multi-gigabyte checkpoint costs nothing until a tensor is touched.
+/// Immutable after init, hence safe to share between threads.
+final class MappedFile: @unchecked Sendable {
+    let path: String
+    let count: Int
+    private let base: UnsafeRawPointer?
+
+    init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw WeightsError(.io, file: path, "cannot open: \(errnoText())") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw WeightsError(.io, file: path, "cannot stat: \(errnoText())") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw WeightsError(.io, file: path, "not a regular file") }
+        count = Int(st.st_size)
+        if count == 0 {
+            base = nil  // mmap refuses length 0; an empty file is rejected later as "too short"
+        } else {
+            let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0)
+            guard let p, p != MAP_FAILED else { throw WeightsError(.io, file: path, "cannot mmap: \(errnoText())") }
+            base = UnsafeRawPointer(p)
+        }
+    }
+
+    deinit {
+        if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+    }
+
+    /// The bytes `offset ..< offset+length`, or nil when any part lies outside the file.
+    func bytes(_ offset: Int, _ length: Int) -> UnsafeRawBufferPointer? {
+        guard offset >= 0, length >= 0, offset <= count, length <= count - offset else { return nil }
+        guard let base else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: base + offset, count: length)
+    }
+
+    /// Little-endian unsigned integer of `width` bytes at `offset`, nil when out of range.
+    func uint(at offset: Int, width: Int) -> UInt64? {
+        guard let b = bytes(offset, width) else { return nil }
+        var v: UInt64 = 0
+        var i = width
+        while i > 0 {
+            i -= 1
+            v = v << 8 | UInt64(b[i])
+        }
+        return v
+    }
+}
+
+func errnoText() -> String { String(cString: strerror(errno)) }
+
+/// Overflow-checked arithmetic for sizes read from untrusted files: Swift traps on overflow, and a
+/// trap is a crash, so every size computed from file contents goes through these.
+enum Checked {
+    static func mul(_ a: Int, _ b: Int) -> Int? {
+        let (r, o) = a.multipliedReportingOverflow(by: b)
+        return o ? nil : r
+    }
+    static func add(_ a: Int, _ b: Int) -> Int? {
+        let (r, o) = a.addingReportingOverflow(b)
+        return o ? nil : r
+    }
+    /// Product of the dims; nil when a dim is negative or the product overflows.
+    static func numel(_ shape: [Int]) -> Int? {
+        var n = 1
+        for d in shape {
+            guard d >= 0, let m = mul(n, d) else { return nil }
+            n = m
+        }
+        return n
+    }
+}
