@@ -86,7 +86,7 @@ public enum ModelLoader {
         let w = try openWeights(path)
         let fam = family(of: w)
         guard isGenerator(w) else { throw WeightsError.mismatch(path, "is a tokenizer (\(fam)), not a generator") }
-        let dir = (path as NSString).deletingLastPathComponent
+        let folder = (path as NSString).deletingLastPathComponent, dir = folder.isEmpty ? "." : folder
         let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         switch fam {
         case "var", "mvar", "mambavar":
