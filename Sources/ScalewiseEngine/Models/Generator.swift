@@ -126,9 +126,9 @@ public final class AiMGenerator: Generator, @unchecked Sendable {
         return try AiMSession(model: model, classIndex: classIndex, options: options)
     }
 
-    /// Per token and row: every layer's Mamba-2 and the tied head; the tokenizer's decoder is not counted.
+    /// Per token and row: every layer's Mamba-2 and the tied head; then one decode of the full map.
     public func flops(cfg: Float) -> (transformer: Double, decoder: Double) {
-        let perToken = model.layers.reduce(0) { $0 + $1.mixer.flops(tokens: 1) } + 2 * Double(model.D * model.config.vocab_size)
-        return (perToken * Double(model.config.num_tokens) * (cfg == 1 ? 1 : 2), 0)
+        let c = model.config, perToken = model.layers.reduce(0) { $0 + $1.mixer.flops(tokens: 1) } + 2 * Double(c.d_model * c.vocab_size)
+        return (perToken * Double(c.num_tokens) * (cfg == 1 ? 1 : 2), model.tokenizer?.decoder.flops(h: c.side, w: c.side) ?? 0)
     }
 }

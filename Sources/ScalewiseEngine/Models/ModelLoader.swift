@@ -130,7 +130,11 @@ public enum ModelLoader {
     /// VQ-16's with the codebook's shape.
     static func aimTokenizer(for w: WeightSource, dir: String, explicit: String?) throws -> FlexVQVAE {
         var src = w
-        if let t = explicit ?? w.metadata["tokenizer"] { src = try openWeights(explicit ?? (t.hasPrefix("/") ? t : dir + "/" + t)) }
+        if let t = explicit {
+            src = try openWeights(t)
+        } else if let t = w.metadata["tokenizer"] {
+            src = try openWeights(t.hasPrefix("/") ? t : dir + "/" + t)
+        }
         let tw: WeightSource = src.has("vqvae.quantize.embedding.weight") ? PrefixedWeights(src, prefix: "vqvae.") : src
         var c = FlexVQVAE.Config()
         if let s = w.metadata["tokenizer_config"] ?? src.metadata["tokenizer_config"], let d = s.data(using: .utf8) {
