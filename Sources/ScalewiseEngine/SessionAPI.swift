@@ -30,13 +30,17 @@ public struct SamplingOptions: Sendable, Equatable, Codable {
     public var moreSmooth: Bool
     /// Seed of the engine's own RNG (see `Rng`): same seed, same image, on every machine.
     public var seed: UInt64
+    /// Constant guidance u + cfg·(c − u) at every step (LlamaGen / FlexVAR demo) instead of VAR's ramp.
+    public var constantCFG: Bool
 
-    public init(cfg: Float = 4, topK: Int = 900, topP: Float = 0.95, moreSmooth: Bool = false, seed: UInt64 = 0) {
+    public init(cfg: Float = 4, topK: Int = 900, topP: Float = 0.95, moreSmooth: Bool = false, seed: UInt64 = 0,
+                constantCFG: Bool = false) {
         self.cfg = cfg
         self.topK = topK
         self.topP = topP
         self.moreSmooth = moreSmooth
         self.seed = seed
+        self.constantCFG = constantCFG
     }
 }
 
@@ -82,6 +86,10 @@ public protocol GenerationSession: AnyObject {
     func reroll(from k: Int, seed: UInt64)
     /// Results of the completed scales.
     var results: [ScaleResult] { get }
+    /// The seed each scale draws from (all equal to `options.seed` unless re-rolled).
+    var scaleSeeds: [UInt64] { get }
+    /// Sets one scale's seed (reproducing a re-rolled image from its record).
+    func overrideSeed(scale k: Int, seed: UInt64)
     /// The image after completed scale `k` (1-based count), at the given tier.
     func preview(after k: Int, tier: PreviewTier) -> RGBImage
 }

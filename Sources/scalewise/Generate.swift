@@ -15,6 +15,11 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens; 0 = off (default: the model's).") var topK: Int?
     @Option(name: .customLong("top-p"), help: "Nucleus sampling mass; 0 = off (default: the model's).") var topP: Float?
     @Flag(name: .customLong("more-smooth"), help: "VAR's Gumbel-softmax smoothing (prettier, not for FID).") var moreSmooth = false
+    @Flag(name: .customLong("cfg-constant"), help: "Constant guidance u + cfg·(c − u) at every step instead of VAR's ramp.")
+    var cfgConstant = false
+    @Option(help: "Number of steps, for models with a free schedule (FlexVAR: the paper's presets 6…13).") var steps: Int?
+    @Option(help: "Explicit schedule for FlexVAR: sizes like 1,2,4,8,16 or h×w pairs like 1x1,2x3,4x6,8x12.")
+    var scales: String?
     @Option(help: "Number of images (seeds seed, seed+1, …).") var count = 1
     @Flag(help: "Save all images as one grid instead of one file each.") var grid = false
     @Option(name: .shortAndLong, help: "Output PNG.") var output: String = "scalewise.png"
@@ -48,6 +53,8 @@ struct Generate: ParsableCommand {
         if let k = topK { opts.topK = k }
         if let p = topP { opts.topP = p }
         if moreSmooth { opts.moreSmooth = true }
+        if cfgConstant { opts.constantCFG = true }
+        let schedule = try record?.schedule ?? chooseSchedule(gen)
         if record == nil { opts.seed = seed == -1 ? UInt64.random(in: 0..<(1 << 53)) : UInt64(seed) }
         try checkOutputs()
 
@@ -56,9 +63,9 @@ struct Generate: ParsableCommand {
         for i in 0..<count {
             var o = opts
             o.seed = opts.seed &+ UInt64(i)
-            let session = try gen.makeSession(classIndex: classIndex, options: o)
-            if let seeds = record?.scaleSeeds, let vs = session as? VARSession {
-                for (k, s) in seeds.enumerated() where k < vs.scales.count { vs.overrideSeed(scale: k, seed: s) }
+            let session = try gen.makeSession(classIndex: classIndex, options: o, schedule: schedule)
+            if let seeds = record?.scaleSeeds {
+                for (k, s) in seeds.enumerated() where k < session.scales.count { session.overrideSeed(scale: k, seed: s) }
             }
             let progress = quiet ? nil : Progress(total: session.scales.count, label: count > 1 ? "image \(i + 1)/\(count)" : "")
             while session.completed < session.scales.count {
@@ -75,6 +82,16 @@ struct Generate: ParsableCommand {
         }
         if grid, let rec = last { try save(makeGrid(images), record: rec, to: output) }
         if let path = tokensOut { try writeTokens(tokens, to: path) }
+    }
+
+    private func chooseSchedule(_ gen: Generator) throws -> [ScaleShape]? {
+        if let text = scales { return try parseSchedule(text) }
+        guard let n = steps else { return nil }
+        guard let s = gen.schedules.first(where: { $0.count == n }) else {
+            let options = gen.schedules.map { String($0.count) }.joined(separator: ", ")
+            throw EngineError.badArgument("\(gen.name) has no \(n)-step schedule (available: \(options))")
+        }
+        return s
     }
 
     private func checkOutputs() throws {
@@ -139,5 +156,16 @@ final class Progress {
 
     func finish(decodeMs: Double) {
         FileHandle.standardError.write(Data(String(format: " | transformer %.0f ms, decode %.0f ms\n", ms, decodeMs).utf8))
+    }
+}
+
+/// "1,2,4" → squares; "1x1,2x3" → h×w steps.
+func parseSchedule(_ text: String) throws -> [ScaleShape] {
+    try text.split(separator: ",").map { item in
+        let parts = item.lowercased().split(whereSeparator: { $0 == "x" || $0 == "×" }).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard (1...2).contains(parts.count), parts.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= 256 }) else {
+            throw EngineError.badArgument("bad schedule entry '\(item)': use sizes like 1,2,4 or 2x3")
+        }
+        return ScaleShape(parts[0]!, parts.count == 2 ? parts[1]! : parts[0]!)
     }
 }

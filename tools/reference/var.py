@@ -95,7 +95,8 @@ class AdaLNBeforeHead(nn.Module):
 
 
 def sample_with_top_k_top_p_(logits, top_k=0, top_p=0.0, rng=None, num_samples=1):
-    """Official sampler semantics: top-k keeps ties, top-p applies to the top-k-filtered logits, in place."""
+    """Official sampler semantics: top-k keeps ties, top-p applies to the top-k-filtered logits, in place; one
+    multinomial draw per token (top_k=1 is greedy: a one-hot distribution, deterministic unless the top logits tie)."""
     B, l, V = logits.shape
     if top_k > 0:
         idx_to_remove = logits < logits.topk(top_k, largest=True, sorted=False, dim=-1)[0].amin(dim=-1, keepdim=True)
@@ -105,10 +106,22 @@ def sample_with_top_k_top_p_(logits, top_k=0, top_p=0.0, rng=None, num_samples=1
         sorted_idx_to_remove = sorted_logits.softmax(dim=-1).cumsum_(dim=-1) <= (1 - top_p)
         sorted_idx_to_remove[..., -1:] = False
         logits.masked_fill_(sorted_idx_to_remove.scatter(sorted_idx.ndim - 1, sorted_idx, sorted_idx_to_remove), -torch.inf)
-    if top_k == 1:  # greedy, deterministic: what the parity fixtures use
-        return logits.argmax(dim=-1, keepdim=True)
-    return torch.multinomial(logits.softmax(dim=-1).view(-1, V), num_samples=num_samples, replacement=True,
-                             generator=rng).view(B, l, num_samples)
+    replacement = num_samples >= 0
+    return torch.multinomial(logits.softmax(dim=-1).view(-1, V), num_samples=abs(num_samples), replacement=replacement,
+                             generator=rng).view(B, l, abs(num_samples))
+
+
+def gumbel_softmax_with_rng(logits, tau=1.0, hard=False, eps=1e-10, dim=-1, rng=None):
+    """Official helper for `more_smooth` (soft, Gumbel-perturbed code mixture); same RNG use as upstream."""
+    if rng is None:
+        return F.gumbel_softmax(logits=logits, tau=tau, hard=hard, eps=eps, dim=dim)
+    gumbels = -torch.empty_like(logits, memory_format=torch.legacy_contiguous_format).exponential_(generator=rng).log()
+    y_soft = ((logits + gumbels) / tau).softmax(dim)
+    if hard:
+        index = y_soft.max(dim, keepdim=True)[1]
+        y_hard = torch.zeros_like(logits, memory_format=torch.legacy_contiguous_format).scatter_(dim, index, 1.0)
+        return y_hard - y_soft.detach() + y_soft
+    return y_soft
 
 
 class VAR(nn.Module):
@@ -162,7 +175,8 @@ class VAR(nn.Module):
         return torch.where(d >= d.transpose(1, 2), 0., -torch.inf).reshape(1, 1, self.L, self.L)
 
     def head_logits(self, h, cond_BD):
-        return self.head(self.head_nm(h.float(), cond_BD).float()).float()
+        dt = self.head.weight.dtype  # official: float32 (.float(), outside autocast); generic so float64 runs work
+        return self.head(self.head_nm(h.to(dt), cond_BD).to(dt)).to(dt)
 
     # --- teacher forcing ---
     def forward(self, label_B, x_BLCv_wo_first_l):
@@ -171,7 +185,7 @@ class VAR(nn.Module):
             label_B = torch.where(torch.rand(B, device=label_B.device) < self.cond_drop_rate, self.num_classes, label_B)
         cond_BD = self.class_emb(label_B)
         sos = cond_BD.unsqueeze(1).expand(B, self.first_l, -1) + self.pos_start.expand(B, self.first_l, -1)
-        x = torch.cat((sos, self.word_embed(x_BLCv_wo_first_l.float())), dim=1) + self.lvl_pos()
+        x = torch.cat((sos, self.word_embed(x_BLCv_wo_first_l.to(self.word_embed.weight.dtype))), dim=1) + self.lvl_pos()
         attn_bias = self.attn_bias_for_masking.to(x.dtype)
         for b in self.blocks:
             x = b(x, cond_BD, attn_bias)
@@ -179,11 +193,19 @@ class VAR(nn.Module):
 
     # --- sampling (KV cache) ---
     @torch.no_grad()
-    def autoregressive_infer_cfg(self, B, label_B, g_seed=None, cfg=1.5, top_k=0, top_p=0.0, return_all=False):
-        rng = None
-        if g_seed is not None:
-            rng = torch.Generator(device=self.head.weight.device).manual_seed(g_seed)
-        label_B = torch.as_tensor(label_B, device=self.head.weight.device).view(-1).expand(B) if not torch.is_tensor(label_B) or label_B.numel() == 1 else label_B
+    def autoregressive_infer_cfg(self, B, label_B, g_seed=None, cfg=1.5, top_k=0, top_p=0.0, more_smooth=False,
+                                 return_all=False):
+        """Official semantics. label_B: None (drawn uniformly with the generator), an int (< 0: the null class)
+        or a LongTensor [B]. return_all: also a per-scale trace of the guided logits (before top-k/top-p), ids, f_hat."""
+        dev = self.head.weight.device
+        rng = None if g_seed is None else torch.Generator(device=dev).manual_seed(g_seed)
+        if label_B is None:
+            uniform = torch.full((1, self.num_classes), 1.0 / self.num_classes, device=dev)
+            label_B = torch.multinomial(uniform, num_samples=B, replacement=True, generator=rng).reshape(B)
+        elif isinstance(label_B, int):
+            label_B = torch.full((B,), self.num_classes if label_B < 0 else label_B, device=dev)
+        else:
+            label_B = torch.as_tensor(label_B, device=dev).view(-1).expand(B)  # (extension) one label for all B
         sos = cond_BD = self.class_emb(torch.cat((label_B, torch.full_like(label_B, self.num_classes))))
         lvl_pos = self.lvl_pos()
         next_token_map = sos.unsqueeze(1).expand(2 * B, self.first_l, -1) + self.pos_start.expand(2 * B, self.first_l, -1) + lvl_pos[:, :self.first_l]
@@ -202,11 +224,17 @@ class VAR(nn.Module):
             logits = self.head_logits(x, cond_BD)
             t = cfg * ratio
             logits = (1 + t) * logits[:B] - t * logits[B:]
-            raw = logits.clone()
+            raw = logits.clone() if return_all else None
             idx_Bl = sample_with_top_k_top_p_(logits, top_k=top_k, top_p=top_p, rng=rng)[:, :, 0]
-            h_BChw = vq.embedding(idx_Bl).transpose(1, 2).reshape(B, self.Cvae, pn, pn)
+            if not more_smooth:
+                h_BlC = vq.embedding(idx_Bl)
+            else:  # visualisation only; `logits` is the top-k/top-p-filtered copy left by the in-place sampler
+                gum_t = max(0.27 * (1 - ratio * 0.95), 0.005)
+                h_BlC = gumbel_softmax_with_rng(logits.mul(1 + ratio), tau=gum_t, hard=False, dim=-1, rng=rng) @ vq.embedding.weight.unsqueeze(0)
+            h_BChw = h_BlC.transpose(1, 2).reshape(B, self.Cvae, pn, pn)
             f_hat, next_map = vq.get_next_autoregressive_input(si, SN, f_hat, h_BChw)
-            trace.append(dict(logits=raw, idx=idx_Bl, f_hat=f_hat.clone()))
+            if return_all:
+                trace.append(dict(logits=raw, idx=idx_Bl, f_hat=f_hat.clone()))
             if si != SN - 1:
                 next_token_map = next_map.view(B, self.Cvae, -1).transpose(1, 2)
                 next_token_map = self.word_embed(next_token_map) + lvl_pos[:, cur_L:cur_L + self.patch_nums[si + 1] ** 2]

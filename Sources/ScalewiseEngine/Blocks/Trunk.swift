@@ -49,6 +49,9 @@ enum AttentionScope {
     case cached
     /// The current scale only, dense (MVAR below its refine step).
     case local
+    /// The current scale only, each query seeing a kernel×kernel window of its h×w grid (MVAR's
+    /// spatial-Markov attention at the last scales).
+    case neighborhood(h: Int, w: Int, kernel: Int)
 }
 
 /// One image's run through a trunk: the conditioning rows ([class; null] with guidance), AdaLN
@@ -96,12 +99,18 @@ final class TrunkRun {
     /// sequence; fills `logits` [rows·l, V].
     func forward(tokens l: Int, offset: Int, scope: AttentionScope) {
         for (b, block) in trunk.blocks.enumerated() {
-            let cache = caches[b]
-            cache.length = scope == .cached ? offset : 0
+            let cache = caches[b], a = block.attn
+            if case .cached = scope { cache.length = offset } else { cache.length = 0 }
             block.forward(x, rows: rows, tokens: l, mod: blockMods[b], h: h, qkv: qkv, o: o, hidden: hidden) { qkv, o in
+                if case .neighborhood(let gh, let gw, let k) = scope {
+                    for r in 0..<rows {
+                        neighborhoodAttention(qkv: qkv + r * l * 3 * trunk.C, h: gh, w: gw, kernel: k, heads: a.heads,
+                                              headDim: a.headDim, scale: a.scale, out: o + r * l * trunk.C)
+                    }
+                    return
+                }
                 cache.append(qkv: qkv, tokens: l)
-                cache.attend(qkv: qkv, tokens: l, heads: block.attn.heads, headDim: block.attn.headDim,
-                             scale: block.attn.scale, out: o)
+                cache.attend(qkv: qkv, tokens: l, heads: a.heads, headDim: a.headDim, scale: a.scale, out: o)
             }
         }
         trunk.head.logits(x, rows: rows, tokens: l, mod: headMod, scratch: h, into: logits)

@@ -18,7 +18,7 @@ public enum APNG {
         guard let first = frames.first else { throw PNGError(path: path, detail: "an animation needs at least one frame") }
         let (w, h) = (first.width, first.height)
         guard w > 0, h > 0, w <= 1 << 24, h <= 1 << 24 else { throw PNGError(path: path, detail: "cannot write a \(w)×\(h) image") }
-        guard frames.allSatisfy({ $0.width == w && $0.height == h }) else {
+        guard frames.allSatisfy({ $0.width == w && $0.height == h && $0.pixels.count == w * h * 3 }) else {
             throw PNGError(path: path, detail: "all frames must be \(w)×\(h)")
         }
         // fcTL stores the delay as a u16 fraction; milliseconds over 1000 is exact up to 65.5 s.

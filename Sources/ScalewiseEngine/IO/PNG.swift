@@ -20,8 +20,11 @@ public enum PNG {
 
     /// Writes atomically; an existing file is only replaced with `overwrite` (`FileWriteError.exists` otherwise).
     public static func write(_ image: RGBImage, text: [(String, String)] = [], to path: String, overwrite: Bool = false) throws {
-        guard image.width > 0, image.height > 0, image.width <= 1 << 24, image.height <= 1 << 24 else {
-            throw PNGError(path: path, detail: "cannot write a \(image.width)×\(image.height) image")
+        // RGBImage's fields are mutable, so its init's precondition is no guarantee here; libpng would
+        // read past a short buffer.
+        guard image.width > 0, image.height > 0, image.width <= 1 << 24, image.height <= 1 << 24,
+              image.pixels.count == image.width * image.height * 3 else {
+            throw PNGError(path: path, detail: "cannot write a \(image.width)×\(image.height) image of \(image.pixels.count) bytes")
         }
         let chunks = try text.map { try PNGText.Chunk(key: $0.0, value: $0.1, path: path) }
         var cTexts: [cpng_text_in] = []

@@ -10,12 +10,17 @@ public protocol Generator: AnyObject, Sendable {
     /// Schedules the model can run; fixed models have exactly one.
     var schedules: [[ScaleShape]] { get }
     var parameterCount: Int { get }
-    func makeSession(classIndex: Int, options: SamplingOptions) throws -> GenerationSession
+    /// A session over `schedule` (nil: the model's default; only FlexVAR accepts others).
+    func makeSession(classIndex: Int, options: SamplingOptions, schedule: [ScaleShape]?) throws -> GenerationSession
     /// Analytic FLOPs of one image: transformer (with the guidance rows) and full decode.
     func flops(cfg: Float) -> (transformer: Double, decoder: Double)
 }
 
 extension Generator {
+    public func makeSession(classIndex: Int, options: SamplingOptions) throws -> GenerationSession {
+        try makeSession(classIndex: classIndex, options: options, schedule: nil)
+    }
+
     /// Resolves a class given as an index ("207") or a name (exact, then unique prefix, case-insensitive).
     public func resolveClass(_ s: String) throws -> Int {
         let t = s.trimmingCharacters(in: .whitespaces)
@@ -56,7 +61,43 @@ public final class VARGenerator: Generator, @unchecked Sendable {
         self.parameterCount = parameterCount
     }
 
-    public func makeSession(classIndex: Int, options: SamplingOptions) throws -> GenerationSession {
-        try VARSession(model: model, classIndex: classIndex, options: options)
+    public func makeSession(classIndex: Int, options: SamplingOptions, schedule: [ScaleShape]?) throws -> GenerationSession {
+        if let s = schedule, s != model.scales {
+            throw EngineError.badArgument("\(family) runs its fixed schedule \(model.config.patch_nums); only FlexVAR takes others")
+        }
+        return try VARSession(model: model, classIndex: classIndex, options: options, markov: family == "mvar")
+    }
+}
+
+public final class FlexVARGenerator: Generator, @unchecked Sendable {
+    public let model: FlexVAR
+    public let name: String
+    public let family = "flexvar"
+    public let classNames: [String]
+    public let defaults: SamplingOptions
+    public let parameterCount: Int
+    /// Table 7 presets (6…13 steps) plus the training schedule if it is not one of them.
+    public var schedules: [[ScaleShape]] {
+        let presets = FlexVAR.presets.keys.sorted().map { FlexVAR.presets[$0]! }
+        let side = model.config.patch_nums.last ?? 16
+        let scaled = presets.map { $0.map { max(1, Int((Double($0) * Double(side) / 16).rounded())) } }
+        return scaled.map { $0.map { ScaleShape($0, $0) } }
+    }
+
+    init(model: FlexVAR, name: String, classNames: [String], defaults: SamplingOptions, parameterCount: Int) {
+        self.model = model
+        self.name = name
+        self.classNames = classNames
+        self.defaults = defaults
+        self.parameterCount = parameterCount
+    }
+
+    public func makeSession(classIndex: Int, options: SamplingOptions, schedule: [ScaleShape]?) throws -> GenerationSession {
+        let s = schedule ?? model.config.patch_nums.map { ScaleShape($0, $0) }
+        return try FlexVARSession(model: model, classIndex: classIndex, options: options, schedule: s)
+    }
+
+    public func flops(cfg: Float) -> (transformer: Double, decoder: Double) {
+        (0, 0)
     }
 }

@@ -95,6 +95,15 @@ public enum ModelLoader {
             let m = try VAR(w, config: cfg, tokenizer: vq)
             return VARGenerator(model: m, name: name, family: fam, classNames: classNames(w, count: cfg.num_classes),
                                 defaults: defaults(w), parameterCount: w.parameterCount)
+        case "flexvar":
+            let tokPath = try tokenizerPath(for: w, dir: dir, explicit: tokenizer, official: "FlexVAE.pth")
+            let tw = try openWeights(tokPath)
+            var tc = FlexVQVAE.Config()
+            if let s = tw.metadata["config"], let d = s.data(using: .utf8) { tc = try JSONDecoder().decode(FlexVQVAE.Config.self, from: d) }
+            let cfg = try FlexVAR.config(from: w)
+            let m = try FlexVAR(w, config: cfg, tokenizer: try FlexVQVAE(tw, config: tc))
+            return FlexVARGenerator(model: m, name: name, classNames: classNames(w, count: cfg.num_classes),
+                                    defaults: defaults(w), parameterCount: w.parameterCount)
         default:
             throw WeightsError.mismatch(path, "model family '\(fam)' is not supported yet")
         }
@@ -140,6 +149,7 @@ public enum ModelLoader {
             if let v = obj["top_k"] as? Int { o.topK = v }
             if let v = obj["top_p"] as? Double { o.topP = Float(v) }
             if let v = obj["more_smooth"] as? Bool { o.moreSmooth = v }
+            if let v = obj["constant_cfg"] as? Bool { o.constantCFG = v }
         }
         return o
     }

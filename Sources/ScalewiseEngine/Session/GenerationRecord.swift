@@ -13,6 +13,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     public var topP: Float
     public var moreSmooth: Bool
     public var seed: UInt64
+    public var constantCFG: Bool?
     /// Per-scale seeds when the image was re-rolled from a later scale (nil when all equal `seed`).
     public var scaleSeeds: [UInt64]?
     public var schedule: [ScaleShape]
@@ -21,7 +22,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case version, model, family, schedule, seed, engine
         case classIndex = "class", className = "class_name", cfg, topK = "top_k", topP = "top_p"
-        case moreSmooth = "more_smooth", scaleSeeds = "scale_seeds"
+        case moreSmooth = "more_smooth", scaleSeeds = "scale_seeds", constantCFG = "constant_cfg"
     }
 
     public init(generator: Generator, session: GenerationSession) {
@@ -35,13 +36,15 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         topP = o.topP
         moreSmooth = o.moreSmooth
         seed = o.seed
-        let seeds = (session as? VARSession)?.scaleSeeds ?? []
+        constantCFG = o.constantCFG ? true : nil
+        let seeds = session.scaleSeeds
         scaleSeeds = seeds.allSatisfy { $0 == o.seed } ? nil : seeds
         schedule = session.scales
     }
 
     public var options: SamplingOptions {
-        SamplingOptions(cfg: cfg, topK: topK, topP: topP, moreSmooth: moreSmooth, seed: seed)
+        SamplingOptions(cfg: cfg, topK: topK, topP: topP, moreSmooth: moreSmooth, seed: seed,
+                        constantCFG: constantCFG ?? false)
     }
 
     public var json: String {
@@ -70,6 +73,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
             ("Seed", "\(seed)"), ("Top-k", "\(topK)"), ("Top-p", fmt(topP)),
         ]
         if moreSmooth { items.append(("More smooth", "true")) }
+        if constantCFG == true { items.append(("CFG mode", "constant")) }
         items.append(("Schedule", schedule.map { $0.h == $0.w ? "\($0.h)" : "\($0.h)x\($0.w)" }.joined(separator: " ")))
         items += [("Model", model), ("Version", engine)]
         return "\(className)\n" + items.map { "\($0.0): \(q($0.1))" }.joined(separator: ", ")

@@ -1,8 +1,8 @@
 import Foundation
 import ScalewiseKernels
 
-/// Incremental VAR generation. After scale k the session holds exactly what scale k+1 needs: the KV cache
-/// of scales 0…k (per block, per conditioning row) and f̂ after scale k. Every earlier f̂ is kept (32 KB each
+/// Incremental VAR (and MVAR) generation. After scale k the session holds exactly what scale k+1 needs: the
+/// KV cache of scales 0…k (per block, per conditioning row; none for MVAR) and f̂ after scale k. Every earlier f̂ is kept (32 KB each
 /// at 16×16×32), so stepping back only moves the cache length and re-rolling starts from a stored f̂.
 public final class VARSession: GenerationSession, @unchecked Sendable {
     public let model: VAR
@@ -13,8 +13,10 @@ public final class VARSession: GenerationSession, @unchecked Sendable {
     public private(set) var results: [ScaleResult] = []
     public var scales: [ScaleShape] { model.scales }
     public var completed: Int { results.count }
-    /// MVAR checkpoints run the same trunk with attention inside the current scale only.
-    let scope: AttentionScope
+    /// MVAR (scale- and spatial-Markov): attention inside the current scale only, and from `refineStep` on
+    /// inside a 7×7 neighbourhood; nothing but f̂ is carried between scales.
+    let markov: Bool
+    public static let refineStep = 8, neighborhoodKernel = 7
 
     private let run: TrunkRun
     /// fHats[k] = f̂ after k scales; fHats[0] = 0.
@@ -27,10 +29,12 @@ public final class VARSession: GenerationSession, @unchecked Sendable {
         self.model = model
         self.classIndex = classIndex
         self.options = options
-        scope = markov ? .local : .cached
+        self.markov = markov
         scaleSeeds = [UInt64](repeating: options.seed, count: model.config.patch_nums.count)
-        // Without guidance (cfg 0) the unconditional row is never used: skip it.
-        let labels = options.cfg == 0 ? [classIndex] : [classIndex, model.nullClass]
+        // Without guidance the unconditional row is never used: skip it. The official MVAR sampler also
+        // turns guidance off entirely at cfg 1.
+        let unguided = options.cfg == 0 || (markov && options.cfg == 1)
+        let labels = unguided ? [classIndex] : [classIndex, model.nullClass]
         let maxTokens = model.config.patch_nums.map { $0 * $0 }.max()!
         run = TrunkRun(trunk: model.trunk, labels: labels, capacity: markov ? maxTokens : model.beginEnds.last!,
                        maxTokens: maxTokens)
@@ -47,7 +51,8 @@ public final class VARSession: GenerationSession, @unchecked Sendable {
 
     /// The guidance VAR applies at scale si: a linear ramp from 0 to cfg over the schedule.
     public func guidance(at si: Int) -> Float {
-        options.cfg * Float(si) / Float(max(model.config.patch_nums.count - 1, 1))
+        guard run.rows == 2 else { return 0 }
+        return options.cfg * Float(si) / Float(max(model.config.patch_nums.count - 1, 1))
     }
 
     public func step() throws -> ScaleResult { try step(forcing: nil) }
@@ -68,6 +73,8 @@ public final class VARSession: GenerationSession, @unchecked Sendable {
             model.scaleInput(fHat: fHats[si], scale: si, into: run.x.ptr)
             run.broadcastInput(tokens: l)
         }
+        let scope: AttentionScope = !markov ? .cached
+            : si >= Self.refineStep ? .neighborhood(h: pn, w: pn, kernel: Self.neighborhoodKernel) : .local
         run.forward(tokens: l, offset: model.beginEnds[si], scope: scope)
         let t = guidance(at: si)
         var rng = Rng(seed: scaleSeeds[si], stream: UInt64(si))

@@ -20,7 +20,8 @@ public final class FlexVQVAE: @unchecked Sendable {
     public let codebook: Tensor
     let postQuantConv: Conv2d  // 1×1 D → z
     let decoder: ConvDecoder
-    private let source: WeightSource
+    /// Reopened when the encoder is first needed, so the mapping of the whole file is not kept resident.
+    private let sourcePath: String
     private let encoderCache = Lazy<EncoderBox>()
     public let preview: LatentPreview?
     let fittedPreview = Lazy<LatentPreview>()
@@ -31,7 +32,7 @@ public final class FlexVQVAE: @unchecked Sendable {
 
     public init(_ w: WeightSource, config: Config) throws {
         self.config = config
-        source = w
+        sourcePath = w.path
         let D = config.codebook_embed_dim
         let cb = try param(w, "quantize.embedding.weight", [config.codebook_size, D])
         l2NormalizeRows(cb.ptr, rows: config.codebook_size, dim: D, scale: 1)
@@ -62,7 +63,7 @@ public final class FlexVQVAE: @unchecked Sendable {
 
     /// f = quant_conv(encoder(image)) for an image [3, H, W] in [−1, 1].
     public func encodeF(_ image: Tensor) throws -> Tensor {
-        let box = try encoderCache.valueOrThrow { try EncoderBox(self.source, self.config) }
+        let box = try encoderCache.valueOrThrow { try EncoderBox(ModelLoader.openWeights(self.sourcePath), self.config) }
         return box.quantConv(box.encoder(image))
     }
 

@@ -24,7 +24,8 @@ public final class VQVAE: @unchecked Sendable {
     let phis: [Conv2d]  // quant_resi.qresi_ls.{k}: 3×3 Cvae→Cvae
     let postQuantConv: Conv2d
     let decoder: ConvDecoder
-    private let source: WeightSource
+    /// Reopened when the encoder is first needed, so the mapping of the whole file is not kept resident.
+    private let sourcePath: String
     private let encoderCache = Lazy<EncoderBox>()
     /// Linear latent → RGB map for instant previews: [3][Cvae] weights + [3] bias.
     public let preview: LatentPreview?
@@ -38,7 +39,7 @@ public final class VQVAE: @unchecked Sendable {
 
     public init(_ w: WeightSource, config: Config) throws {
         self.config = config
-        source = w
+        sourcePath = w.path
         let C = config.z_channels
         codebook = try param(w, "quantize.embedding.weight", [config.vocab_size, C])
         phis = try (0..<config.share_quant_resi).map {
@@ -153,9 +154,10 @@ public final class VQVAE: @unchecked Sendable {
     }
 
     private func encoder() throws -> (ConvEncoder, Conv2d) {
-        let c = config, w = source
+        let c = config, path = sourcePath
         let box = try encoderCache.valueOrThrow {
-            EncoderBox(try ConvEncoder(w, prefix: "encoder", naming: .var, ch: c.ch, chMult: c.ch_mult,
+            let w = try ModelLoader.openWeights(path)
+            return EncoderBox(try ConvEncoder(w, prefix: "encoder", naming: .var, ch: c.ch, chMult: c.ch_mult,
                                        numResBlocks: c.num_res_blocks, zChannels: c.z_channels,
                                        usingSA: c.using_sa, usingMidSA: c.using_mid_sa),
                        try Conv2d(w, "quant_conv", cin: c.z_channels, cout: c.z_channels, k: 3))

@@ -41,7 +41,11 @@ final class MappedFile: @unchecked Sendable {
     func uint(at offset: Int, width: Int) -> UInt64? {
         guard let b = bytes(offset, width) else { return nil }
         var v: UInt64 = 0
-        for i in (0..<width).reversed() { v = v << 8 | UInt64(b[i]) }
+        var i = width
+        while i > 0 {
+            i -= 1
+            v = v << 8 | UInt64(b[i])
+        }
         return v
     }
 }

@@ -66,14 +66,18 @@ struct Unpickler {
 
     private mutating func u8() throws -> UInt8 {
         guard pos < data.count else { throw fail("truncated") }
-        defer { pos += 1 }
-        return data[pos]
+        pos += 1
+        return data[pos - 1]
     }
 
     private mutating func uint(_ width: Int) throws -> UInt64 {
         guard data.count - pos >= width else { throw fail("truncated") }
         var v: UInt64 = 0
-        for i in (0..<width).reversed() { v = v << 8 | UInt64(data[pos + i]) }
+        var i = width
+        while i > 0 {
+            i -= 1
+            v = v << 8 | UInt64(data[pos + i])
+        }
         pos += width
         return v
     }

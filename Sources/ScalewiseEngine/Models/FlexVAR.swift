@@ -1,0 +1,119 @@
+import Foundation
+import ScalewiseKernels
+
+/// FlexVAR: ground-truth prediction (Jiao et al. 2025; variants-spec §5). Each step predicts the tokens of the
+/// whole image at that step's size, so the schedule is free: any number of steps, any sizes, non-square too.
+/// Positions come from one learned map area-resized to each step; the next input is the current step's
+/// codes resized bicubically — no residual, no f̂.
+public final class FlexVAR: @unchecked Sendable {
+    public struct Config: Codable, Sendable, Equatable {
+        public var depth = 16
+        public var embed_dim = 1024
+        public var num_heads = 16
+        public var mlp_ratio = 4.0
+        public var norm_eps: Float = 1e-6
+        public var attn_l2_norm = true
+        public var num_classes = 1000
+        public var vocab_size = 8912
+        public var Cvae = 32
+        /// Side of the learned position map (2× the training latent).
+        public var pos_side = 32
+        /// Largest step size sampled stochastically; larger ones are greedy (official `max_pn`).
+        public var max_pn = 16
+        public var patch_nums = [1, 2, 3, 4, 5, 6, 8, 10, 13, 16]
+        public init() {}
+
+        public init(from d: Decoder) throws {
+            let c = try d.container(keyedBy: CodingKeys.self)
+            let z = Config()
+            depth = try c.decodeIfPresent(Int.self, forKey: .depth) ?? z.depth
+            embed_dim = try c.decodeIfPresent(Int.self, forKey: .embed_dim) ?? z.embed_dim
+            num_heads = try c.decodeIfPresent(Int.self, forKey: .num_heads) ?? z.num_heads
+            mlp_ratio = try c.decodeIfPresent(Double.self, forKey: .mlp_ratio) ?? z.mlp_ratio
+            norm_eps = try c.decodeIfPresent(Float.self, forKey: .norm_eps) ?? z.norm_eps
+            attn_l2_norm = try c.decodeIfPresent(Bool.self, forKey: .attn_l2_norm) ?? z.attn_l2_norm
+            num_classes = try c.decodeIfPresent(Int.self, forKey: .num_classes) ?? z.num_classes
+            vocab_size = try c.decodeIfPresent(Int.self, forKey: .vocab_size) ?? z.vocab_size
+            Cvae = try c.decodeIfPresent(Int.self, forKey: .Cvae) ?? z.Cvae
+            pos_side = try c.decodeIfPresent(Int.self, forKey: .pos_side) ?? z.pos_side
+            max_pn = try c.decodeIfPresent(Int.self, forKey: .max_pn) ?? z.max_pn
+            patch_nums = try c.decodeIfPresent([Int].self, forKey: .patch_nums) ?? z.patch_nums
+        }
+    }
+
+    /// Paper Table 7, 256 px (latent 16): steps → sizes.
+    public static let presets: [Int: [Int]] = [
+        6: [1, 2, 4, 6, 10, 16], 7: [1, 2, 3, 5, 8, 11, 16], 8: [1, 2, 3, 4, 6, 10, 13, 16],
+        9: [1, 2, 3, 4, 5, 7, 10, 13, 16], 10: [1, 2, 3, 4, 5, 6, 8, 10, 13, 16],
+        11: [1, 2, 3, 4, 5, 6, 7, 9, 11, 13, 16], 12: [1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16],
+        13: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16],
+    ]
+    /// Sizes the official sampler samples stochastically; others are taken greedily (variants-spec §5.3).
+    static let stochasticSizes: Set<Int> = [1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 23, 24, 32]
+
+    public let config: Config
+    public let tokenizer: FlexVQVAE
+    let trunk: VARTrunk
+    let posMap: Tensor  // [C, P, P]
+
+    public var C: Int { config.embed_dim }
+    public var nullClass: Int { config.num_classes }
+
+    public init(_ w: WeightSource, config: Config, tokenizer: FlexVQVAE) throws {
+        guard config.Cvae == tokenizer.codeDim, config.vocab_size == tokenizer.vocabSize else {
+            throw WeightsError.mismatch(w.path, "generator expects \(config.vocab_size) codes of \(config.Cvae), "
+                                        + "tokenizer has \(tokenizer.vocabSize) of \(tokenizer.codeDim)")
+        }
+        self.config = config
+        self.tokenizer = tokenizer
+        trunk = try VARTrunk(w, depth: config.depth, C: config.embed_dim, heads: config.num_heads,
+                             mlpRatio: config.mlp_ratio, eps: config.norm_eps, numClasses: config.num_classes,
+                             vocab: config.vocab_size, Cvae: config.Cvae)
+        posMap = try param(w, "pos_1LC", [1, config.embed_dim, config.pos_side, config.pos_side])
+            .reshaped([config.embed_dim, config.pos_side, config.pos_side])
+    }
+
+    /// Infers the config of an official checkpoint from its shapes.
+    public static func config(from w: WeightSource) throws -> Config {
+        if let json = w.metadata["config"], let data = json.data(using: .utf8),
+           let c = try? JSONDecoder().decode(Config.self, from: data) {
+            return c
+        }
+        var c = Config()
+        c.depth = (w.keys.compactMap { k -> Int? in
+            k.hasPrefix("blocks.") ? Int(k.split(separator: ".")[1]) : nil
+        }.max() ?? -1) + 1
+        guard c.depth > 0 else { throw WeightsError.mismatch(w.path, "no `blocks.*` keys: not a FlexVAR checkpoint") }
+        let pos = try w.shape("pos_1LC")
+        c.embed_dim = pos[1]
+        c.pos_side = pos[2]
+        c.num_heads = w.has("blocks.0.attn.scale_mul_1H11") ? try w.shape("blocks.0.attn.scale_mul_1H11")[1] : c.depth
+        c.vocab_size = try w.shape("head.weight")[0]
+        c.num_classes = try w.shape("class_emb.weight")[0] - 1
+        c.Cvae = try w.shape("word_embed.weight")[1]
+        c.mlp_ratio = Double(try w.shape("blocks.0.ffn.fc1.weight")[0]) / Double(c.embed_dim)
+        return c
+    }
+
+    /// The position map area-resized to one step: [h·w, C].
+    func positions(_ s: ScaleShape) -> Tensor {
+        let m = Tensor(shape: [C, s.h, s.w])
+        areaResize(posMap, into: m)
+        let out = Tensor(shape: [s.count, C])
+        transpose(m.ptr, rows: C, cols: s.count, into: out.ptr)
+        return out
+    }
+
+    /// Whether the official sampler would take this step greedily.
+    func isGreedy(_ s: ScaleShape) -> Bool {
+        max(s.h, s.w) > config.max_pn || !Self.stochasticSizes.contains(s.h) || !Self.stochasticSizes.contains(s.w)
+    }
+
+    /// Guidance at step si of n: the VAR-style ramp over min(n−1, 9) steps (t = cfg beyond max_pn), or the
+    /// constant LlamaGen form u + cfg·(c − u), i.e. t = cfg − 1.
+    func guidance(cfg: Float, step si: Int, of n: Int, shape: ScaleShape, constant: Bool) -> Float {
+        if constant { return cfg - 1 }
+        if max(shape.h, shape.w) > config.max_pn { return cfg }
+        return cfg * Float(si) / Float(max(min(n - 1, 9), 1))
+    }
+}
