@@ -7,7 +7,19 @@ struct Lane {
     var generator: Generator
     var classIndex: Int
     var frames: [ScaleFrame] = []
-    var total: Int { generator.schedules[0].count }
+    /// The schedule in use; free-schedule models (FlexVAR) offer several, the `steps` knob picks one.
+    var schedule: [ScaleShape]
+
+    init(generator: Generator, classIndex: Int) {
+        self.generator = generator
+        self.classIndex = classIndex
+        let all = generator.schedules
+        schedule = all.count == 1 ? all[0] : (all.first { $0.count == 10 } ?? all.last!)
+    }
+
+    var total: Int { schedule.count }
+    /// What the session is asked for: nil keeps a fixed model's own schedule.
+    var requestedSchedule: [ScaleShape]? { generator.schedules.count > 1 ? schedule : nil }
 }
 
 enum Knob: CaseIterable { case cfg, topK, topP, steps, seed, policy, smooth }
@@ -132,6 +144,7 @@ final class App {
             let r = wget_wch(term.win, &wch)
             if r == ERR { break }
             keyNs = DispatchTime.now().uptimeNanoseconds
+            if log != nil { logLine("key \(r == KEY_CODE_YES ? "code" : "char") \(wch)") }
             if r == KEY_CODE_YES { handleKey(code: Int32(wch)) } else { handleChar(UInt32(wch)) }
         }
     }
@@ -192,7 +205,9 @@ final class App {
         runCompleted = false
         for i in lanes.indices { lanes[i].frames = [] }
         cellCache = [:]
-        let specs = lanes.map { LaneSpec(generator: $0.generator, classIndex: $0.classIndex, options: options) }
+        let specs = lanes.map {
+            LaneSpec(generator: $0.generator, classIndex: $0.classIndex, options: options, schedule: $0.requestedSchedule)
+        }
         worker.submit(.configure(specs), epoch: epoch)
         if n > 0 { worker.submit(.advance(to: n), epoch: epoch) }
         viewGoal = n

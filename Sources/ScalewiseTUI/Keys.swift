@@ -165,8 +165,12 @@ extension App {
         case .seed: o.seed = d > 0 ? o.seed &+ 1 : (o.seed == 0 ? 0 : o.seed - 1)
         case .smooth: o.moreSmooth.toggle()
         case .steps:
-            message = "this engine runs every model on its own schedule (\(lanes[0].total) steps)"
-            return
+            let all = lanes[0].generator.schedules.sorted { $0.count < $1.count }
+            guard all.count > 1 else { message = "\(lanes[0].generator.name) has a fixed \(lanes[0].total)-step schedule"; return }
+            let i = all.firstIndex(of: lanes[0].schedule) ?? 0
+            lanes[0].schedule = all[max(0, min(all.count - 1, i + d))]
+            message = "steps \(lanes[0].total)"
+            return reconfigure(advanceTo: 0)
         case .policy:
             let all = SeedPolicy.allCases
             seedPolicy = all[(all.firstIndex(of: seedPolicy)! + (d > 0 ? 1 : all.count - 1)) % all.count]

@@ -128,7 +128,7 @@ extension App {
             let frames = lanes[l].frames, v = shown(l)
             let first = max(0, min(v - rowsLeft, lanes[l].total - rowsLeft))
             for k in first..<lanes[l].total where y < L.height - 2 && k - first < rowsLeft {
-                let shape = lanes[l].generator.schedules[0][k]
+                let shape = lanes[l].schedule[k]
                 var s = pad(String(k + 1), 3) + " " + shape.description.padding(toLength: 6, withPad: " ", startingAt: 0)
                 if k < frames.count {
                     let r = frames[k].result

@@ -33,6 +33,7 @@ struct LaneSpec: Sendable {
     var generator: Generator
     var classIndex: Int
     var options: SamplingOptions
+    var schedule: [ScaleShape]?
 }
 
 enum WorkerEvent: Sendable {
@@ -134,7 +135,7 @@ final class Worker: @unchecked Sendable {
     private func run(_ job: Job, epoch: Int, cancelled: () -> Bool) throws {
         switch job {
         case .configure(let specs):
-            lanes = try specs.map { ($0, try $0.generator.makeSession(classIndex: $0.classIndex, options: $0.options)) }
+            lanes = try specs.map { ($0, try $0.generator.makeSession(classIndex: $0.classIndex, options: $0.options, schedule: $0.schedule)) }
         case .advance(let count):
             try advance(to: count, epoch: epoch, cancelled: cancelled)
         case .reroll(let k, let seed, let count):
