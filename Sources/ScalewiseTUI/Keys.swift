@@ -6,7 +6,7 @@ import ScalewiseEngine
 let keyHelp: [(String, String)] = [
     ("→ n", "run / show one more scale"), ("← p", "step back one scale (no recompute)"),
     ("Enter Space", "run to the last scale (new image when done)"), ("Esc", "cancel the run (between scales)"),
-    ("r", "re-roll from the shown scale, new seed"), ("R", "new random seed, start over"),
+    ("r", "re-roll from the shown scale, new seed"), ("R", "new random seed (re-runs the scales shown)"),
     ("↑ ↓ PgUp PgDn", "choose the class"), ("/", "search classes (Enter keeps, Esc clears)"),
     ("Tab S-Tab", "focus the next / previous knob"), ("+ -", "adjust the focused knob"),
     ("=", "type a value for the focused knob"), ("c k t #", "type cfg / top-k / top-p / seed"),
@@ -37,7 +37,7 @@ extension App {
         case "R":
             options.seed = randomSeed()
             message = "seed \(options.seed)"
-            reconfigure(advanceTo: 0)
+            optionsChanged()
         case "/": searching = true; query = ""; refilter(keepSelection: true)
         case "+": adjust(knob, by: 1)
         case "-": adjust(knob, by: -1)
