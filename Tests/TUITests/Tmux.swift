@@ -42,6 +42,9 @@ final class TmuxPane {
 
     deinit {
         _ = try? tmux(["kill-server"], capture: false)
+        // tmux leaves the socket file behind after kill-server.
+        let tmp = ProcessInfo.processInfo.environment["TMUX_TMPDIR"] ?? "/tmp"
+        unlink("\(tmp)/tmux-\(getuid())/\(socket)")
         try? FileManager.default.removeItem(at: dir)
     }
 
