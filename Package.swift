@@ -28,6 +28,8 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["ScalewiseEngine"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["ScalewiseEngine"]),
+        // Depends on the executable so that `swift test` builds the binary the tmux tests drive.
+        .testTarget(name: "TUITests", dependencies: ["ScalewiseTUI", "ScalewiseEngine", "scalewise"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -17,4 +17,15 @@ static inline int cw_cols(void) { return COLS; }
 static inline int cw_colors(void) { return COLORS; }
 static inline int cw_color_pairs(void) { return COLOR_PAIRS; }
 static inline void cw_set_escdelay(int ms) { set_escdelay(ms); }
+/* Mouse: BUTTONn_* are macros built from NCURSES_MOUSE_MASK, not imported. */
+static inline mmask_t cw_mouse_events(void) {
+    return BUTTON1_PRESSED | BUTTON1_CLICKED | BUTTON4_PRESSED | BUTTON5_PRESSED;
+}
+static inline int cw_is_press(mmask_t m) { return (m & (BUTTON1_PRESSED | BUTTON1_CLICKED)) != 0; }
+static inline int cw_is_wheel_up(mmask_t m) { return (m & BUTTON4_PRESSED) != 0; }
+static inline int cw_is_wheel_down(mmask_t m) { return (m & BUTTON5_PRESSED) != 0; }
+static inline int cw_key_f(int n) { return KEY_F(n); }
+/* glibc declares wcwidth only under _XOPEN_SOURCE, which SwiftPM's flags do not set. */
+extern int wcwidth(wchar_t c);
+static inline int cw_wcwidth(unsigned int c) { return wcwidth((wchar_t)c); }
 #endif

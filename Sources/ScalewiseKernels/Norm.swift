@@ -46,9 +46,10 @@ public func layerNormModulate(_ x: UnsafePointer<Float>, rows: Int, dim: Int, ep
             sq += d * d
         }
         let rstd = 1 / (sq / Float(dim) + eps).squareRoot()
-        for i in 0..<dim {
-            let s: Float = scale.map { 1 + $0[i] } ?? 1
-            o[i] = (xr[i] - mean) * rstd * s + (shift?[i] ?? 0)
+        if let scale, let shift {
+            for i in 0..<dim { o[i] = (xr[i] - mean) * rstd * (1 + scale[i]) + shift[i] }
+        } else {
+            for i in 0..<dim { o[i] = (xr[i] - mean) * rstd * (1 + (scale?[i] ?? 0)) + (shift?[i] ?? 0) }
         }
     }
 }

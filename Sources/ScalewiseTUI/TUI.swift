@@ -1,2 +1,58 @@
-import CNCursesW
+import Foundation
 import ScalewiseEngine
+
+/// What the `tui` command passes in; everything optional has a sensible default.
+public struct TUIOptions: Sendable {
+    public enum ColorChoice: String, CaseIterable, Sendable { case auto, truecolor, c256 = "256", c16 = "16", mono }
+    public enum SymbolChoice: String, CaseIterable, Sendable { case auto, half, quad, sextant, ascii }
+
+    public var color: ColorChoice = .auto
+    public var symbols: SymbolChoice = .auto
+    /// Class index or name to start on.
+    public var classLabel: String?
+    /// Overrides of the model's defaults.
+    public var cfg: Float?
+    public var topK: Int?
+    public var topP: Float?
+    public var moreSmooth = false
+    /// nil: 0; -1: random.
+    public var seed: Int64?
+    public var seedPolicy: SeedPolicy = .fixed
+    /// Where `s`/`S` write.
+    public var outputDir = "."
+    /// A second model: open in compare mode.
+    public var compareModel: String?
+    /// Debug log (per-scale latencies); also `SCALEWISE_TUI_LOG`.
+    public var logPath: String?
+
+    public init() {}
+}
+
+/// What happens to the seed when a new image starts after a finished run.
+public enum SeedPolicy: String, CaseIterable, Sendable {
+    case fixed, increment = "+1", random
+
+    func next(_ s: UInt64) -> UInt64 {
+        switch self {
+        case .fixed: s
+        case .increment: s &+ 1
+        case .random: randomSeed()
+        }
+    }
+}
+
+func randomSeed() -> UInt64 { UInt64.random(in: 0..<(1 << 32)) }
+
+/// Opens the terminal UI on `generator` and runs until the user quits. The terminal is restored on
+/// every way out (return, thrown error, signal, crash). Returns the process exit status.
+public func runTUI(generator: Generator, compare: Generator? = nil, options: TUIOptions) throws -> Int32 {
+    let env = ProcessInfo.processInfo.environment
+    let colorTerm = (env["COLORTERM"] ?? "").lowercased()
+    let wantTruecolor = options.color == .truecolor
+        || (options.color == .auto && (colorTerm == "truecolor" || colorTerm == "24bit") && (env["NO_COLOR"] ?? "").isEmpty)
+    let term = try Terminal(wantTruecolor: wantTruecolor)
+    defer { term.end() }
+    let app = App(term: term, generator: generator, compare: compare, options: options,
+                  wantTruecolor: wantTruecolor, logPath: options.logPath ?? env["SCALEWISE_TUI_LOG"])
+    return app.run()
+}

@@ -1,12 +1,63 @@
 import ArgumentParser
+import Foundation
 import ScalewiseEngine
+import ScalewiseTUI
+
+extension TUIOptions.ColorChoice: ExpressibleByArgument {}
+extension TUIOptions.SymbolChoice: ExpressibleByArgument {}
+extension SeedPolicy: ExpressibleByArgument {}
 
 struct TUICommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tui", abstract: "The interactive terminal UI (default).")
+    static let configuration = CommandConfiguration(
+        commandName: "tui", abstract: "The interactive terminal UI (default): step through the scales live.")
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @Option(name: [.customShort("c"), .customLong("class")], help: "Class index or name to start on.")
+    var classLabel: String?
+    @Option(help: "Seed of the engine's RNG; -1 picks a random one.") var seed: Int64?
+    @Option(name: .customLong("seed-policy"), help: "Seed after a finished run: fixed, +1 or random.")
+    var seedPolicy: SeedPolicy = .fixed
+    @Option(help: "Classifier-free guidance (default: the model's).") var cfg: Float?
+    @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens; 0 = off (default: the model's).") var topK: Int?
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass; 0 = off (default: the model's).") var topP: Float?
+    @Flag(name: .customLong("more-smooth"), help: "VAR's Gumbel-softmax smoothing.") var moreSmooth = false
+    @Option(help: "Colour mode: auto, truecolor, 256, 16 or mono (auto honours COLORTERM and NO_COLOR).")
+    var color: TUIOptions.ColorChoice = .auto
+    @Option(help: "Cell symbols: auto, half, quad, sextant or ascii.") var symbols: TUIOptions.SymbolChoice = .auto
+    @Option(name: .customLong("output-dir"), help: "Folder for saved PNGs (default: the current folder).") var outputDir = "."
+    @Option(help: "A second model to compare side by side.") var compare: String?
+    @Option(help: "Append per-scale latencies to this file (also SCALEWISE_TUI_LOG).") var log: String?
+
+    func validate() throws {
+        if let k = topK, k < 0 { throw ValidationError("--top-k must be ≥ 0") }
+        if let p = topP, !(0...1).contains(p) { throw ValidationError("--top-p must be in [0, 1]") }
+        if let c = cfg, !c.isFinite || c < 0 { throw ValidationError("--cfg must be a finite number ≥ 0") }
+        if let s = seed, s < -1 { throw ValidationError("--seed must be ≥ 0, or -1 for a random seed") }
+        var dir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: outputDir, isDirectory: &dir), dir.boolValue else {
+            throw ValidationError("--output-dir \(outputDir) is not a folder")
+        }
+    }
+
     func run() throws {
-        throw ValidationError("the terminal UI is not built yet; use `scalewise generate --class NAME -o out.png`")
+        // Loading happens before the screen opens: a missing model is a plain one-line error.
+        let gen = try modelOptions.load()
+        if let c = classLabel { _ = try gen.resolveClass(c) }
+        let second = try compare.map { try ModelLoader.load($0) }
+        var o = TUIOptions()
+        o.color = color
+        o.symbols = symbols
+        o.classLabel = classLabel
+        o.cfg = cfg
+        o.topK = topK
+        o.topP = topP
+        o.moreSmooth = moreSmooth
+        o.seed = seed
+        o.seedPolicy = seedPolicy
+        o.outputDir = outputDir
+        o.logPath = log
+        let status = try runTUI(generator: gen, compare: second, options: o)
+        if status != 0 { throw ExitCode(status) }
     }
 }

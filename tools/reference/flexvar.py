@@ -45,11 +45,11 @@ def sincos_2d(h, w, C):
     return pe.permute(2, 0, 1).unsqueeze(0)
 
 
-def random_schedule(rng=random, last=16, max_tokens=680, var_prob=0.05):
+def random_schedule(rng=random, last=16, max_tokens=680, var_prob=0.05, keep_last=False):
     """Official training schedule draw (trainer.gen_curr_patch_nums), for last == 16: [1, 2] + 5 distinct sides from
     3..10 + 2 from 11..15 + [16] (VAR's list with prob 0.05); then drop 1-4 inner steps with prob .1/.05/.02/.01;
-    then, while > max_tokens, drop one of the last 4 steps (upstream may drop the final 16 here too; kept as is).
-    Other `last`: the side ranges scale with last/16."""
+    then, while > max_tokens, drop one of the last 4 steps (upstream may drop the final 16 here too, so about a third
+    of its schedules end below 16; keep_last=True never drops it). Other `last`: the side ranges scale with last/16."""
     mid = max(3, round(11 * last / 16))
     if last == 16 and rng.random() < var_prob:
         pns = [1, 2, 3, 4, 5, 6, 8, 10, 13, 16]
@@ -61,7 +61,7 @@ def random_schedule(rng=random, last=16, max_tokens=680, var_prob=0.05):
         if x > thr and len(pns) > 3:
             pns.pop(rng.choice(range(2, len(pns) - 1)))
     while sum(p * p for p in pns) > max_tokens:
-        pns.pop(rng.choice(range(max(len(pns) - 4, 0), len(pns))))
+        pns.pop(rng.choice(range(max(len(pns) - 4, 0), len(pns) - (1 if keep_last else 0))))
     return pns
 
 

@@ -21,7 +21,24 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vqvae import Downsample2x, Normalize, ResnetBlock, Upsample2x  # same keys as LlamaGen's (conv, norm1, ...)
+from vqvae import Downsample2x, Normalize, Upsample2x  # same keys and ops as LlamaGen's
+
+
+def swish(x):  # LlamaGen's nonlinearity: x * sigmoid(x) (F.silu differs from it in the last bits)
+    return x * torch.sigmoid(x)
+
+
+class ResnetBlock(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.norm1, self.conv1 = Normalize(cin), nn.Conv2d(cin, cout, 3, 1, 1)
+        self.norm2, self.conv2 = Normalize(cout), nn.Conv2d(cout, cout, 3, 1, 1)
+        if cin != cout:
+            self.nin_shortcut = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x):
+        h = self.conv2(swish(self.norm2(self.conv1(swish(self.norm1(x))))))
+        return (self.nin_shortcut(x) if hasattr(self, 'nin_shortcut') else x) + h
 
 
 class AttnBlock(nn.Module):
@@ -83,7 +100,7 @@ class Encoder(nn.Module):
                 h = lvl.downsample(h)
         for m in self.mid:
             h = m(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return self.conv_out(swish(self.norm_out(h)))
 
 
 class Decoder(nn.Module):
@@ -110,7 +127,7 @@ class Decoder(nn.Module):
             h = _run_level(lvl, h)
             if hasattr(lvl, 'upsample'):
                 h = lvl.upsample(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return self.conv_out(swish(self.norm_out(h)))
 
 
 def entropy_loss(logits, temperature=0.01):
@@ -174,7 +191,7 @@ class VectorQuantizer(nn.Module):
         if shape is None:
             return z_q
         if channel_first:
-            return z_q.reshape(shape[0], shape[2], shape[3], shape[1]).permute(0, 3, 1, 2)
+            return z_q.reshape(shape[0], shape[2], shape[3], shape[1]).permute(0, 3, 1, 2).contiguous()
         return z_q.view(shape)
 
 

@@ -37,6 +37,17 @@ final class MappedFile: @unchecked Sendable {
         return UnsafeRawBufferPointer(start: base + offset, count: length)
     }
 
+    /// Drops the pages of a range that has been converted, so loading a multi-gigabyte checkpoint into
+    /// F32 tensors does not also keep the whole mapping resident (peak RSS ≈ the tensors, not twice that).
+    /// The mapping is read-only and file-backed: a later read simply faults the pages back in.
+    func release(_ offset: Int, _ length: Int) {
+        guard let base, length > 0, offset >= 0, offset + length <= count else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (offset + page - 1) / page * page, end = (offset + length) / page * page
+        guard end > start else { return }
+        madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
+
     /// Little-endian unsigned integer of `width` bytes at `offset`, nil when out of range.
     func uint(at offset: Int, width: Int) -> UInt64? {
         guard let b = bytes(offset, width) else { return nil }

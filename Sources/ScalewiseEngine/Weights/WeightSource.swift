@@ -105,6 +105,7 @@ struct TensorTable: Sendable {
     func floats(_ key: String) throws -> [Float] {
         let e = try entry(key)
         var values = try e.withContiguousBytes(key: key) { ElementCodec.floats($0, e.dtype, count: e.numel) }
+        e.file.release(e.byteOffset, e.spanBytes)
         guard e.dtype == .i8, let s = entries[key + ".qscale"] else { return values }
         guard s.dtype == .f32 || s.dtype == .f16 else {
             throw WeightsError(.wrongDType, file: path, key: key + ".qscale", "dtype \(s.dtype), expected F32 or F16")

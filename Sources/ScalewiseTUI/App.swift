@@ -1,0 +1,317 @@
+import CNCursesW
+import Foundation
+import ScalewiseEngine
+
+/// One model's column on screen: its generator, chosen class and the frames received so far.
+struct Lane {
+    var generator: Generator
+    var classIndex: Int
+    var frames: [ScaleFrame] = []
+    /// The schedule in use; free-schedule models (FlexVAR) offer several, the `steps` knob picks one.
+    var schedule: [ScaleShape]
+
+    init(generator: Generator, classIndex: Int) {
+        self.generator = generator
+        self.classIndex = classIndex
+        let all = generator.schedules
+        schedule = all.count == 1 ? all[0] : (all.first { $0.count == 10 } ?? all.last!)
+    }
+
+    var total: Int { schedule.count }
+    /// What the session is asked for: nil keeps a fixed model's own schedule.
+    var requestedSchedule: [ScaleShape]? { generator.schedules.count > 1 ? schedule : nil }
+}
+
+enum Knob: CaseIterable { case cfg, topK, topP, steps, seed, policy, smooth }
+
+enum Overlay {
+    case help
+    case models(paths: [String], selected: Int, lane: Int)
+    case prompt(knob: Knob, text: String)
+}
+
+/// The UI state and the loop. All curses calls happen on this (the main) thread.
+final class App {
+    let term: Terminal
+    let painter: Painter
+    let worker = Worker()
+    var lanes: [Lane]
+    var options: SamplingOptions
+    var seedPolicy: SeedPolicy
+    var symbols: SymbolMode
+    let outputDir: String
+    let wantTruecolor: Bool
+
+    // Class list.
+    var query = ""
+    var searching = false
+    var filtered: [Int] = []
+    var listTop = 0
+
+    // Progress: `viewGoal` is the scale count the user asked to see; the canvas shows
+    // min(viewGoal, frames received).
+    var viewGoal = 0
+    var epoch = 0
+    var runCompleted = false
+    var knob: Knob = .cfg
+    var overlay: Overlay?
+    var message = ""
+    var quitting = false
+    var exitCode: Int32 = 0
+
+    // Latency log: key press → scale drawn.
+    let log: UnsafeMutablePointer<FILE>?
+    var keyNs: UInt64 = 0
+    var lastDrawNs: UInt64 = 0
+    var undrawn: [(lane: Int, index: Int, frame: ScaleFrame)] = []
+    var cellCache: [String: [Cell]] = [:]
+
+    init(term: Terminal, generator: Generator, compare: Generator?, options o: TUIOptions, wantTruecolor: Bool,
+         logPath: String?) {
+        self.term = term
+        self.wantTruecolor = wantTruecolor
+        let mode: ColorMode
+        switch o.color {
+        case .auto: mode = term.autoMode(wantTruecolor: wantTruecolor)
+        case .truecolor: mode = term.supports(.truecolor) ? .truecolor : term.autoMode(wantTruecolor: false)
+        case .c256: mode = term.supports(.c256) ? .c256 : term.autoMode(wantTruecolor: false)
+        case .c16: mode = term.supports(.c16) ? .c16 : .mono
+        case .mono: mode = .mono
+        }
+        painter = Painter(term: term, mode: mode)
+        switch o.symbols {
+        case .auto, .half: symbols = .half
+        case .quad: symbols = .quad
+        case .sextant: symbols = term.sextantsOK ? .sextant : .quad
+        case .ascii: symbols = .ascii
+        }
+        if !term.utf8 { symbols = .ascii }
+        var opts = generator.defaults
+        if let c = o.cfg { opts.cfg = c }
+        if let k = o.topK { opts.topK = k }
+        if let p = o.topP { opts.topP = p }
+        if o.moreSmooth { opts.moreSmooth = true }
+        opts.seed = o.seed.map { $0 < 0 ? randomSeed() : UInt64($0) } ?? 0
+        options = opts
+        seedPolicy = o.seedPolicy
+        outputDir = o.outputDir
+        let cls = o.classLabel.flatMap { try? generator.resolveClass($0) } ?? 0
+        lanes = [Lane(generator: generator, classIndex: cls)]
+        if let g2 = compare { lanes.append(Lane(generator: g2, classIndex: App.matchClass(cls, from: generator, in: g2))) }
+        log = logPath.flatMap { fopen($0, "a") }
+        if o.color == .truecolor && mode != .truecolor { message = "truecolor needs COLORTERM and a \(term.termName)-direct terminfo" }
+        if o.symbols == .sextant && symbols != .sextant { message = "sextants unavailable here (glyph width); using quadrants" }
+        refilter(keepSelection: true)
+        logLine("start term=\(term.termName) colors=\(term.colors) mode=\(mode.rawValue) symbols=\(symbols.rawValue) model=\(generator.name)")
+        reconfigure(advanceTo: 0)
+    }
+
+    deinit { if let f = log { fclose(f) } }
+
+    /// Lane 1's class for lane 0's: same name, else same index, else 0.
+    static func matchClass(_ i: Int, from a: Generator, in b: Generator) -> Int {
+        if let j = b.classNames.firstIndex(of: a.classNames[i]) { return j }
+        return i < b.classNames.count ? i : 0
+    }
+
+    func run() -> Int32 {
+        draw()
+        var fds = [pollfd(fd: 0, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+        while !quitting {
+            // Keys, worker frames and signals all wake this poll; the timeout only drives the spinner.
+            _ = poll(&fds, nfds_t(fds.count), worker.isBusy ? 120 : 1000)
+            var sink = [UInt8](repeating: 0, count: 64)
+            while read(wakeRead, &sink, 64) > 0 {}
+            let sig = pendingSignal.exchange(0, ordering: .relaxed)
+            if sig != 0 {
+                worker.cancel()
+                logLine("signal \(sig): quitting")
+                exitCode = 128 + sig
+                break
+            }
+            readKeys()
+            for e in worker.drain() { handle(e) }
+            draw()
+        }
+        worker.cancel()
+        return exitCode
+    }
+
+    private func readKeys() {
+        wtimeout(term.win, 0)
+        var wch: wint_t = 0
+        while !quitting {
+            let r = wget_wch(term.win, &wch)
+            if r == ERR { break }
+            keyNs = DispatchTime.now().uptimeNanoseconds
+            if log != nil { logLine("key \(r == KEY_CODE_YES ? "code" : "char") \(wch)") }
+            if r == KEY_CODE_YES { handleKey(code: Int32(wch)) } else { handleChar(UInt32(wch)) }
+        }
+    }
+
+    // MARK: Worker events
+
+    func handle(_ e: WorkerEvent) {
+        switch e {
+        case .frame(let l, let ep, let frame):
+            guard ep == epoch, l < lanes.count else { return }
+            let i = frame.result.index
+            if i < lanes[l].frames.count { lanes[l].frames.removeSubrange(i...) }
+            lanes[l].frames.append(frame)
+            undrawn.append((l, i, frame))
+            if l == 0 && lanes[0].frames.count == lanes[0].total { runCompleted = true }
+        case .idle(let ep, let cancelled):
+            if ep == epoch && cancelled { message = "cancelled" }
+        case .failed(_, let msg):
+            message = "error: \(msg)"
+            logLine("error \(msg)")
+        case .saved(let paths):
+            message = "saved " + paths.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")
+            logLine("saved \(paths.joined(separator: " "))")
+        case .loaded(let g, let lane):
+            loaded(g, lane: lane)
+        }
+    }
+
+    private func loaded(_ g: Generator, lane: Int) {
+        if lane == 0 {
+            let name = lanes[0].generator.classNames[lanes[0].classIndex]
+            let cls = g.classNames.firstIndex(of: name) ?? 0
+            lanes[0] = Lane(generator: g, classIndex: cls)
+            let seed = options.seed
+            options = g.defaults
+            options.seed = seed
+            query = ""
+            refilter(keepSelection: true)
+        } else {
+            let l = Lane(generator: g, classIndex: App.matchClass(lanes[0].classIndex, from: lanes[0].generator, in: g))
+            if lanes.count > 1 { lanes[1] = l } else { lanes.append(l) }
+        }
+        message = "loaded \(g.name)"
+        reconfigure(advanceTo: 0)
+    }
+
+    // MARK: Actions
+
+    /// Current scale count shown for lane `l`.
+    func shown(_ l: Int) -> Int { min(viewGoal, lanes[l].frames.count) }
+
+    var busy: Bool { worker.isBusy }
+
+    /// New sessions with the current class and options; re-runs up to `advanceTo` scales.
+    func reconfigure(advanceTo n: Int) {
+        worker.cancel()
+        epoch += 1
+        runCompleted = false
+        for i in lanes.indices { lanes[i].frames = [] }
+        cellCache = [:]
+        let specs = lanes.map {
+            LaneSpec(generator: $0.generator, classIndex: $0.classIndex, options: options, schedule: $0.requestedSchedule)
+        }
+        worker.submit(.configure(specs), epoch: epoch)
+        if n > 0 { worker.submit(.advance(to: n), epoch: epoch) }
+        viewGoal = n
+    }
+
+    /// A changed knob re-runs the scales already seen (all of them: every knob reaches scale 1).
+    func optionsChanged() {
+        let n = max(viewGoal, lanes[0].frames.count)
+        let keepView = viewGoal
+        reconfigure(advanceTo: n)
+        viewGoal = keepView
+    }
+
+    /// Starts a new image for the selected class, applying the seed policy if the last run finished.
+    func newImage() {
+        if runCompleted { options.seed = seedPolicy.next(options.seed) }
+        reconfigure(advanceTo: 0)
+    }
+
+    func stepForward() {
+        let have = lanes[0].frames.count
+        if viewGoal < have { viewGoal += 1; return }
+        guard viewGoal < lanes.map(\.total).max()! else { message = "last scale: Enter for a new image"; return }
+        viewGoal += 1
+        worker.submit(.advance(to: viewGoal), epoch: epoch)
+    }
+
+    func stepBack() {
+        viewGoal = max(0, min(viewGoal, lanes[0].frames.count) - 1)
+    }
+
+    func runToEnd() {
+        let total = lanes.map(\.total).max()!
+        if lanes[0].frames.count == lanes[0].total && viewGoal >= lanes[0].total {
+            guard seedPolicy != .fixed else { message = "done: R or r for a new seed, f to change the seed policy"; return }
+            newImage()
+        }
+        viewGoal = total
+        worker.submit(.advance(to: total), epoch: epoch)
+    }
+
+    /// Re-samples the shown scale and everything after it with a new seed, keeping the scales before.
+    func reroll() {
+        let k = max(0, shown(0) - 1)
+        let n = max(lanes[0].frames.count, k + 1)
+        worker.cancel()
+        epoch += 1
+        for i in lanes.indices where lanes[i].frames.count > k { lanes[i].frames.removeSubrange(k...) }
+        cellCache = [:]
+        let seed = randomSeed()
+        worker.submit(.reroll(from: k, seed: seed, to: n), epoch: epoch)
+        viewGoal = max(viewGoal, k + 1)
+        message = "re-rolled from scale \(k + 1) (seed \(seed))"
+    }
+
+    func cancel() {
+        guard busy else { return }
+        worker.cancel()
+        viewGoal = lanes[0].frames.count
+        message = "cancelling…"
+    }
+
+    func save(strip: Bool) {
+        message = strip ? "saving strip + animation…" : "saving…"
+        viewGoal = lanes[0].total
+        worker.submit(.save(dir: outputDir, strip: strip), epoch: epoch)
+    }
+
+    func selectClass(_ c: Int) {
+        guard c != lanes[0].classIndex else { return }
+        lanes[0].classIndex = c
+        if lanes.count > 1 { lanes[1].classIndex = App.matchClass(c, from: lanes[0].generator, in: lanes[1].generator) }
+        newImage()
+    }
+
+    func refilter(keepSelection: Bool) {
+        let names = lanes[0].generator.classNames
+        let q = query.lowercased()
+        filtered = names.indices.filter { q.isEmpty || "\($0) \(names[$0])".lowercased().contains(q) }
+        if !keepSelection, let first = filtered.first(where: { names[$0].lowercased() == q }) ?? filtered.first {
+            selectClass(first)
+        }
+    }
+
+    // MARK: Log
+
+    func logLine(_ s: String) {
+        guard let f = log else { return }
+        let t = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+        fputs(String(format: "%.3f ", t) + s + "\n", f)
+        fflush(f)
+    }
+
+    /// After a refresh: one line per newly drawn scale.
+    func logDrawn(now: UInt64) {
+        for u in undrawn {
+            let r = u.frame.result
+            let sinceKey = Double(now - min(keyNs, now)) / 1e6
+            let sincePrev = Double(now - max(keyNs, lastDrawNs, 0)) / 1e6
+            logLine(String(format: "scale lane=%d k=%d shape=%@ engine_ms=%.2f preview_ms=%.2f queue_ms=%.2f key_to_draw_ms=%.2f since_prev_draw_ms=%.2f",
+                           u.lane, r.index + 1, r.shape.description, r.milliseconds, u.frame.previewMs,
+                           Double(now - min(u.frame.readyNs, now)) / 1e6, sinceKey, sincePrev))
+            lastDrawNs = now
+        }
+        undrawn.removeAll()
+    }
+}

@@ -1,0 +1,256 @@
+import CNCursesW
+import Foundation
+import ScalewiseEngine
+
+/// Every key, for the help overlay and the man page (keep scalewise.1 in step).
+let keyHelp: [(String, String)] = [
+    ("→ n", "run / show one more scale"), ("← p", "step back one scale (no recompute)"),
+    ("Enter Space", "run to the last scale (new image when done)"), ("Esc", "cancel the run (between scales)"),
+    ("r", "re-roll from the shown scale, new seed"), ("R", "new random seed (re-runs the scales shown)"),
+    ("↑ ↓ PgUp PgDn", "choose the class"), ("/", "search classes (Enter keeps, Esc clears)"),
+    ("Tab S-Tab", "focus the next / previous knob"), ("+ -", "adjust the focused knob"),
+    ("=", "type a value for the focused knob"), ("c k t #", "type cfg / top-k / top-p / seed"),
+    ("f", "seed policy: fixed, +1, random"), ("m", "more-smooth on/off"),
+    ("s", "save the PNG (with metadata)"), ("S", "save the strip PNG + animated PNG"),
+    ("o", "next colour mode"), ("y", "next symbol mode"),
+    ("M", "pick a model"), ("v", "compare with a second model / close it"),
+    ("click", "class list, filmstrip"), ("Ctrl-L", "redraw"), ("?", "this help"), ("q", "quit"),
+]
+
+extension App {
+    func handleChar(_ c: UInt32) {
+        if handleOverlayChar(c) { return }
+        if searching { return searchChar(c) }
+        switch c {
+        case 0x0D, 0x0A, 0x20: runToEnd()
+        case 0x1B: cancel()
+        case 0x0C: clearok(term.win, true)
+        case 0x09: moveKnob(1)
+        default: break
+        }
+        guard let s = Unicode.Scalar(c) else { return }
+        switch s {
+        case "q": quitting = true
+        case "n": stepForward()
+        case "p": stepBack()
+        case "r": reroll()
+        case "R":
+            options.seed = randomSeed()
+            message = "seed \(options.seed)"
+            optionsChanged()
+        case "/": searching = true; query = ""; refilter(keepSelection: true)
+        case "+": adjust(knob, by: 1)
+        case "-": adjust(knob, by: -1)
+        case "=": overlay = .prompt(knob: knob, text: "")
+        case "c": knob = .cfg; overlay = .prompt(knob: .cfg, text: "")
+        case "k": knob = .topK; overlay = .prompt(knob: .topK, text: "")
+        case "t": knob = .topP; overlay = .prompt(knob: .topP, text: "")
+        case "#": knob = .seed; overlay = .prompt(knob: .seed, text: "")
+        case "f": knob = .policy; adjust(.policy, by: 1)
+        case "m": knob = .smooth; adjust(.smooth, by: 1)
+        case "s": save(strip: false)
+        case "S": save(strip: true)
+        case "o": cycleColor()
+        case "y": cycleSymbols()
+        case "?": overlay = .help
+        case "M": openModels(lane: 0)
+        case "v":
+            if lanes.count > 1 {
+                lanes.removeLast()
+                message = "compare off"
+                reconfigure(advanceTo: 0)
+            } else {
+                openModels(lane: 1)
+            }
+        default: break
+        }
+    }
+
+    func handleKey(code: Int32) {
+        if case .models(let paths, let sel, let lane) = overlay {
+            switch code {
+            case KEY_UP: overlay = .models(paths: paths, selected: max(0, sel - 1), lane: lane)
+            case KEY_DOWN: overlay = .models(paths: paths, selected: min(paths.count - 1, sel + 1), lane: lane)
+            case KEY_ENTER: chooseModel(paths, sel, lane)
+            default: break
+            }
+            return
+        }
+        if case .prompt = overlay, code == KEY_BACKSPACE {
+            _ = handleOverlayChar(0x7F)
+            return
+        }
+        if case .help = overlay, code != KEY_RESIZE { overlay = nil; return }
+        switch code {
+        case KEY_RIGHT: stepForward()
+        case KEY_LEFT: stepBack()
+        case KEY_UP: moveClass(-1)
+        case KEY_DOWN: moveClass(1)
+        case KEY_PPAGE: moveClass(-max(1, painter.height - 4))
+        case KEY_NPAGE: moveClass(max(1, painter.height - 4))
+        case KEY_HOME: moveClass(-filtered.count)
+        case KEY_END: moveClass(filtered.count)
+        case KEY_BTAB: moveKnob(-1)
+        case KEY_ENTER: runToEnd()
+        case KEY_BACKSPACE where searching: searchChar(0x7F)
+        case KEY_MOUSE: mouse()
+        case KEY_RESIZE: cellCache = [:]
+        default: break
+        }
+    }
+
+    /// Keys while an overlay is open; true when consumed.
+    func handleOverlayChar(_ c: UInt32) -> Bool {
+        switch overlay {
+        case nil: return false
+        case .help:
+            overlay = nil
+            if c == 0x71 { quitting = true }  // q closes help and quits, as everywhere else
+            return true
+        case .models(let paths, let sel, let lane):
+            if c == 0x0D || c == 0x0A { chooseModel(paths, sel, lane) } else if c == 0x1B || c == 0x71 { overlay = nil }
+            return true
+        case .prompt(let k, var text):
+            switch c {
+            case 0x1B: overlay = nil
+            case 0x0D, 0x0A:
+                overlay = nil
+                setKnob(k, text)
+            case 0x7F, 0x08: text = String(text.dropLast()); overlay = .prompt(knob: k, text: text)
+            default:
+                if let s = Unicode.Scalar(c), "0123456789.-".unicodeScalars.contains(s), text.count < 20 {
+                    overlay = .prompt(knob: k, text: text + String(s))
+                }
+            }
+            return true
+        }
+    }
+
+    private func searchChar(_ c: UInt32) {
+        switch c {
+        case 0x0D, 0x0A: searching = false
+        case 0x1B:
+            searching = false
+            query = ""
+            refilter(keepSelection: true)
+        case 0x7F, 0x08:
+            query = String(query.dropLast())
+            refilter(keepSelection: false)
+        default:
+            guard let s = Unicode.Scalar(c), s.value >= 0x20, s.value != 0x7F, query.count < 40 else { return }
+            query.unicodeScalars.append(s)
+            refilter(keepSelection: false)
+        }
+    }
+
+    func moveClass(_ d: Int) {
+        guard !filtered.isEmpty else { return }
+        let pos = filtered.firstIndex(of: lanes[0].classIndex) ?? 0
+        selectClass(filtered[max(0, min(filtered.count - 1, pos + d))])
+    }
+
+    func moveKnob(_ d: Int) {
+        var all = Knob.allCases
+        if lanes[0].generator.schedules.count < 2 { all.removeAll { $0 == .steps } }
+        let i = all.firstIndex(of: knob) ?? 0
+        knob = all[(i + d + all.count) % all.count]
+    }
+
+    func adjust(_ k: Knob, by d: Int) {
+        var o = options
+        switch k {
+        case .cfg: o.cfg = max(0, (o.cfg + 0.5 * Float(d)))
+        case .topK: o.topK = max(0, o.topK + ((d > 0 ? o.topK >= 100 : o.topK > 100) ? 100 : 10) * d)
+        case .topP: o.topP = max(0, min(1, ((o.topP + 0.05 * Float(d)) * 100).rounded() / 100))
+        case .seed: o.seed = d > 0 ? o.seed &+ 1 : (o.seed == 0 ? 0 : o.seed - 1)
+        case .smooth: o.moreSmooth.toggle()
+        case .steps:
+            let all = lanes[0].generator.schedules.sorted { $0.count < $1.count }
+            guard all.count > 1 else { message = "\(lanes[0].generator.name) has a fixed \(lanes[0].total)-step schedule"; return }
+            let i = all.firstIndex(of: lanes[0].schedule) ?? 0
+            lanes[0].schedule = all[max(0, min(all.count - 1, i + d))]
+            message = "steps \(lanes[0].total)"
+            return reconfigure(advanceTo: 0)
+        case .policy:
+            let all = SeedPolicy.allCases
+            seedPolicy = all[(all.firstIndex(of: seedPolicy)! + (d > 0 ? 1 : all.count - 1)) % all.count]
+            message = "seed policy \(seedPolicy.rawValue)"
+            return
+        }
+        guard o != options else { return }
+        options = o
+        optionsChanged()
+    }
+
+    /// Applies a typed value; a bad one leaves the knob alone and says why.
+    func setKnob(_ k: Knob, _ text: String) {
+        var o = options
+        switch k {
+        case .cfg:
+            guard let v = Float(text), v.isFinite, v >= 0, v <= 100 else { message = "cfg must be a number in 0…100"; return }
+            o.cfg = v
+        case .topK:
+            guard let v = Int(text), v >= 0 else { message = "top-k must be a whole number ≥ 0 (0 = off)"; return }
+            o.topK = v
+        case .topP:
+            guard let v = Float(text), (0...1).contains(v) else { message = "top-p must be in 0…1 (0 = off)"; return }
+            o.topP = v
+        case .seed:
+            guard let v = UInt64(text) else { message = "seed must be a whole number ≥ 0"; return }
+            o.seed = v
+        case .policy, .smooth, .steps: return adjust(k, by: 1)
+        }
+        guard o != options else { return }
+        options = o
+        optionsChanged()
+    }
+
+    func cycleColor() {
+        let all = ColorMode.allCases.filter { term.supports($0) }
+        let i = all.firstIndex(of: painter.mode) ?? 0
+        painter.setMode(all[(i + 1) % all.count])
+        cellCache = [:]
+        message = "colour: \(painter.mode.label)"
+    }
+
+    func cycleSymbols() {
+        var all: [SymbolMode] = term.utf8 ? [.half, .quad, .sextant, .ascii] : [.ascii]
+        if !term.sextantsOK { all.removeAll { $0 == .sextant } }
+        let i = all.firstIndex(of: symbols) ?? 0
+        symbols = all[(i + 1) % all.count]
+        cellCache = [:]
+        message = "symbols: \(symbols.rawValue)"
+    }
+
+    func openModels(lane: Int) {
+        let paths = ModelLoader.availableModels()
+        guard !paths.isEmpty else { message = "no models in \(ModelLoader.searchPaths.joined(separator: ":"))"; return }
+        let current = paths.firstIndex { ($0 as NSString).lastPathComponent.hasPrefix(lanes[0].generator.name + ".") } ?? 0
+        overlay = .models(paths: paths, selected: lane == 1 ? (current + 1) % paths.count : current, lane: lane)
+    }
+
+    private func chooseModel(_ paths: [String], _ sel: Int, _ lane: Int) {
+        overlay = nil
+        message = "loading \((paths[sel] as NSString).lastPathComponent)…"
+        worker.submit(.load(path: paths[sel], lane: lane), epoch: epoch)
+    }
+
+    private func mouse() {
+        var ev = MEVENT()
+        guard getmouse(&ev) == OK else { return }
+        let y = Int(ev.y), x = Int(ev.x)
+        let layout = Layout(width: painter.width, height: painter.height, lanes: lanes.count, total: lanes.map(\.total))
+        if cw_is_wheel_up(ev.bstate) != 0 { return moveClass(-3) }
+        if cw_is_wheel_down(ev.bstate) != 0 { return moveClass(3) }
+        guard cw_is_press(ev.bstate) != 0 else { return }
+        if x < layout.listWidth, y >= layout.listTop, y < layout.listTop + layout.listRows {
+            let i = listTop + (y - layout.listTop)
+            if i < filtered.count { selectClass(filtered[i]) }
+            return
+        }
+        for (l, strip) in layout.strips.enumerated() where y >= strip.y && y < strip.y + strip.rows + 1 {
+            let k = (x - strip.x) / (strip.thumb + 1)
+            if x >= strip.x, k < lanes[l].frames.count { viewGoal = k + 1 }
+        }
+    }
+}

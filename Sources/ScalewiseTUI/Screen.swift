@@ -1,0 +1,193 @@
+import CNCursesW
+import Foundation
+import ScalewiseEngine
+
+/// Drawing: the whole screen is redrawn into curses' buffer on every change; ncurses sends only the
+/// cells that differ, so a redraw costs little more than the canvas it changes.
+extension App {
+    func draw() {
+        werase(term.win)
+        let w = painter.width, h = painter.height
+        let layout = Layout(width: w, height: h, lanes: lanes.count, total: lanes.map(\.total))
+        if layout.tooSmall {
+            let lines = ["Terminal too small: \(w)×\(h).", "Scalewise needs at least \(Layout.minWidth)×\(Layout.minHeight)" +
+                         (lanes.count > 1 ? " (wider for compare mode)" : "") + ".", "Enlarge the window, or press q to quit."]
+            for (i, s) in lines.enumerated() { painter.text(max(0, h / 2 - 1 + i), max(0, (w - s.count) / 2), s, attr: i == 0 ? CW_A_BOLD : CW_A_NORMAL) }
+            return refresh()
+        }
+        drawTitle(w)
+        drawClassList(layout)
+        for l in lanes.indices { drawLane(l, layout) }
+        drawPanel(layout)
+        drawStatus(w, h)
+        drawOverlay(w, h)
+        refresh()
+    }
+
+    private func refresh() {
+        wnoutrefresh(term.win)
+        doupdate()
+        if !undrawn.isEmpty { logDrawn(now: DispatchTime.now().uptimeNanoseconds) }
+    }
+
+    private func drawTitle(_ w: Int) {
+        let g = lanes[0].generator
+        var t = " Scalewise · \(g.name) (\(g.family), \(lanes[0].total) scales)"
+        if lanes.count > 1 { t += " vs \(lanes[1].generator.name) (\(lanes[1].generator.family))" }
+        painter.text(0, 0, t, attr: CW_A_BOLD, maxWidth: w)
+    }
+
+    private func drawClassList(_ L: Layout) {
+        let names = lanes[0].generator.classNames
+        let search = searching ? "/" + query + "_" : (query.isEmpty ? "/ search" : "/" + query)
+        painter.text(1, 0, search, attr: searching ? CW_A_BOLD : CW_A_DIM, maxWidth: L.listWidth)
+        if filtered.isEmpty { return painter.text(L.listTop, 1, "no match", attr: CW_A_DIM) }
+        let pos = filtered.firstIndex(of: lanes[0].classIndex) ?? 0
+        if pos < listTop { listTop = pos }
+        if pos >= listTop + L.listRows { listTop = pos - L.listRows + 1 }
+        listTop = max(0, min(listTop, filtered.count - L.listRows))
+        for row in 0..<L.listRows {
+            let i = listTop + row
+            guard i < filtered.count else { break }
+            let c = filtered[i]
+            let s = String(repeating: " ", count: max(0, 4 - String(c).count)) + "\(c) \(names[c])"
+            let selected = c == lanes[0].classIndex
+            painter.fill(L.listTop + row, 0, selected ? L.listWidth : 0, attr: CW_A_REVERSE)
+            painter.text(L.listTop + row, 0, s, attr: selected ? CW_A_REVERSE : CW_A_NORMAL, maxWidth: L.listWidth)
+        }
+    }
+
+    private func drawLane(_ l: Int, _ L: Layout) {
+        let lane = lanes[l], v = shown(l), label = L.labels[l], canvas = L.canvases[l]
+        var t = "\(lane.generator.classNames[lane.classIndex]) · scale \(v)/\(lane.total)"
+        if v > 0 {
+            let r = lane.frames[v - 1].result
+            t += " · \(r.shape) · \(lane.frames[v - 1].decoded != nil ? "decoded" : "preview")"
+        }
+        if lanes.count > 1 { t = "\(lane.generator.name): " + t }
+        painter.text(label.y, label.x, t, attr: CW_A_BOLD, maxWidth: label.width)
+        if v == 0 {
+            let hint = busy ? "generating…" : "→ one scale · Enter all"
+            painter.text(canvas.y + canvas.rows / 2, canvas.x + max(0, (canvas.cols - hint.count) / 2), hint, attr: CW_A_DIM)
+        } else {
+            let f = lane.frames[v - 1]
+            painter.cells(cells("c\(l):\(epoch):\(v):\(canvas.cols)x\(canvas.rows)", f.decoded ?? f.projection, canvas.cols, canvas.rows),
+                          y: canvas.y, x: canvas.x, cols: canvas.cols)
+        }
+        // Filmstrip: every completed scale, the shown one marked in the number row.
+        let s = L.strips[l]
+        for k in 0..<lane.total {
+            let x = s.x + k * (s.thumb + 1)
+            guard x + s.thumb <= s.x + s.width else { break }
+            if k < lane.frames.count {
+                let f = lane.frames[k]
+                painter.cells(cells("t\(l):\(epoch):\(k):\(s.thumb)", f.decoded ?? f.projection, s.thumb, s.rows), y: s.y, x: x, cols: s.thumb)
+            } else {
+                painter.text(s.y, x, String(repeating: "·", count: s.thumb), attr: CW_A_DIM)
+            }
+            let num = String(k + 1)
+            painter.text(s.y + s.rows, x, num, attr: k + 1 == v ? CW_A_REVERSE : (k < lane.frames.count ? CW_A_NORMAL : CW_A_DIM))
+        }
+    }
+
+    private func cells(_ key: String, _ image: RGBImage, _ cols: Int, _ rows: Int) -> [Cell] {
+        if let c = cellCache[key] { return c }
+        let c = CellRenderer.render(image, cols: cols, rows: rows, symbols: symbols, color: painter.mode)
+        if cellCache.count > 256 { cellCache.removeAll() }
+        cellCache[key] = c
+        return c
+    }
+
+    private func drawPanel(_ L: Layout) {
+        let x = L.panelX + 1, w = L.panelWidth - 1
+        var y = 1
+        func knobRow(_ k: Knob, _ name: String, _ value: String) {
+            let focused = k == knob
+            let s = name.padding(toLength: 8, withPad: " ", startingAt: 0) + value
+            painter.text(y, x, s, attr: focused ? CW_A_REVERSE : CW_A_NORMAL, maxWidth: w)
+            y += 1
+        }
+        painter.text(y, x, "knobs (Tab, + -, =)", attr: CW_A_BOLD, maxWidth: w)
+        y += 1
+        knobRow(.cfg, "cfg", fmt(options.cfg))
+        knobRow(.topK, "top-k", options.topK == 0 ? "off" : "\(options.topK)")
+        knobRow(.topP, "top-p", options.topP == 0 ? "off" : fmt(options.topP))
+        if lanes[0].generator.schedules.count > 1 { knobRow(.steps, "steps", "\(lanes[0].total)") }
+        knobRow(.seed, "seed", "\(options.seed)")
+        knobRow(.policy, "next", "seed \(seedPolicy.rawValue)")
+        knobRow(.smooth, "smooth", options.moreSmooth ? "on" : "off")
+        y += 1
+        for l in lanes.indices {
+            guard y < L.height - 3 else { break }
+            let title = lanes.count > 1 ? "\(lanes[l].generator.name)" : "scales"
+            painter.text(y, x, title, attr: CW_A_BOLD, maxWidth: w)
+            y += 1
+            painter.text(y, x, "  # size   tokens   cfg     ms", attr: CW_A_DIM, maxWidth: w)
+            y += 1
+            let rowsLeft = L.height - 2 - y - (l + 1 < lanes.count ? 4 : 0)
+            let frames = lanes[l].frames, v = shown(l)
+            let first = max(0, min(v - rowsLeft, lanes[l].total - rowsLeft))
+            for k in first..<lanes[l].total where y < L.height - 2 && k - first < rowsLeft {
+                let shape = lanes[l].schedule[k]
+                var s = pad(String(k + 1), 3) + " " + shape.description.padding(toLength: 6, withPad: " ", startingAt: 0)
+                if k < frames.count {
+                    let r = frames[k].result
+                    s += pad(String(r.tokens.count), 7) + pad(String(format: "%.2f", r.guidance), 7) + pad(String(format: "%.1f", r.milliseconds), 7)
+                }
+                painter.text(y, x, s, attr: k + 1 == v ? CW_A_REVERSE : (k < frames.count ? CW_A_NORMAL : CW_A_DIM), maxWidth: w)
+                y += 1
+            }
+            if frames.count > 0 {
+                let total = frames.map(\.result.milliseconds).reduce(0, +)
+                painter.text(y, x, "total " + String(format: "%.0f ms", total), attr: CW_A_DIM, maxWidth: w)
+                y += 2
+            }
+        }
+    }
+
+    private func drawStatus(_ w: Int, _ h: Int) {
+        let y = h - 1
+        painter.fill(y, 0, w, attr: CW_A_REVERSE)
+        if case .prompt(let k, let text) = overlay {
+            let name = ["cfg": "cfg (0…100)", "topK": "top-k (0 = off)", "topP": "top-p (0…1, 0 = off)", "seed": "seed"]["\(k)"] ?? "\(k)"
+            return painter.text(y, 0, " \(name): \(text)_   Enter sets, Esc cancels", attr: CW_A_REVERSE, maxWidth: w)
+        }
+        let spinner = ["|", "/", "-", "\\"][Int(DispatchTime.now().uptimeNanoseconds / 120_000_000) % 4]
+        let state = busy ? "running \(spinner) \(lanes[0].frames.count)/\(lanes[0].total)" : "ready"
+        let left = " \(painter.mode.label) · \(symbols.rawValue) │ \(state)" + (message.isEmpty ? "" : " │ \(message)")
+        let right = "? help · q quit "
+        painter.text(y, 0, left, attr: CW_A_REVERSE, maxWidth: max(0, w - right.count - 1))
+        if left.count + right.count < w { painter.text(y, w - right.count, right, attr: CW_A_REVERSE) }
+    }
+
+    private func drawOverlay(_ w: Int, _ h: Int) {
+        switch overlay {
+        case .help:
+            let lines = keyHelp.map { $0.0.padding(toLength: 15, withPad: " ", startingAt: 0) + $0.1 }
+            box(lines, title: "keys (any key closes)", w, h)
+        case .models(let paths, let sel, let lane):
+            let lines = paths.map { p in (p as NSString).lastPathComponent + "  " + ((p as NSString).deletingLastPathComponent) }
+            box(lines, title: lane == 0 ? "model (↑↓ Enter, Esc)" : "compare with (↑↓ Enter, Esc)", w, h, selected: sel)
+        default: break
+        }
+    }
+
+    private func box(_ lines: [String], title: String, _ w: Int, _ h: Int, selected: Int? = nil) {
+        let bw = min(w - 4, max(title.count, lines.map(\.count).max() ?? 0) + 4)
+        let rows = min(lines.count, h - 6)
+        let x = (w - bw) / 2, y = max(1, (h - rows - 2) / 2)
+        let first = selected.map { max(0, min($0 - rows + 1, lines.count - rows)) } ?? 0
+        painter.fill(y, x, bw, attr: CW_A_REVERSE)
+        painter.text(y, x + 2, title, attr: CW_A_REVERSE)
+        for r in 0..<rows {
+            let i = first + r
+            painter.fill(y + 1 + r, x, bw)
+            painter.text(y + 1 + r, x + 2, lines[i], attr: i == selected ? CW_A_REVERSE : CW_A_NORMAL, maxWidth: bw - 3)
+        }
+        painter.fill(y + 1 + rows, x, bw, attr: CW_A_REVERSE)
+    }
+
+    private func pad(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
+
+    func fmt(_ v: Float) -> String { v == v.rounded() ? String(format: "%.1f", v) : String(format: "%.2f", v) }
+}

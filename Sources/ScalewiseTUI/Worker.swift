@@ -1,0 +1,174 @@
+import Foundation
+import ScalewiseEngine
+import Synchronization
+
+/// One scale as the UI shows it: the engine's result plus the images to draw.
+struct ScaleFrame: Sendable {
+    var result: ScaleResult
+    /// The cheap latent→RGB projection (one pixel per latent cell).
+    var projection: RGBImage
+    /// The full decode; only for the last scale of a schedule (the final image).
+    var decoded: RGBImage?
+    /// Milliseconds the preview (projection or decode) took.
+    var previewMs: Double
+    /// When the worker finished this frame (monotonic ns).
+    var readyNs: UInt64
+}
+
+/// Work the UI asks for. Every job applies to all lanes (one lane, or two in compare mode).
+enum Job: Sendable {
+    /// Fresh sessions (nothing generated): one generator, class and options per lane.
+    case configure([LaneSpec])
+    /// Step every lane until it has `count` scales (capped at its schedule).
+    case advance(to: Int)
+    /// Rewind to `k` scales, change the seed of the rest, and run to `count` scales.
+    case reroll(from: Int, seed: UInt64, to: Int)
+    /// Finish the run if needed, then save lane 0's image (and with `strip`, the strip + animation).
+    case save(dir: String, strip: Bool)
+    /// Load a model file.
+    case load(path: String, lane: Int)
+}
+
+struct LaneSpec: Sendable {
+    var generator: Generator
+    var classIndex: Int
+    var options: SamplingOptions
+    var schedule: [ScaleShape]?
+}
+
+enum WorkerEvent: Sendable {
+    case frame(lane: Int, epoch: Int, frame: ScaleFrame)
+    /// A job ended (normally, cancelled, or with an error message).
+    case idle(epoch: Int, cancelled: Bool)
+    case failed(epoch: Int, message: String)
+    case saved(paths: [String])
+    case loaded(generator: Generator, lane: Int)
+}
+
+/// Runs the engine on its own thread. Sessions are not thread-safe; this thread is the only one that
+/// touches them, so the UI thread never blocks on a scale and only ever sees finished frames.
+final class Worker: @unchecked Sendable {
+    private struct Queue {
+        var jobs: [(job: Job, epoch: Int, cancelGen: Int)] = []
+        var events: [WorkerEvent] = []
+        var busy = false
+    }
+    private let state = Mutex(Queue())
+    private let wake = NSCondition()
+    /// Bumped by `cancel()`; a job compares it with the value it was submitted under, between scales.
+    private let cancelGen = Atomic<Int>(0)
+
+    // Touched only on the worker thread.
+    private var lanes: [(spec: LaneSpec, session: GenerationSession)] = []
+
+    init() {
+        let t = Thread { [self] in
+            blockUISignals()
+            loop()
+        }
+        t.name = "scalewise-engine"
+        t.start()
+    }
+
+    func submit(_ job: Job, epoch: Int) {
+        let gen = cancelGen.load(ordering: .acquiring)
+        state.withLock { $0.jobs.append((job, epoch, gen)) }
+        wake.lock()
+        wake.signal()
+        wake.unlock()
+    }
+
+    /// Stops the running job at the next scale boundary and drops queued generation; queued
+    /// `configure`/`load` jobs stay, so the sessions still match what the UI shows.
+    func cancel() {
+        cancelGen.add(1, ordering: .releasing)
+        state.withLock { s in
+            s.jobs.removeAll {
+                switch $0.job {
+                case .configure, .load: false
+                case .advance, .reroll, .save: true
+                }
+            }
+        }
+    }
+
+    var isBusy: Bool { state.withLock { $0.busy || !$0.jobs.isEmpty } }
+
+    func drain() -> [WorkerEvent] {
+        state.withLock { s in
+            defer { s.events.removeAll() }
+            return s.events
+        }
+    }
+
+    private func post(_ e: WorkerEvent) {
+        state.withLock { $0.events.append(e) }
+        wakeUI()
+    }
+
+    private func loop() {
+        while true {
+            wake.lock()
+            var next: (job: Job, epoch: Int, cancelGen: Int)?
+            while next == nil {
+                next = state.withLock { s in
+                    guard !s.jobs.isEmpty else { return nil }
+                    s.busy = true
+                    return s.jobs.removeFirst()
+                }
+                if next == nil { wake.wait() }
+            }
+            wake.unlock()
+            guard let (job, epoch, gen) = next else { continue }
+            let cancelled = { self.cancelGen.load(ordering: .acquiring) != gen }
+            do {
+                try run(job, epoch: epoch, cancelled: cancelled)
+                post(.idle(epoch: epoch, cancelled: cancelled()))
+            } catch {
+                post(.failed(epoch: epoch, message: "\(error)"))
+            }
+            state.withLock { $0.busy = false }
+            wakeUI()
+        }
+    }
+
+    private func run(_ job: Job, epoch: Int, cancelled: () -> Bool) throws {
+        switch job {
+        case .configure(let specs):
+            lanes = try specs.map { ($0, try $0.generator.makeSession(classIndex: $0.classIndex, options: $0.options, schedule: $0.schedule)) }
+        case .advance(let count):
+            try advance(to: count, epoch: epoch, cancelled: cancelled)
+        case .reroll(let k, let seed, let count):
+            for l in lanes { l.session.reroll(from: k, seed: seed) }
+            try advance(to: count, epoch: epoch, cancelled: cancelled)
+        case .save(let dir, let strip):
+            guard !lanes.isEmpty else { return }
+            try advance(to: Int.max, epoch: epoch, cancelled: cancelled)
+            if cancelled() { return }
+            post(.saved(paths: try Saver.save(lanes[0].spec.generator, lanes[0].session, dir: dir, strip: strip)))
+        case .load(let path, let lane):
+            post(.loaded(generator: try ModelLoader.load(path), lane: lane))
+        }
+    }
+
+    /// Steps the lanes in turn, one scale each, posting every frame as soon as it exists.
+    private func advance(to count: Int, epoch: Int, cancelled: () -> Bool) throws {
+        while !cancelled() {
+            var stepped = false
+            for (i, l) in lanes.enumerated() {
+                let s = l.session
+                guard s.completed < min(count, s.scales.count), !cancelled() else { continue }
+                let r = try s.step()
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let last = s.completed == s.scales.count
+                let proj = s.preview(after: s.completed, tier: .projection)
+                let dec = last ? s.preview(after: s.completed, tier: .decoded) : nil
+                let t1 = DispatchTime.now().uptimeNanoseconds
+                post(.frame(lane: i, epoch: epoch, frame: ScaleFrame(result: r, projection: proj, decoded: dec,
+                                                                      previewMs: Double(t1 - t0) / 1e6, readyNs: t1)))
+                stepped = true
+            }
+            if !stepped { return }
+        }
+    }
+}

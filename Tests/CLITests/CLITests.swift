@@ -1,0 +1,126 @@
+import Foundation
+import XCTest
+
+/// Drives the real `scalewise` binary: exit codes, one-line errors, PNG metadata and bit-exact reproduction.
+final class CLITests: XCTestCase {
+    /// `.build/<config>/scalewise`, next to the test bundle.
+    static let binary: URL = {
+        var dir = Bundle.main.bundleURL
+        for _ in 0..<3 where !FileManager.default.fileExists(atPath: dir.appendingPathComponent("scalewise").path) {
+            dir.deleteLastPathComponent()
+        }
+        return dir.appendingPathComponent("scalewise")
+    }()
+
+    static let fixtures: String = {
+        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        dir.appendPathComponent("EngineTests/Fixtures/var_tiny")
+        return dir.path
+    }()
+
+    var tmp: String!
+
+    override func setUpWithError() throws {
+        tmp = NSTemporaryDirectory() + "scalewise-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: tmp) }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    func run(_ args: [String]) throws -> Result {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                      stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    var model: String { Self.fixtures + "/var.safetensors" }
+
+    func testHelpListsCommands() throws {
+        let r = try run(["--help"])
+        XCTAssertEqual(r.status, 0)
+        for cmd in ["generate", "edit", "info", "classes", "convert", "bench", "tui"] {
+            XCTAssertTrue(r.stdout.contains(cmd), "help lacks \(cmd)")
+        }
+    }
+
+    func testMissingClassIsUsageError() throws {
+        let r = try run(["generate", "--model", model, "-o", tmp + "/x.png"])
+        XCTAssertEqual(r.status, 64)
+        XCTAssertTrue(r.stderr.contains("missing --class"), r.stderr)
+    }
+
+    func testBadFlagsAreUsageErrors() throws {
+        XCTAssertEqual(try run(["generate", "--model", model, "--class", "1", "--top-p", "2"]).status, 64)
+        XCTAssertEqual(try run(["generate", "--model", model, "--class", "1", "--bogus"]).status, 64)
+        XCTAssertEqual(try run(["generate", "--model", model, "--class", "1", "--cfg", "nan"]).status, 64)
+    }
+
+    func testUnknownClassIsOneLineError() throws {
+        let r = try run(["generate", "--model", model, "--class", "zebra", "-o", tmp + "/x.png"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr.trimmingCharacters(in: .newlines), "Error: unknown class 'zebra' (see `scalewise classes`)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp + "/x.png"))
+    }
+
+    func testTruncatedWeightsAreOneLineError() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: model))
+        let bad = tmp + "/trunc.safetensors"
+        try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: bad))
+        let r = try run(["generate", "--model", bad, "--tokenizer", Self.fixtures + "/vqvae.safetensors", "--class", "1",
+                         "-o", tmp + "/x.png"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("trunc.safetensors"), r.stderr)
+    }
+
+    func testGarbageFileIsOneLineError() throws {
+        let bad = tmp + "/garbage.pth"
+        try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 131) }).write(to: URL(fileURLWithPath: bad))
+        let r = try run(["info", bad])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+    }
+
+    func testGenerateWritesReproduciblePNGAndNeverOverwrites() throws {
+        let out = tmp + "/a.png", tokens = tmp + "/t.json"
+        let r = try run(["generate", "--model", model, "--class", "c3", "--seed", "5", "--cfg", "2", "--top-k", "10",
+                         "-o", out, "--tokens-out", tokens, "-q"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let first = try Data(contentsOf: URL(fileURLWithPath: out))
+        let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tokens))) as! [String: Any]
+        let scales = (obj["images"] as! [[[Int]]])[0]
+        XCTAssertEqual(scales.map(\.count), [1, 4, 9, 16, 25, 36, 64, 100, 169, 256])
+
+        let again = try run(["generate", "--model", model, "--class", "3", "-o", out, "-q"])
+        XCTAssertEqual(again.status, 1)
+        XCTAssertTrue(again.stderr.contains("exists; use --force"), again.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out)), first, "existing file was modified")
+
+        let copy = tmp + "/b.png"
+        let rep = try run(["generate", "--from-png", out, "--model", model, "-o", copy, "-q"])
+        XCTAssertEqual(rep.status, 0, rep.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: copy)), first, "--from-png is not bit-exact")
+    }
+
+    func testInfoAndClasses() throws {
+        let info = try run(["info", model])
+        XCTAssertEqual(info.status, 0)
+        XCTAssertTrue(info.stdout.contains("family:     var"), info.stdout)
+        let classes = try run(["classes", "--model", model, "c1"])
+        XCTAssertEqual(classes.stdout, "1\tc1\n")
+    }
+}
