@@ -12,10 +12,25 @@ public struct Padding: Sendable, Equatable {
     public static let zero = Padding.uniform(0)
 }
 
+/// How `conv2d` computes a convolution. Both give the same result up to float rounding.
+public enum ConvAlgorithm: Sendable {
+    /// Winograd for 3×3 / stride 1 / pad 1 convs with enough channels and pixels, im2col otherwise.
+    case auto
+    /// im2col + sgemm (1×1 stride-1 unpadded convs skip im2col).
+    case im2col
+    /// Winograd F(2×2, 3×3); only valid for 3×3, stride 1, padding 1.
+    case winograd
+}
+
+/// `.auto` picks Winograd from this many input channels and 2×2 tiles up: below them its GEMMs
+/// ([O, C]·[C, tiles]) get too thin to run at full speed and im2col's K = 9C wins.
+let winogradMinChannels = 32
+let winogradMinTiles = 256
+
 /// PyTorch `Conv2d` (groups = 1, dilation = 1) on one image: input `[C, H, W]`, weight `[O, C, kh, kw]`,
 /// bias `[O]`, out `[O, Ho, Wo]` with Ho = (H + top + bottom − kh)/stride + 1 (likewise Wo).
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Padding,
-                   out: Tensor, scratch: Scratch) {
+                   out: Tensor, scratch: Scratch, algorithm: ConvAlgorithm = .auto) {
     precondition(input.shape.count == 3 && weight.shape.count == 4, "conv2d: input \(input.shape), weight \(weight.shape)")
     let (c, h, w) = (input.shape[0], input.shape[1], input.shape[2])
     let (o, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
@@ -24,6 +39,15 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int =
     let wo = (w + padding.left + padding.right - kw) / stride + 1
     precondition(out.shape == [o, ho, wo], "conv2d: out \(out.shape), expected \([o, ho, wo])")
     precondition(bias == nil || bias!.count == o, "conv2d: bias \(bias!.shape) vs \(o) outputs")
+    let winogradShape = kh == 3 && kw == 3 && stride == 1 && padding == .uniform(1)
+    precondition(algorithm != .winograd || winogradShape, "conv2d: Winograd needs 3×3, stride 1, padding 1")
+    let useWinograd = algorithm == .winograd || (algorithm == .auto && winogradShape
+        && c >= winogradMinChannels && ((h + 1) / 2) * ((w + 1) / 2) >= winogradMinTiles)
+    if useWinograd {
+        winogradConv3x3(input.ptr, channels: c, height: h, width: w, weight: weight.ptr, outChannels: o,
+                        bias: bias?.ptr, out: out.ptr, scratch: scratch)
+        return
+    }
     convGemm(input.ptr, channels: c, height: h, width: w, weight: weight.ptr, outChannels: o, kh: kh, kw: kw,
              stride: stride, padding: padding, bias: bias?.ptr, out: out.ptr, scratch: scratch)
 }

@@ -30,27 +30,24 @@ public func upsampleNearest2xConv3x3(_ input: Tensor, weight: Tensor, bias: Tens
     }
 }
 
-/// Which 3×3 taps fall on each of the two source offsets, per parity (see the file comment).
-private let tapGroups: [[ClosedRange<Int>]] = [[0...0, 1...2], [0...1, 2...2]]
-
-/// 3×3 weight `[O, C, 3, 3]` → four 2×2 weights `[2][2][O, C, 2, 2]`, one per output parity.
-private func collapseWeights(_ w: UnsafePointer<Float>, outChannels o: Int, inChannels c: Int,
-                             into dst: UnsafeMutablePointer<Float>) {
-    let block = o * c * 4
-    for py in 0..<2 {
-        for px in 0..<2 {
-            let d = dst + (2 * py + px) * block
-            for oc in 0..<(o * c) {
-                let src = w + oc * 9
-                for a in 0..<2 {
-                    for b in 0..<2 {
-                        var s: Float = 0
-                        for ky in tapGroups[py][a] { for kx in tapGroups[px][b] { s += src[ky * 3 + kx] } }
-                        d[oc * 4 + a * 2 + b] = s
-                    }
-                }
-            }
+/// 3×3 weight `[O, C, 3, 3]` → four 2×2 weights `[2][2][O, C, 2, 2]`, one per output parity (py, px).
+func collapseWeights(_ w: UnsafePointer<Float>, outChannels o: Int, inChannels c: Int,
+                     into dst: UnsafeMutablePointer<Float>) {
+    scatterPlanes(filters: o * c, planes: 4, width: 4, into: dst) { f, d, ld in
+        let g = w + f * 9
+        let r0 = (g[0], g[1], g[2]), r1 = (g[3], g[4], g[5]), r2 = (g[6], g[7], g[8])
+        // Collapsed row `a` of parity row py, split by column parity: px = 0 → (c0, c1 + c2),
+        // px = 1 → (c0 + c1, c2). Plane 2py + px, tap 2a + b.
+        @inline(__always) func put(_ py: Int, _ a: Int, _ row: (Float, Float, Float)) {
+            d[(2 * py) * ld + 2 * a] = row.0
+            d[(2 * py) * ld + 2 * a + 1] = row.1 + row.2
+            d[(2 * py + 1) * ld + 2 * a] = row.0 + row.1
+            d[(2 * py + 1) * ld + 2 * a + 1] = row.2
         }
+        put(0, 0, r0)
+        put(0, 1, (r1.0 + r2.0, r1.1 + r2.1, r1.2 + r2.2))
+        put(1, 0, (r0.0 + r1.0, r0.1 + r1.1, r0.2 + r1.2))
+        put(1, 1, r2)
     }
 }
 

@@ -41,9 +41,11 @@ final class ConvTests: XCTestCase {
 
     func testConvMatchesPyTorchFixtures() {
         let x = lcgTensor(seed: 300, [3, 7, 6]), w3 = lcgTensor(seed: 301, [4, 3, 3, 3]), b = lcgTensor(seed: 302, [4])
-        let same = Tensor(zeros: [4, 7, 6])
-        conv2d(x, weight: w3, bias: b, padding: .uniform(1), out: same, scratch: scratch)
-        assertClose(same.array, TorchFixtures.conv3x3_pad1, atol: 2e-5, "3×3 pad 1 vs PyTorch")
+        for algorithm in [ConvAlgorithm.im2col, .winograd] {
+            let same = Tensor(zeros: [4, 7, 6])
+            conv2d(x, weight: w3, bias: b, padding: .uniform(1), out: same, scratch: scratch, algorithm: algorithm)
+            assertClose(same.array, TorchFixtures.conv3x3_pad1, atol: 2e-5, "3×3 pad 1 (\(algorithm)) vs PyTorch")
+        }
 
         let down = Tensor(zeros: [4, 3, 3])
         conv2d(x, weight: w3, bias: b, stride: 2, padding: Padding(top: 0, left: 0, bottom: 1, right: 1),
@@ -91,6 +93,18 @@ final class ConvTests: XCTestCase {
         let expected = naiveConv2d(x.array, c: c, h: h, w: w, weight: wt.array, o: o, kh: 3, kw: 3, bias: nil,
                                    stride: 1, padding: .uniform(1))
         assertClose(out.array, expected, atol: 1e-4, "banded conv")
+    }
+
+    func testWinogradMatchesNaiveOnOddSizesAndAcrossBands() {
+        // (300 ch, 39 wide): 12 MB of transformed input holds 32 of the 34 tile rows, so two bands.
+        for (c, h, w, o) in [(5, 9, 11, 6), (3, 1, 1, 2), (4, 2, 7, 3), (7, 8, 8, 5), (300, 67, 39, 2)] {
+            let x = lcgTensor(seed: 850, [c, h, w]), wt = lcgTensor(seed: 851, [o, c, 3, 3]), b = lcgTensor(seed: 852, [o])
+            let out = Tensor(shape: [o, h, w], lcg(seed: 853, count: o * h * w))  // garbage must be overwritten
+            conv2d(x, weight: wt, bias: b, padding: .uniform(1), out: out, scratch: scratch, algorithm: .winograd)
+            let expected = naiveConv2d(x.array, c: c, h: h, w: w, weight: wt.array, o: o, kh: 3, kw: 3, bias: b.array,
+                                       stride: 1, padding: .uniform(1))
+            assertClose(out.array, expected, atol: 2e-5 * Float(c).squareRoot(), "Winograd \(c)×\(h)×\(w)→\(o)")
+        }
     }
 
     func testUpsampleAndFusedUpsampleConvMatchNaive() {

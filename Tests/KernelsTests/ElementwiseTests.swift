@@ -10,7 +10,7 @@ final class ElementwiseTests: XCTestCase {
         var x = probes
         silu(&x, count: x.count)
         let expected = probes.map { v -> Float in let d = Double(v); return Float(d / (1 + exp(-d))) }
-        assertClose(x, expected, atol: 1e-6, rtol: 2e-6, "silu")
+        assertClose(x, expected, atol: 1e-7, rtol: 5e-7, "silu")
     }
 
     func testGeluTanhMatchesDoubleReference() {
@@ -20,7 +20,7 @@ final class ElementwiseTests: XCTestCase {
             let d = Double(v)
             return Float(0.5 * d * (1 + tanh((2 / Double.pi).squareRoot() * (d + 0.044715 * d * d * d))))
         }
-        assertClose(x, expected, atol: 1e-6, rtol: 2e-6, "geluTanh")
+        assertClose(x, expected, atol: 1e-7, rtol: 5e-7, "geluTanh")
     }
 
     func testSoftmaxRowsMatchesDoubleReference() {

@@ -26,11 +26,16 @@ final class KernelBenchmarks: XCTestCase {
     func testBenchmarkKernels() throws {
         try XCTSkipUnless(ProcessInfo.processInfo.environment["SCALEWISE_BENCH"] == "1", "set SCALEWISE_BENCH=1")
         print("BENCH OpenBLAS threads: \(Threads.count)")
-        for (c, side, runs) in [(160, 256, 5), (640, 16, 50), (320, 64, 10)] {
+        // GFLOP/s of 3×3 convs count the direct algorithm's 2·O·C·9·H·W, whichever algorithm runs.
+        for (c, side, runs) in [(160, 256, 5), (640, 16, 50), (320, 64, 10), (640, 32, 10)] {
             let x = lcgTensor(seed: 1, [c, side, side]), w = lcgTensor(seed: 2, [c, c, 3, 3]), b = lcgTensor(seed: 3, [c])
             let out = Tensor(zeros: [c, side, side])
-            let t = best(runs: runs) { conv2d(x, weight: w, bias: b, padding: .uniform(1), out: out, scratch: scratch) }
-            report("conv3x3 \(c)ch \(side)x\(side)", flops: 2.0 * Double(c * c * 9 * side * side), seconds: t)
+            for algorithm in [ConvAlgorithm.auto, .im2col, .winograd] {
+                let t = best(runs: runs) {
+                    conv2d(x, weight: w, bias: b, padding: .uniform(1), out: out, scratch: scratch, algorithm: algorithm)
+                }
+                report("conv3x3 \(c)ch \(side)x\(side) \(algorithm)", flops: 2.0 * Double(c * c * 9 * side * side), seconds: t)
+            }
         }
         do {
             // Counted as the plain upsample + 3×3 conv it replaces (the fused kernel does 4/9 of that work).
@@ -40,11 +45,14 @@ final class KernelBenchmarks: XCTestCase {
             let t = best(runs: 5) { upsampleNearest2xConv3x3(x, weight: w, bias: b, out: out, scratch: scratch) }
             report("upsample2x+conv3x3 \(c)ch \(side)->\(2 * side) (equivalent)", flops: 2.0 * Double(c * c * 9 * 4 * side * side), seconds: t)
             let up = Tensor(zeros: [c, 2 * side, 2 * side])
-            let t2 = best(runs: 5) {
-                upsampleNearest2x(x, out: up)
-                conv2d(up, weight: w, bias: b, padding: .uniform(1), out: out, scratch: scratch)
+            for algorithm in [ConvAlgorithm.im2col, .winograd] {
+                let t2 = best(runs: 5) {
+                    upsampleNearest2x(x, out: up)
+                    conv2d(up, weight: w, bias: b, padding: .uniform(1), out: out, scratch: scratch, algorithm: algorithm)
+                }
+                report("upsample2x then conv3x3 \(c)ch \(side)->\(2 * side) (unfused, \(algorithm))",
+                       flops: 2.0 * Double(c * c * 9 * 4 * side * side), seconds: t2)
             }
-            report("upsample2x then conv3x3 \(c)ch \(side)->\(2 * side) (unfused)", flops: 2.0 * Double(c * c * 9 * 4 * side * side), seconds: t2)
         }
         for m in [680, 1, 2, 4] {
             let (k, n) = (1024, 3072)
