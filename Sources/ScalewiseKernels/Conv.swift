@@ -1,5 +1,6 @@
-// Batch-1 NCHW convolution as im2col + sgemm, done in bands of output rows so that the column
-// buffer stays cache-sized instead of 9× the input (377 MB for a 3×3 conv at 160 ch, 256²).
+// Batch-1 NCHW convolution. General case: im2col + sgemm, in bands of output rows so that the column
+// buffer stays cache-sized instead of 9× the input (377 MB for a 3×3 conv at 160 ch, 256²). Large 3×3
+// convs go to Winograd (Winograd.swift) instead.
 
 /// Zero padding per side, in input pixels. Asymmetric padding exists in the wild (the LDM encoder's
 /// downsample pads only right and bottom).
@@ -12,7 +13,7 @@ public struct Padding: Sendable, Equatable {
     public static let zero = Padding.uniform(0)
 }
 
-/// How `conv2d` computes a convolution. Both give the same result up to float rounding.
+/// How `conv2d` computes a convolution. All give the same result up to float rounding.
 public enum ConvAlgorithm: Sendable {
     /// Winograd for 3×3 / stride 1 / pad 1 convs with enough channels and pixels, im2col otherwise.
     case auto
@@ -30,6 +31,8 @@ let winogradMinTiles = 64
 
 /// PyTorch `Conv2d` (groups = 1, dilation = 1) on one image: input `[C, H, W]`, weight `[O, C, kh, kw]`,
 /// bias `[O]`, out `[O, Ho, Wo]` with Ho = (H + top + bottom − kh)/stride + 1 (likewise Wo).
+/// `out` must not share storage with `input`. Temporaries live in `scratch` (slots .im2col, .convOut,
+/// .convWeights).
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Padding,
                    out: Tensor, scratch: Scratch, algorithm: ConvAlgorithm = .auto) {
     precondition(input.shape.count == 3 && weight.shape.count == 4, "conv2d: input \(input.shape), weight \(weight.shape)")

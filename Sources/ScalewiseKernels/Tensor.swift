@@ -94,7 +94,7 @@ public final class Tensor: @unchecked Sendable {
 public final class Scratch {
     /// Which buffer. The kernels use the named slots; callers keep their own temporaries in `.user(n)`.
     public enum Slot: Hashable, Sendable {
-        case im2col, convOut, convWeights, scores, resample
+        case im2col, convOut, convWeights, scores
         case user(Int)
     }
 

@@ -42,6 +42,8 @@ final class AttentionTests: XCTestCase {
             let ldq = width + 5
             let q = lcg(seed: 62, count: lq * ldq)
             var out = [Float](repeating: -3, count: lq * (width + 2))
+            for i in 0..<lq { for j in 0..<width { out[i * (width + 2) + j] = .nan } }  // must be overwritten
+            scratch.floats(lq * lk * heads, .scores).update(repeating: .nan, count: lq * lk * heads)
             attention(q: q, ldq: ldq, queries: lq, k: kCache, ldk: ldk, v: vCache, ldv: ldk, keys: lk,
                       heads: heads, headDim: d, scale: 0.25, headScales: headScales, out: &out, ldo: width + 2,
                       scratch: scratch, scoreBudget: budget)

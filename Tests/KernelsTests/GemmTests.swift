@@ -66,6 +66,18 @@ final class GemmTests: XCTestCase {
         }
     }
 
+    func testOutputsOverwriteNaNGarbage() {
+        // Reused scratch can hold NaN; with beta = 0 the BLAS must overwrite, never scale, what is there.
+        let (k, n) = (16, 12)
+        let weight = lcgTensor(seed: 40, [n, k])
+        for m in [1, 3, 7] {
+            let x = lcgTensor(seed: 41, [m, k]), out = Tensor(shape: [m, n], [Float](repeating: .nan, count: m * n))
+            linear(x, weight: weight, bias: nil, out: out)
+            let ref = naiveGemm(transA: false, transB: true, m: m, n: n, k: k, a: x.array, lda: k, b: weight.array, ldb: k)
+            assertClose(out.array, ref, atol: 1e-5, "linear m=\(m) into NaN-filled out")
+        }
+    }
+
     func testMatmulAndTranspose() {
         for m in [1, 6] {
             let a = lcgTensor(seed: 30, [m, 11]), b = lcgTensor(seed: 31, [11, 13]), out = Tensor(zeros: [m, 13])
