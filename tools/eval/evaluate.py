@@ -63,7 +63,7 @@ def classify(net, imgs01, bs=1024):
 def load_generator(gen_ckpt, tok_ckpt, dev):
     tok, _ = tok_train.load(tok_ckpt, dev)
     ck = torch.load(gen_ckpt, map_location='cpu', weights_only=False)
-    fam = gen_families.FAMILIES[ck['family']](tok)
+    fam = gen_families.make(ck['family'], tok, gen_families.side_of(ck['config']))
     model = gen_families.rebuild(fam, ck['config'])
     sd = {k: v.float() if torch.is_floating_point(v) else v for k, v in ck['model'].items()}
     lin = export.linear_weight_names(model)
@@ -133,9 +133,13 @@ def main():
     p.add_argument('--assets', help='folder for the PNGs')
     p.add_argument('--seed', type=int, default=1234)
     p.add_argument('--device', default='auto')
+    p.add_argument('--bs', type=int, default=620, help='images sampled per batch')
+    p.add_argument('--threads', type=int, default=0)
     p.add_argument('--real_n', type=int, default=0, help='held-out real images for the FD reference (0 = all)')
     args = p.parse_args()
     dev = common.pick_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     common.seed_all(args.seed)
     os.makedirs(args.out, exist_ok=True)
     net, cls_ck = train_classifier.load(args.classifier, dev)
@@ -161,7 +165,7 @@ def main():
         elif args.sweep:
             sw = []
             for st in sampler.sweep_settings():
-                r, _, _ = run_setting(sampler, net, C, args.sweep_n, st, args.seed, real_stats)
+                r, _, _ = run_setting(sampler, net, C, args.sweep_n, st, args.seed, real_stats, args.bs)
                 sw.append(r)
                 print(name, 'sweep', json.dumps(r), flush=True)
             best_acc = max(r['acc'] for r in sw)
@@ -170,12 +174,12 @@ def main():
             res['sweep'] = sw
         else:
             default = sampler.default_setting()
-        res['default'] = default
+        res['default_setting'] = default
         reported = {'default': default, 'cfg1': dict(default, cfg=1.0)}
         for extra_name, extra in sampler.extra_settings(default).items():
             reported[extra_name] = extra
         for key, st in reported.items():
-            r, imgs, labels = run_setting(sampler, net, C, args.n, st, args.seed + 7, real_stats)
+            r, imgs, labels = run_setting(sampler, net, C, args.n, st, args.seed + 7, real_stats, args.bs)
             res[key] = r
             print(name, key, json.dumps(r), flush=True)
             if args.assets and key == 'default':

@@ -17,11 +17,11 @@ class VARSampler:
         return dict(cfg=3.0, top_k=0, top_p=0.0)
 
     def sweep_settings(self):
-        return [dict(cfg=c, top_k=k, top_p=p) for c in (0.0, 1.0, 2.0, 3.0, 5.0) for k, p in ((0, 0.0), (100, 0.95))
-                if not (c == 0.0 and k)]
+        return [dict(cfg=1.5, top_k=0, top_p=0.0), dict(cfg=3.0, top_k=0, top_p=0.0), dict(cfg=5.0, top_k=0, top_p=0.0),
+                dict(cfg=3.0, top_k=100, top_p=0.95)]
 
     def extra_settings(self, default):
-        return {'cfg0': dict(default, cfg=0.0)}
+        return {}
 
     def _run(self, labels, seed, cfg, top_k, top_p, return_all=False):
         labels = labels.to(self.dev)
@@ -52,7 +52,8 @@ class AiMSampler:
         return dict(cfg=2.0, top_k=0, top_p=1.0)
 
     def sweep_settings(self):
-        return [dict(cfg=c, top_k=k, top_p=p) for c in (1.0, 1.5, 2.0, 3.0, 4.0) for k, p in ((0, 1.0), (100, 0.95))]
+        return [dict(cfg=1.5, top_k=0, top_p=1.0), dict(cfg=3.0, top_k=0, top_p=1.0), dict(cfg=5.0, top_k=0, top_p=1.0),
+                dict(cfg=3.0, top_k=100, top_p=0.95)]
 
     def extra_settings(self, default):
         return {}
@@ -91,19 +92,27 @@ class FlexVARSampler:
         self.model, self.tok = model, tok
         self.dev = next(model.parameters()).device
 
+    def schedule(self, steps):
+        """Paper Table 7 (for a 16x16 latent); other latent sides only have their default schedule."""
+        if self.model.patch_nums[-1] == 16:
+            return gen_families.FLEX_EVAL_SCHEDULES[steps]
+        return self.model.patch_nums
+
     def default_setting(self):
         return dict(cfg=3.0, top_k=0, top_p=0.0, steps=10)
 
     def sweep_settings(self):
-        return [dict(cfg=c, top_k=k, top_p=p, steps=10) for c in (0.0, 1.0, 2.0, 3.0, 5.0)
-                for k, p in ((0, 0.0), (100, 0.95)) if not (c == 0.0 and k)]
+        return [dict(cfg=1.5, top_k=0, top_p=0.0, steps=10), dict(cfg=3.0, top_k=0, top_p=0.0, steps=10),
+                dict(cfg=5.0, top_k=0, top_p=0.0, steps=10), dict(cfg=3.0, top_k=100, top_p=0.95, steps=10)]
 
     def extra_settings(self, default):
+        if self.model.patch_nums[-1] != 16:
+            return {}
         return {f'steps{s}': dict(default, steps=s) for s in (6, 8, 13)}
 
     def _run(self, labels, seed, cfg, top_k, top_p, steps, return_all=False):
         labels = labels.to(self.dev)
-        sched = gen_families.FLEX_EVAL_SCHEDULES[steps]
+        sched = self.schedule(steps)
         with torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=self.dev.type == 'cuda'):
             return self.model.autoregressive_infer_cfg(labels.numel(), labels, infer_patch_nums=sched, g_seed=seed,
                                                        cfg=cfg, top_k=top_k, top_p=top_p, return_all=return_all)
@@ -115,7 +124,7 @@ class FlexVARSampler:
     @torch.no_grad()
     def coarse_to_fine(self, labels, setting, seed):
         rows = []
-        for steps in (6, 8, 10, 13):
+        for steps in ((6, 8, 10, 13) if self.model.patch_nums[-1] == 16 else (10,)):
             st = dict(setting, steps=steps)
             _, trace = self._run(labels[:1].expand(1), seed, st['cfg'], st.get('top_k', 0), st.get('top_p', 0.0),
                                  steps, True)

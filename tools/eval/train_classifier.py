@@ -5,6 +5,7 @@ reach on "readable as the requested class" (the 62 classes include confusables: 
     python3 tools/eval/train_classifier.py --data devrun/fonts64.npz --out runs/classifier --minutes 3
 
 Penultimate layer (`features`, 256-d) is the feature space of evaluate.py's Frechet distance.
+The input is average-pooled to 32x32 first (so 32x32 and 64x64 data both work; cheap on CPU; glyph identity survives it).
 Augmentation: random shift (+-4 px) and scale (0.85-1.15), so slightly off-centre samples still classify.
 """
 import argparse
@@ -30,14 +31,16 @@ class GlyphNet(nn.Module):
                                  nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True),
                                  nn.MaxPool2d(2))
         w = width
-        self.body = nn.Sequential(blk(1, w), blk(w, 2 * w), blk(2 * w, 4 * w), blk(4 * w, 4 * w))  # 64 -> 4
+        self.body = nn.Sequential(blk(1, w), blk(w, 2 * w), blk(2 * w, 4 * w))  # 32 -> 4
         self.fc = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(4 * w * 16, feat), nn.ReLU(True))
         self.out = nn.Linear(feat, num_classes)
 
     def features(self, x):
-        """x [B,1|3,64,64] in [-1,1] -> [B, feat]."""
+        """x [B,1|3,H,W] in [-1,1] (any H = W >= 32; pooled to 32x32) -> [B, feat]."""
         if x.shape[1] == 3:
             x = x.mean(1, keepdim=True)
+        if x.shape[-1] != 32:
+            x = F.adaptive_avg_pool2d(x, 32)
         return self.fc(self.body(x))
 
     def forward(self, x):

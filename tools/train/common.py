@@ -18,7 +18,14 @@ import torch
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 sys.path.insert(0, os.path.join(REPO, 'tools', 'reference'))
 
-PATCH_NUMS = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)
+# VAR's 10-scale schedule for 64x64 glyphs (16x16 latent); a CPU-only run trains 32x32 glyphs (8x8 latent) with
+# SCALEWISE_PATCH_NUMS=1,2,3,4,5,6,8.
+PATCH_NUMS = tuple(int(x) for x in os.environ.get('SCALEWISE_PATCH_NUMS', '1,2,3,4,5,6,8,10,13,16').split(','))
+
+
+def patch_nums_for(side):
+    """VAR's schedule cut to a latent of `side` (16 -> the 10-step list, 8 -> 1,2,3,4,5,6,8)."""
+    return tuple(p for p in (1, 2, 3, 4, 5, 6, 8, 10, 13, 16) if p < side) + (side,)
 
 
 def seed_all(seed):

@@ -123,7 +123,7 @@ def export(args):
             meta['defaults'] = json.dumps(json.loads(args.defaults))
         import gen_families
         tok = tok_train.load_from_config(ck['tokenizer_config'], gen_families.FAMILIES[ck['family']].tokenizer_kind)
-        fam = gen_families.FAMILIES[ck['family']](tok)
+        fam = gen_families.make(ck['family'], tok, gen_families.side_of(ck['config']))
         model = gen_families.rebuild(fam, ck['config'])
         model.load_state_dict({k: v.float() for k, v in ck['model'].items()}, strict=False)
         state = dict(ck['model'])

@@ -18,6 +18,17 @@ FLEX_EVAL_SCHEDULES = {
 }
 
 
+def make(family, tok, side=16):
+    return FAMILIES[family](tok, side)
+
+
+def side_of(config):
+    """Latent side a generator was trained for, from its recorded config."""
+    if 'num_tokens' in config:
+        return int(round(config['num_tokens'] ** 0.5))
+    return int(config.get('patch_nums', common.PATCH_NUMS)[-1])
+
+
 def rebuild(fam, config):
     """A family's model from the `config` it recorded (the reference constructor's arguments)."""
     if fam.family == 'aim':
@@ -37,7 +48,7 @@ class VARFamily:
     family = 'var'
     tokenizer_kind = 'vqvae'
 
-    def __init__(self, tok):
+    def __init__(self, tok, side=None):
         self.tok = tok
         self.vq = tok.model.quantize
         self.pn = tuple(self.vq.v_patch_nums)
@@ -58,7 +69,7 @@ class VARFamily:
         return m
 
     @torch.no_grad()
-    def encode_dataset(self, images_u8, bs=1024):
+    def encode_dataset(self, images_u8, bs=256):
         out = []
         for i in range(0, images_u8.shape[0], bs):
             x = common.Glyphs.to_float(images_u8[i:i + bs])
@@ -115,9 +126,10 @@ class FlexVARFamily:
     family = 'flexvar'
     tokenizer_kind = 'flexvqvae'
 
-    def __init__(self, tok):
+    def __init__(self, tok, side=16):
         self.tok = tok
-        self.pn = tuple(common.PATCH_NUMS)
+        self.pn = common.patch_nums_for(side)
+        self.max_tokens = sum(p * p for p in self.pn)
         self.sides = list(range(1, self.pn[-1] + 1))
         self.offset, o = {}, 0
         for s in self.sides:
@@ -133,7 +145,7 @@ class FlexVARFamily:
         return m
 
     @torch.no_grad()
-    def encode_dataset(self, images_u8, bs=1024):
+    def encode_dataset(self, images_u8, bs=256):
         out = []
         for i in range(0, images_u8.shape[0], bs):
             x = common.Glyphs.to_float(images_u8[i:i + bs])
@@ -152,7 +164,7 @@ class FlexVARFamily:
 
     def loss(self, model, tokens, labels, rng):
         from flexvar import random_schedule
-        sched = random_schedule(rng)
+        sched = random_schedule(rng, last=self.pn[-1], max_tokens=self.max_tokens)
         logits, ids = self._logits(model, tokens, labels, sched)
         loss = _seq_ce(logits, ids)
         with torch.no_grad():
@@ -172,9 +184,9 @@ class AiMFamily:
     family = 'aim'
     tokenizer_kind = 'flexvqvae'
 
-    def __init__(self, tok):
+    def __init__(self, tok, side=16):
         self.tok = tok
-        self.side = common.PATCH_NUMS[-1]
+        self.side = side
         self.eval_splits = [self.side * self.side // 4] * 4   # CE reported per quarter of the raster
 
     def build(self, cfg):
@@ -188,7 +200,7 @@ class AiMFamily:
         return AiM(vocab_size=self.tok.model.V, num_tokens=self.side * self.side, **kw)
 
     @torch.no_grad()
-    def encode_dataset(self, images_u8, bs=1024):
+    def encode_dataset(self, images_u8, bs=256):
         out = []
         for i in range(0, images_u8.shape[0], bs):
             x = common.Glyphs.to_float(images_u8[i:i + bs])

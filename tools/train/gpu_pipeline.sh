@@ -77,7 +77,7 @@ done
 for fam in $FAMS; do
   case $fam in var|mvar|mambavar) tok=vqvae ;; *) tok=flexvqvae ;; esac
   [ -f "$R/$fam/ckpt.pt" ] || continue
-  defaults=$(python3 -c "import json,sys; m=json.load(open('$R/eval_$fam/metrics.json')); print(json.dumps(m['generators']['$fam']['default']))" 2>/dev/null || echo '{}')
+  defaults=$(python3 -c "import json,sys; m=json.load(open('$R/eval_$fam/metrics.json')); print(json.dumps(m['generators']['$fam']['default_setting']))" 2>/dev/null || echo '{}')
   python3 $T/export.py --ckpt "$R/$fam/ckpt.pt" --commit "$COMMIT" --tokenizer-file "fonts64-$tok.safetensors" \
     --defaults "$defaults" --out "$R/export/fonts64-$fam.safetensors" >> "$R/export.log" 2>&1
 done

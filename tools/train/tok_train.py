@@ -123,7 +123,6 @@ class FlexTok(_Base):
         from flexvqvae import FlexVQVAE
         self.model = FlexVQVAE(**cfg)
         self.k_scales = k_scales
-        self.pn = common.PATCH_NUMS
 
     def codebook(self):
         return self.model.quantize.embedding
@@ -155,14 +154,18 @@ class FlexTok(_Base):
     def encode(self, img, scales=None):
         """-> list of [B, pn*pn] GT token ids, one per scale in `scales` (each quantised on its own)."""
         with torch.autocast(img.device.type, enabled=False):
-            return self.model.img_to_idxBl(img.float(), list(scales or self.pn))
+            return self.model.img_to_idxBl(img.float(), list(scales or self.schedule(img)))
+
+    def schedule(self, img):
+        return common.patch_nums_for(img.shape[-1] // self.model.downsample)
 
     @torch.no_grad()
     def latents_and_decodes(self, img):
         """Code vectors (l2-normalised) of every scale and their decodes (the preview fit's data)."""
         m = self.model
         lat, dec = [], []
-        for pn, idx in zip(self.pn, m.img_to_idxBl(img, list(self.pn))):
+        pns = self.schedule(img)
+        for pn, idx in zip(pns, m.img_to_idxBl(img, list(pns))):
             lat.append(m.quantize.get_codebook_entry(idx, (idx.shape[0], m.Cvae, pn, pn)))
             dec.append(m.idx_to_img(idx, pn))
         return lat, dec
@@ -170,13 +173,14 @@ class FlexTok(_Base):
     @torch.no_grad()
     def evaluate(self, test, n):
         m = self.model
-        ps, ps_up = [[] for _ in self.pn], [[] for _ in self.pn]
+        pns = common.patch_nums_for(test.images.shape[-1] // m.downsample)
+        ps, ps_up = [[] for _ in pns], [[] for _ in pns]
         used = torch.zeros(m.V, dtype=torch.bool, device=test.images.device)
         for i in range(0, min(n, test.n), 256):
             x, _ = test.batch(torch.arange(i, min(i + 256, n, test.n), device=test.images.device))
             with torch.autocast(x.device.type, enabled=False):
-                ids = m.img_to_idxBl(x, list(self.pn))
-                for si, (pn, t) in enumerate(zip(self.pn, ids)):
+                ids = m.img_to_idxBl(x, list(pns))
+                for si, (pn, t) in enumerate(zip(pns, ids)):
                     used[t.flatten()] = True
                     r = m.idx_to_img(t, pn).clamp(-1, 1)
                     tgt = F.interpolate(x, size=r.shape[-2:], mode='area')
@@ -192,7 +196,8 @@ class FlexTok(_Base):
 def tokenizer_config(kind, vocab, zdim, ch, ch_mult, res_blocks):
     """Constructor arguments of the reference class from train_tokenizer's flags."""
     if kind == 'vqvae':
-        return dict(vocab_size=vocab, z_channels=zdim, ch=ch, ch_mult=tuple(ch_mult), num_res_blocks=res_blocks)
+        return dict(vocab_size=vocab, z_channels=zdim, ch=ch, ch_mult=tuple(ch_mult), num_res_blocks=res_blocks,
+                    v_patch_nums=common.PATCH_NUMS)
     return dict(codebook_size=vocab, codebook_embed_dim=zdim, z_channels=ch * ch_mult[-1], ch=ch,
                 ch_mult=tuple(ch_mult), num_res_blocks=res_blocks)
 

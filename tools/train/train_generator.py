@@ -59,14 +59,13 @@ def main():
     tok, tok_ck = tok_train.load(args.tokenizer, dev)
     for p in tok.model.parameters():
         p.requires_grad_(False)
-    fam = gen_families.FAMILIES[args.family](tok)
-    assert tok.kind == fam.tokenizer_kind, f'{args.family} needs a {fam.tokenizer_kind} tokenizer, got {tok.kind}'
     data = common.Glyphs(args.data, 'train', dev, args.limit)
+    fam = gen_families.make(args.family, tok, data.images.shape[-1] // tok.model.downsample)
+    assert tok.kind == fam.tokenizer_kind, f'{args.family} needs a {fam.tokenizer_kind} tokenizer, got {tok.kind}'
     test = common.Glyphs(args.data, 'test', dev, args.eval_n)
     t0 = time.time()
-    train_tok = fam.encode_dataset(data.images)
-    test_tok = fam.encode_dataset(test.images)
-    print(f'encoded {data.n}+{test.n} images to tokens {tuple(train_tok.shape)} in {time.time() - t0:.1f} s', flush=True)
+    train_tok, test_tok = encode_cached(fam, tok_ck, args, data, test, dev)
+    print(f'tokens {tuple(train_tok.shape)} + {tuple(test_tok.shape)} ready in {time.time() - t0:.1f} s', flush=True)
     cfg = dict(depth=args.depth, embed_dim=args.width, num_heads=args.heads, mlp_ratio=args.mlp_ratio,
                num_classes=len(data.classes), **json.loads(args.extra))
     model = fam.build(cfg).to(dev)
@@ -137,6 +136,25 @@ def main():
     with open(os.path.join(args.out, 'eval.json'), 'w') as f:
         json.dump(ev, f, indent=1)
     print('final', json.dumps(ev), flush=True)
+
+
+def encode_cached(fam, tok_ck, args, data, test, dev):
+    """Pre-encode the dataset once per (tokenizer checkpoint, target kind); cached beside the tokenizer checkpoint
+    (keyed by its step and the data hash), so several generators and --resume reuse it."""
+    kind = type(fam).__name__.replace('Family', '').lower()
+    kind = {'mvar': 'var', 'mambavar': 'var'}.get(kind, kind)
+    path = os.path.join(os.path.dirname(os.path.abspath(args.tokenizer)), f'tokens_{kind}.pt')
+    key = dict(step=tok_ck.get('step'), data=data.sha256, n=data.n, test_n=test.n)
+    if os.path.exists(path):
+        c = torch.load(path, map_location='cpu', weights_only=False)
+        if c['key'] == key:
+            return c['train'].to(dev), c['test'].to(dev)
+    train_tok = fam.encode_dataset(data.images)
+    test_tok = fam.encode_dataset(test.images)
+    tmp = f'{path}.{os.getpid()}.tmp'
+    torch.save(dict(key=key, train=train_tok.cpu(), test=test_tok.cpu()), tmp)
+    os.replace(tmp, path)
+    return train_tok, test_tok
 
 
 @torch.no_grad()
