@@ -17,7 +17,7 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .target(name: "ScalewiseKernels", dependencies: ["COpenBLAS"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
+                swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"])]),
         .target(name: "ScalewiseEngine", dependencies: ["ScalewiseKernels", "CPNG"]),
         .target(name: "ScalewiseTUI", dependencies: ["ScalewiseEngine", "CNCursesW"]),
         .executableTarget(name: "scalewise", dependencies: [

@@ -1,55 +1,82 @@
-import Foundation
+// Pointwise activations, softmax and the small BLAS-1 style helpers, each one pass over memory.
 
-public func silu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count { x[i] = x[i] / (1 + exp(-x[i])) }
+/// SiLU (swish), x·σ(x) = x / (1 + e⁻ˣ), in place on n elements.
+public func silu(_ x: UnsafeMutablePointer<Float>, count n: Int) {
+    for i in 0..<n { x[i] = siluScalar(x[i]) }
 }
 
-/// GELU, tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
-public func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    let k: Float = 0.7978845608028654
-    for i in 0..<count {
+public func silu(_ t: Tensor) { silu(t.ptr, count: t.count) }
+
+/// GELU, tanh approximation: 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))), in place.
+/// Computed as x·σ(2u) with u the tanh argument: the same function without tanh's cancellation near −∞.
+public func geluTanh(_ x: UnsafeMutablePointer<Float>, count n: Int) {
+    let c: Float = 2 * 0.7978845608028654  // 2·√(2/π)
+    for i in 0..<n {
         let v = x[i]
-        // tanh(u) = 1 − 2/(e^{2u} + 1): one expf instead of libm's much slower tanhf; the absolute error
-        // (≤ 1e-7) vanishes in 0.5·x·(1 + tanh).
-        let e = exp(2 * k * (v + 0.044715 * v * v * v))
-        x[i] = v - v / (e + 1)
+        x[i] = v / (1 + fastExp(-c * (v + 0.044715 * v * v * v)))
     }
 }
 
-/// a += b, elementwise.
-public func add(_ a: Tensor, _ b: Tensor) {
-    precondition(a.count == b.count, "add: \(a.shape) vs \(b.shape)")
-    for i in 0..<a.count { a.ptr[i] += b.ptr[i] }
-}
+public func geluTanh(_ t: Tensor) { geluTanh(t.ptr, count: t.count) }
 
-/// dst [cols, rows] = srcᵀ for src [rows, cols], in cache-friendly tiles.
-public func transpose(_ src: UnsafePointer<Float>, rows: Int, cols: Int, into dst: UnsafeMutablePointer<Float>) {
-    let tile = 32
-    var r0 = 0
-    while r0 < rows {
-        var c0 = 0
-        while c0 < cols {
-            for r in r0..<min(r0 + tile, rows) {
-                for c in c0..<min(c0 + tile, cols) { dst[c * rows + r] = src[r * cols + c] }
-            }
-            c0 += tile
-        }
-        r0 += tile
-    }
-}
-
-/// Softmax of each row in place, max-subtracted.
-public func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+/// Row-wise softmax in place over `cols` entries of each of `rows` rows (row stride `ld`), max-subtracted
+/// like torch.softmax so that large logits do not overflow.
+public func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int? = nil) {
+    let ld = ld ?? cols
+    guard cols > 0 else { return }
     for r in 0..<rows {
-        let p = x + r * cols
-        var m = -Float.infinity
-        for i in 0..<cols where p[i] > m { m = p[i] }
-        var s: Float = 0
-        for i in 0..<cols {
-            p[i] = exp(p[i] - m)
-            s += p[i]
-        }
-        let inv = 1 / s
-        for i in 0..<cols { p[i] *= inv }
+        let p = x + r * ld
+        let m = maxElement(p, cols)
+        for i in 0..<cols { p[i] = fastExp(p[i] - m) }
+        scale(p, count: cols, by: 1 / floatSum(p, cols))
     }
+}
+
+/// x *= s.
+public func scale(_ x: UnsafeMutablePointer<Float>, count n: Int, by s: Float) {
+    for i in 0..<n { x[i] *= s }
+}
+
+/// y += a·x.
+public func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int) {
+    for i in 0..<n { y[i] += a * x[i] }
+}
+
+/// out = a + b (out may alias a or b).
+public func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, count n: Int) {
+    for i in 0..<n { out[i] = a[i] + b[i] }
+}
+
+/// y += x, for residual connections.
+public func add(_ x: Tensor, into y: Tensor) {
+    precondition(x.count == y.count, "add: \(x.shape) into \(y.shape)")
+    add(y.ptr, x.ptr, out: y.ptr, count: y.count)
+}
+
+/// out = a·x + b·y elementwise with scalar a, b (out may alias x or y); e.g. φ(h) = (1−r)·h + r·conv(h).
+public func blend(_ a: Float, _ x: UnsafePointer<Float>, _ b: Float, _ y: UnsafePointer<Float>,
+                  out: UnsafeMutablePointer<Float>, count n: Int) {
+    for i in 0..<n { out[i] = a * x[i] + b * y[i] }
+}
+
+/// Adds bias[j] to column j of a `[rows, cols]` matrix (row stride `ld`): Linear-style bias.
+public func addBias(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int? = nil, bias: UnsafePointer<Float>) {
+    let ld = ld ?? cols
+    for r in 0..<rows {
+        let p = x + r * ld
+        for j in 0..<cols { p[j] += bias[j] }
+    }
+}
+
+/// Adds bias[c] to every element of channel c of a `[C, spatial]` map: conv-style bias.
+public func addChannelBias(_ x: UnsafeMutablePointer<Float>, channels: Int, spatial: Int, bias: UnsafePointer<Float>) {
+    for c in 0..<channels {
+        let p = x + c * spatial, b = bias[c]
+        for j in 0..<spatial { p[j] += b }
+    }
+}
+
+/// Clamps every element to [lo, hi] in place (the VQ-VAE wrappers clamp decoder output to [−1, 1]).
+public func clamp(_ x: UnsafeMutablePointer<Float>, count n: Int, to lo: Float, _ hi: Float) {
+    for i in 0..<n { x[i] = min(max(x[i], lo), hi) }
 }

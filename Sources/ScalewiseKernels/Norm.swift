@@ -1,66 +1,99 @@
-import Foundation
+// Normalisations with PyTorch semantics: biased variance, eps inside the square root, statistics
+// accumulated in Double so that 1e-5 parity holds for million-element groups.
 
-/// PyTorch GroupNorm in place on x [C, H·W]: per group of C/groups channels, biased variance, statistics in
-/// Double; then the per-channel affine, optionally followed by SiLU (the decoder always applies one after).
-public func groupNorm(_ x: Tensor, groups: Int, eps: Float, gamma: Tensor, beta: Tensor, fusedSiLU: Bool) {
-    let C = x.shape[0], n = x.count / C, cpg = C / groups
+/// PyTorch `GroupNorm(groups, C, eps)` on one sample: x is `[C, spatial]` (channel-major, e.g. `[C, H·W]`),
+/// statistics over each group of C/groups consecutive channels, then the per-channel affine
+/// y = (x − μ)/√(σ² + eps)·gamma[c] + beta[c]. With `fusedSiLU` the result is also passed through SiLU
+/// in the same write, which is how every VQ-VAE resblock uses it. `out` may equal `x` (in place).
+public func groupNorm(_ x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, channels: Int, spatial: Int,
+                      groups: Int, eps: Float, gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
+                      fusedSiLU: Bool = false) {
+    precondition(groups > 0 && channels % groups == 0, "groupNorm: \(channels) channels in \(groups) groups")
+    let perGroup = channels / groups
+    let n = perGroup * spatial
     for g in 0..<groups {
-        let base = x.ptr + g * cpg * n, m = cpg * n
-        var sum = 0.0
-        for i in 0..<m { sum += Double(base[i]) }
-        let mean = sum / Double(m)
-        var sq = 0.0
-        for i in 0..<m {
-            let d = Double(base[i]) - mean
-            sq += d * d
-        }
-        let rstd = 1 / (sq / Double(m) + Double(eps)).squareRoot()
-        for cc in 0..<cpg {
-            let c = g * cpg + cc
-            let a = Float(rstd) * gamma.ptr[c], b = beta.ptr[c] - Float(mean) * a
-            let p = base + cc * n
-            if fusedSiLU {
-                for i in 0..<n {
-                    let v = p[i] * a + b
-                    p[i] = v / (1 + exp(-v))
-                }
-            } else {
-                for i in 0..<n { p[i] = p[i] * a + b }
-            }
+        let s = statistics(x + g * n, n, eps: eps)
+        for c in (g * perGroup)..<((g + 1) * perGroup) {
+            // (x − μ_hi)·a + (b − μ_lo·a) rather than PyTorch's folded x·a + (b − μ·a): the folded form,
+            // and even rounding μ to one Float, lose digits when |μ| ≫ σ; x − μ_hi is exact (Sterbenz).
+            let a = Float(s.rstd * Double(gamma?[c] ?? 1))
+            affine(x + c * spatial, out + c * spatial, count: spatial, mean: s.meanHi, a: a,
+                   b: (beta?[c] ?? 0) - s.meanLo * a, silu: fusedSiLU)
         }
     }
 }
 
-/// LayerNorm without affine (eps, biased variance) followed by VAR's AdaLN modulation:
-/// out = LN(x)·(1 + scale) + shift, per row of length `dim`; nil scale/shift mean 0.
-public func layerNormModulate(_ x: UnsafePointer<Float>, rows: Int, dim: Int, eps: Float, scale: UnsafePointer<Float>?,
-                              shift: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
+/// `groupNorm` on a tensor whose first dimension is channels (`[C, H, W]` or `[C, HW]`); in place when
+/// `out` is nil.
+public func groupNorm(_ x: Tensor, groups: Int, eps: Float, gamma: Tensor?, beta: Tensor?,
+                      fusedSiLU: Bool = false, out: Tensor? = nil) {
+    let c = x.shape[0]
+    let dst = out ?? x
+    precondition(dst.count == x.count, "groupNorm: out \(dst.shape) vs x \(x.shape)")
+    precondition(gamma == nil || gamma!.count == c, "groupNorm: gamma \(gamma!.shape) vs \(c) channels")
+    precondition(beta == nil || beta!.count == c, "groupNorm: beta \(beta!.shape) vs \(c) channels")
+    groupNorm(x.ptr, out: dst.ptr, channels: c, spatial: x.count / max(c, 1), groups: groups, eps: eps,
+              gamma: gamma?.ptr, beta: beta?.ptr, fusedSiLU: fusedSiLU)
+}
+
+/// Mean as an unevaluated Float sum hi + lo (so x − hi is exact for x near the mean) and 1/√(σ² + eps),
+/// both accumulated in Double; σ² is the biased (population) variance, as in PyTorch.
+private func statistics(_ p: UnsafePointer<Float>, _ n: Int, eps: Float) -> (meanHi: Float, meanLo: Float, rstd: Double) {
+    let mean = Double(p[0]) + shiftedSum(p, n, shift: p[0]) / Double(n)
+    let hi = Float(mean), lo = Float(mean - Double(hi))
+    // Σ(x − hi)²/n = σ² + lo², since Σ(x − μ) = 0.
+    let variance = max(0, sumSquaredDeviation(p, n, mean: hi) / Double(n) - Double(lo) * Double(lo))
+    return (hi, lo, 1 / (variance + Double(eps)).squareRoot())
+}
+
+/// out = (x − mean)·a + b, optionally followed by SiLU, one pass.
+@inline(__always) private func affine(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count n: Int,
+                                      mean: Float, a: Float, b: Float, silu: Bool) {
+    if silu {
+        for i in 0..<n { out[i] = siluScalar((x[i] - mean) * a + b) }
+    } else {
+        for i in 0..<n { out[i] = (x[i] - mean) * a + b }
+    }
+}
+
+/// Affine-free LayerNorm over each row of `[rows, C]`, then AdaLN modulation:
+/// out = LN(x)·(1 + scale) + shift, with scale/shift `[C]` (nil = 0). Rows have stride `ld` in x and out;
+/// `out` may equal `x`.
+public func layerNormModulate(_ x: UnsafePointer<Float>, rows: Int, channels c: Int, ld: Int? = nil, eps: Float,
+                              scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?,
+                              out: UnsafeMutablePointer<Float>) {
+    let ld = ld ?? c
     for r in 0..<rows {
-        let xr = x + r * dim, o = out + r * dim
-        var sum: Float = 0
-        for i in 0..<dim { sum += xr[i] }
-        let mean = sum / Float(dim)
-        var sq: Float = 0
-        for i in 0..<dim {
-            let d = xr[i] - mean
-            sq += d * d
-        }
-        let rstd = 1 / (sq / Float(dim) + eps).squareRoot()
-        if let scale, let shift {
-            for i in 0..<dim { o[i] = (xr[i] - mean) * rstd * (1 + scale[i]) + shift[i] }
-        } else {
-            for i in 0..<dim { o[i] = (xr[i] - mean) * rstd * (1 + (scale?[i] ?? 0)) + (shift?[i] ?? 0) }
+        let p = x + r * ld, o = out + r * ld
+        let st = statistics(p, c, eps: eps)
+        let m = st.meanHi, lo = st.meanLo, rstd = Float(st.rstd)
+        switch (scale, shift) {
+        case let (s?, t?): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd * (1 + s[j]) + t[j] }
+        case let (s?, nil): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd * (1 + s[j]) }
+        case let (nil, t?): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd + t[j] }
+        case (nil, nil): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd }
         }
     }
 }
 
-/// `F.normalize` per row (x / max(‖x‖, 1e-12)), times `scale`.
-public func l2NormalizeRows(_ x: UnsafeMutablePointer<Float>, rows: Int, dim: Int, scale: Float) {
+/// `layerNormModulate` on tensors: x and out `[rows, C]`, scale/shift `[C]`.
+public func layerNormModulate(_ x: Tensor, eps: Float, scale: Tensor?, shift: Tensor?, out: Tensor) {
+    let c = x.shape.last ?? 0
+    precondition(out.count == x.count, "layerNormModulate: out \(out.shape) vs x \(x.shape)")
+    precondition(scale == nil || scale!.count == c, "layerNormModulate: scale \(scale!.shape) vs C=\(c)")
+    precondition(shift == nil || shift!.count == c, "layerNormModulate: shift \(shift!.shape) vs C=\(c)")
+    layerNormModulate(x.ptr, rows: x.count / max(c, 1), channels: c, eps: eps, scale: scale?.ptr,
+                      shift: shift?.ptr, out: out.ptr)
+}
+
+/// `F.normalize(x, dim=-1)` on `rows` vectors of `dim` elements starting `ld` apart:
+/// x ← x / max(‖x‖₂, eps), in place. Per-head q/k rows of `[L, H·d]` are `rows: L·H, dim: d`.
+public func l2NormalizeRows(_ x: UnsafeMutablePointer<Float>, rows: Int, dim: Int, ld: Int? = nil,
+                            eps: Float = 1e-12) {
+    let ld = ld ?? dim
     for r in 0..<rows {
-        let p = x + r * dim
-        var sq: Float = 0
-        for i in 0..<dim { sq += p[i] * p[i] }
-        let f = scale / max(sq.squareRoot(), 1e-12)
-        for i in 0..<dim { p[i] *= f }
+        let p = x + r * ld
+        let norm = max(Float(sumSquaredDeviation(p, dim, mean: 0)).squareRoot(), eps)
+        for j in 0..<dim { p[j] /= norm }  // divide, not multiply by 1/norm: bit-closer to F.normalize
     }
 }

@@ -1,56 +1,132 @@
-import COpenBLAS
+// Dense Float32 tensors and reusable scratch buffers: the only storage type the kernels know.
 
-/// A dense Float32 array with a shape, owning 64-byte-aligned memory.
-///
-/// A reference type on purpose: activations and weights are large and are passed to BLAS by pointer, so
-/// copies must be explicit (`copy()`), never implicit copy-on-write. `@unchecked Sendable` because a tensor
-/// is immutable after loading (weights) or owned by one session at a time (activations).
-public final class Tensor: @unchecked Sendable {
-    public let shape: [Int]
-    public let count: Int
-    public let ptr: UnsafeMutablePointer<Float>
+/// A 64-byte-aligned, manually managed block of Floats. Shared by a `Tensor` and its reshaped views,
+/// so that the memory lives as long as any view does.
+final class FloatStorage {
+    let ptr: UnsafeMutablePointer<Float>
+    let capacity: Int
 
-    public init(shape: [Int]) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
-        self.shape = shape
-        count = shape.reduce(1, *)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
-        ptr = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        ptr.initialize(repeating: 0, count: max(count, 1))
-    }
-
-    public convenience init(shape: [Int], data: [Float]) {
-        self.init(shape: shape)
-        precondition(data.count == count, "data has \(data.count) values, shape \(shape) needs \(count)")
-        data.withUnsafeBufferPointer { ptr.update(from: $0.baseAddress!, count: count) }
+    /// Zero-filled: callers rely on fresh tensors being zeros (padding, accumulators).
+    init(capacity: Int) {
+        precondition(capacity >= 0, "negative capacity")
+        self.capacity = capacity
+        // 64 bytes = one AVX-512 vector and one cache line; at least one element so the pointer is never null.
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, capacity) * 4, alignment: 64)
+        raw.initializeMemory(as: Float.self, repeating: 0, count: max(1, capacity))
+        ptr = raw.assumingMemoryBound(to: Float.self)
     }
 
     deinit { ptr.deallocate() }
+}
 
+/// A row-major Float32 tensor (batch-free: `[C, H, W]` images, `[rows, features]` activations).
+///
+/// A class, not a struct: a tensor is a large mutable buffer that the kernels write through `ptr`,
+/// and copy-on-write would hide multi-megabyte copies in the hot path.
+///
+/// `@unchecked Sendable` because the buffer is reached through a raw pointer, which the compiler cannot
+/// check. The contract: weights are written once at load time and then only read, so they may be shared by
+/// any number of threads; activations belong to one session and are touched by one thread at a time.
+public final class Tensor: @unchecked Sendable {
+    public let shape: [Int]
+    public let count: Int
+    /// The first element. Valid while this tensor (or any view sharing its storage) is alive.
+    public let ptr: UnsafeMutablePointer<Float>
+    let storage: FloatStorage
+
+    /// A zero-filled tensor.
+    public init(zeros shape: [Int]) {
+        let count = Tensor.elementCount(shape)
+        self.shape = shape
+        self.count = count
+        storage = FloatStorage(capacity: count)
+        ptr = storage.ptr
+    }
+
+    /// A tensor holding `values` (row-major), whose count must match the shape.
+    public convenience init(shape: [Int], _ values: [Float]) {
+        self.init(zeros: shape)
+        precondition(values.count == count, "Tensor(shape: \(shape)) needs \(count) values, got \(values.count)")
+        values.withUnsafeBufferPointer { ptr.update(from: $0.baseAddress!, count: count) }
+    }
+
+    /// A view on existing storage: no copy, the storage outlives the view.
+    init(shape: [Int], storage: FloatStorage) {
+        let count = Tensor.elementCount(shape)
+        precondition(count <= storage.capacity, "view of \(count) elements on storage of \(storage.capacity)")
+        self.shape = shape
+        self.count = count
+        self.storage = storage
+        ptr = storage.ptr
+    }
+
+    /// The elements as a Swift array (a copy).
     public var array: [Float] { Array(UnsafeBufferPointer(start: ptr, count: count)) }
 
+    /// A deep copy with its own storage.
     public func copy() -> Tensor {
-        let t = Tensor(shape: shape)
+        let t = Tensor(zeros: shape)
         t.ptr.update(from: ptr, count: count)
         return t
     }
 
-    /// A copy with another shape of the same size.
+    /// The same elements seen with another shape. Shares storage (writes through either are visible to
+    /// both), which is what layer code wants for `[C, H, W]` ↔ `[C, HW]` reinterpretations.
     public func reshaped(_ newShape: [Int]) -> Tensor {
-        precondition(newShape.reduce(1, *) == count, "cannot reshape \(shape) to \(newShape)")
-        let t = Tensor(shape: newShape)
-        t.ptr.update(from: ptr, count: count)
-        return t
+        precondition(Tensor.elementCount(newShape) == count, "cannot reshape \(shape) to \(newShape)")
+        return Tensor(shape: newShape, storage: storage)
     }
 
-    public subscript(i: Int) -> Float {
-        get { ptr[i] }
-        set { ptr[i] = newValue }
+    /// Sets every element to `value`.
+    public func fill(_ value: Float) { ptr.update(repeating: value, count: count) }
+
+    static func elementCount(_ shape: [Int]) -> Int {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        return shape.reduce(1, *)
     }
 }
 
-/// OpenBLAS's thread pool.
-public enum Threads {
-    public static func set(_ n: Int) { openblas_set_num_threads(Int32(n)) }
-    public static var count: Int { Int(openblas_get_num_threads()) }
+/// Buffers that a caller reuses between kernel calls, so that per-layer temporaries (im2col columns,
+/// attention scores, resampling passes) are allocated once per session instead of once per call.
+///
+/// Not Sendable: one scratch belongs to one thread of work (a session), and the kernels overwrite it freely.
+/// Each `Slot` is an independent buffer that only grows; contents are unspecified on every request.
+public final class Scratch {
+    /// Which buffer. The kernels use the named slots; callers keep their own temporaries in `.user(n)`.
+    public enum Slot: Hashable, Sendable {
+        case im2col, convOut, convWeights, scores
+        case user(Int)
+    }
+
+    private var buffers: [Slot: FloatStorage] = [:]
+
+    public init() {}
+
+    /// At least `count` Floats in `slot`, 64-byte aligned, valid until the next request for the same slot
+    /// with a larger count.
+    public func floats(_ count: Int, _ slot: Slot) -> UnsafeMutablePointer<Float> {
+        storage(count, slot).ptr
+    }
+
+    /// A tensor view on `slot`'s buffer. The view keeps the storage alive, but a later, larger request for
+    /// the same slot moves the slot to new storage, so do not hold two live views of one slot.
+    public func tensor(_ shape: [Int], _ slot: Slot) -> Tensor {
+        Tensor(shape: shape, storage: storage(Tensor.elementCount(shape), slot))
+    }
+
+    /// Total Floats held, for memory reports.
+    public var capacity: Int { buffers.values.reduce(0) { $0 + $1.capacity } }
+
+    private func storage(_ count: Int, _ slot: Slot) -> FloatStorage {
+        if let s = buffers[slot], s.capacity >= count { return s }
+        let s = FloatStorage(capacity: count)
+        buffers[slot] = s
+        return s
+    }
+}
+
+extension Tensor {
+    /// A zero tensor (spelling used by the engine).
+    public convenience init(shape: [Int]) { self.init(zeros: shape) }
+    public convenience init(shape: [Int], data: [Float]) { self.init(shape: shape, data) }
 }

@@ -30,14 +30,16 @@ struct Conv2d {
         let ho = (h + pad.top + pad.bottom - k) / stride + 1
         let wo = (wd + pad.left + pad.right - k) / stride + 1
         let out = Tensor(shape: [cout, ho, wo])
-        conv2d(input: x, weight: weight, bias: bias, stride: stride, padding: pad, out: out)
+        conv2d(x, weight: weight, bias: bias, stride: stride,
+               padding: Padding(top: pad.top, left: pad.left, bottom: pad.bottom, right: pad.right), out: out,
+               scratch: Scratch())
         return out
     }
 
     /// Nearest-neighbour ×2 followed by this 3×3 conv, without materialising the 4× larger map.
     func upsampled(_ x: Tensor) -> Tensor {
         let out = Tensor(shape: [cout, x.shape[1] * 2, x.shape[2] * 2])
-        upsampleNearest2xConv3x3(input: x, weight: weight, bias: bias, out: out)
+        upsampleNearest2xConv3x3(x, weight: weight, bias: bias, out: out, scratch: Scratch())
         return out
     }
 }
@@ -75,7 +77,7 @@ struct ResnetBlock {
     func callAsFunction(_ x: Tensor) -> Tensor {
         let h = conv2(norm2(conv1(norm1(x, silu: true)), silu: true))
         let s = shortcut.map { $0(x) } ?? x
-        add(h, s)
+        add(s, into: h)
         return h
     }
 }
@@ -111,17 +113,18 @@ struct AttnBlock {
         let n = h * wd
         let hn = norm(x, silu: false)
         let qkvMap = Tensor(shape: [3 * C, h, wd])
-        conv2d(input: hn, weight: qkv, bias: qkvBias, stride: 1, padding: (0, 0, 0, 0), out: qkvMap)
+        conv2d(hn, weight: qkv, bias: qkvBias, padding: .zero, out: qkvMap, scratch: Scratch())
         // Channel-major [3C, N] → token-major [N, 3C] so the shared attention kernel applies.
         let tokens = Tensor(shape: [n, 3 * C])
         transpose(qkvMap.ptr, rows: 3 * C, cols: n, into: tokens.ptr)
         let o = Tensor(shape: [n, C])
-        attention(q: tokens.ptr, ldq: 3 * C, k: tokens.ptr + C, ldk: 3 * C, v: tokens.ptr + 2 * C, ldv: 3 * C,
-                  lq: n, lk: n, heads: 1, headDim: C, scale: 1 / Float(C).squareRoot(), out: o.ptr, ldo: C)
+        attention(q: tokens.ptr, ldq: 3 * C, queries: n, k: tokens.ptr + C, ldk: 3 * C, v: tokens.ptr + 2 * C,
+                  ldv: 3 * C, keys: n, heads: 1, headDim: C, scale: 1 / Float(C).squareRoot(), out: o.ptr, ldo: C,
+                  scratch: Scratch())
         let oMap = Tensor(shape: [C, h, wd])
         transpose(o.ptr, rows: n, cols: C, into: oMap.ptr)
         let y = proj(oMap)
-        add(y, x)
+        add(x, into: y)
         return y
     }
 }

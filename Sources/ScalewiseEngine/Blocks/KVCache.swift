@@ -6,6 +6,7 @@ final class KVCache {
     let rows: Int, capacity: Int, C: Int
     let k: Tensor, v: Tensor  // [rows, capacity, C]
     var length = 0
+    private let scratch = Scratch()
 
     init(rows: Int, capacity: Int, C: Int) {
         self.rows = rows
@@ -34,9 +35,9 @@ final class KVCache {
     func attend(qkv: UnsafePointer<Float>, tokens l: Int, heads: Int, headDim: Int, scale: Float,
                 out: UnsafeMutablePointer<Float>) {
         for r in 0..<rows {
-            attention(q: qkv + r * l * 3 * C, ldq: 3 * C, k: k.ptr + r * capacity * C, ldk: C,
-                      v: v.ptr + r * capacity * C, ldv: C, lq: l, lk: length, heads: heads, headDim: headDim,
-                      scale: scale, out: out + r * l * C, ldo: C)
+            attention(q: qkv + r * l * 3 * C, ldq: 3 * C, queries: l, k: k.ptr + r * capacity * C, ldk: C,
+                      v: v.ptr + r * capacity * C, ldv: C, keys: length, heads: heads, headDim: headDim,
+                      scale: scale, out: out + r * l * C, ldo: C, scratch: scratch)
         }
     }
 }

@@ -20,7 +20,7 @@ struct Linear {
     var cin: Int { weight.shape[1] }
 
     func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        linear(x: x, rows: rows, weight: weight, bias: bias, out: y)
+        linear(x, rows: rows, inFeatures: cin, weight: weight.ptr, outFeatures: cout, bias: bias?.ptr, out: y)
     }
 }
 
@@ -60,8 +60,9 @@ struct SelfAttention {
         for r in 0..<n {
             let row = buf + r * 3 * C
             for h in 0..<heads {
-                l2NormalizeRows(row + h * headDim, rows: 1, dim: headDim, scale: hs[h])
-                l2NormalizeRows(row + C + h * headDim, rows: 1, dim: headDim, scale: 1)
+                l2NormalizeRows(row + h * headDim, rows: 1, dim: headDim)
+                ScalewiseKernels.scale(row + h * headDim, count: headDim, by: hs[h])
+                l2NormalizeRows(row + C + h * headDim, rows: 1, dim: headDim)
             }
         }
     }
@@ -137,7 +138,7 @@ extension AdaLNBlock {
         let k = sublayers
         for r in 0..<rows {
             let m = mod.ptr + r * adaLin.cout
-            layerNormModulate(x.ptr + r * l * C, rows: l, dim: C, eps: eps, scale: m + (k + i) * C,
+            layerNormModulate(x.ptr + r * l * C, rows: l, channels: C, eps: eps, scale: m + (k + i) * C,
                               shift: m + (2 * k + i) * C, out: out.ptr + r * l * C)
         }
     }
@@ -176,7 +177,7 @@ struct Head {
     func logits(_ x: Tensor, rows: Int, tokens l: Int, mod: Tensor, scratch: Tensor, into out: Tensor) {
         for r in 0..<rows {
             let m = mod.ptr + r * 2 * C
-            layerNormModulate(x.ptr + r * l * C, rows: l, dim: C, eps: eps, scale: m, shift: m + C,
+            layerNormModulate(x.ptr + r * l * C, rows: l, channels: C, eps: eps, scale: m, shift: m + C,
                               out: scratch.ptr + r * l * C)
         }
         head(scratch.ptr, rows: rows * l, into: out.ptr)

@@ -183,7 +183,7 @@ final class AiMRun {
         let D = model.D, n = rows * l, eps = model.config.eps
         let residual = x.copy(), h = Tensor(shape: [n, D]), normed = Tensor(shape: [n, D])
         for (i, layer) in model.layers.enumerated() {
-            if i > 0 { add(residual, h) }
+            if i > 0 { add(h, into: residual) }
             rmsNorm(residual.ptr, rows: n, dim: D, weight: layer.norm.ptr, eps: eps, out: normed.ptr)
             modulate(normed, tokens: l, mod: layerMods[i], stride: 3 * D)
             layer.mixer(normed.ptr, rows: rows, tokens: l, state: states[i], scan: scan, work: work, into: h.ptr)
@@ -196,12 +196,12 @@ final class AiMRun {
             }
         }
         guard head else { return }
-        add(residual, h)
+        add(h, into: residual)
         rmsNorm(residual.ptr, rows: n, dim: D, weight: model.normF.ptr, eps: eps, out: normed.ptr)
         rmsNorm(normed.ptr, rows: n, dim: D, weight: model.finalNorm.ptr, eps: eps, out: normed.ptr)
         modulate(normed, tokens: l, mod: finalMod, stride: 2 * D)
         if logits.count != n * model.config.vocab_size { logits = Tensor(shape: [n, model.config.vocab_size]) }
-        linear(x: normed.ptr, rows: n, weight: model.wordEmbeddings, bias: nil, out: logits.ptr)
+        Linear(weight: model.wordEmbeddings, bias: nil)(normed.ptr, rows: n, into: logits.ptr)  // the tied head
     }
 
     /// x ← x·(1 + scale) + shift per conditioning row, with (shift, scale) the first two chunks of its `mod` row.

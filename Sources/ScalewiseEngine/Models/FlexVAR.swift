@@ -98,7 +98,7 @@ public final class FlexVAR: @unchecked Sendable {
     /// The position map area-resized to one step: [h·w, C].
     func positions(_ s: ScaleShape) -> Tensor {
         let m = Tensor(shape: [C, s.h, s.w])
-        areaResize(posMap, into: m)
+        areaResize(posMap, to: m)
         let out = Tensor(shape: [s.count, C])
         transpose(m.ptr, rows: C, cols: s.count, into: out.ptr)
         return out

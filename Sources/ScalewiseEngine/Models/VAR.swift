@@ -95,7 +95,7 @@ public final class VAR: @unchecked Sendable {
     func scaleInput(fHat: Tensor, scale si: Int, into x: UnsafeMutablePointer<Float>) {
         let pn = config.patch_nums[si]
         let down = Tensor(shape: [config.Cvae, pn, pn])
-        areaResize(fHat, into: down)
+        areaResize(fHat, to: down)
         trunk.embed(map: down, pos: lvlPos.ptr + beginEnds[si] * C, into: x)
     }
 }

@@ -67,7 +67,7 @@ public struct FlexVAREditor {
         for (si, s) in steps.enumerated() {
             let gt = tok.tokens(of: f, h: s.h, w: s.w)
             let m = Tensor(shape: [1, s.h, s.w])
-            areaResize(regenMap, into: m)
+            areaResize(regenMap, to: m)
             var keep = (0..<s.count).map { m.ptr[$0] < 0.5 }
             if case .refine(let n) = plan { keep = [Bool](repeating: max(s.h, s.w) <= n, count: s.count) }
             session.constraints[si] = (gt, keep)
@@ -87,7 +87,7 @@ public struct FlexVAREditor {
     func resize(_ img: RGBImage, width: Int, height: Int) -> RGBImage {
         if img.width == width && img.height == height { return img }
         let src = unitTensor(img), dst = Tensor(shape: [3, height, width])
-        if width <= img.width && height <= img.height { areaResize(src, into: dst) } else { bicubicResize(src, into: dst) }
+        if width <= img.width && height <= img.height { areaResize(src, to: dst) } else { bicubicResize(src, to: dst) }
         return imageFromUnit(dst)
     }
 }

@@ -65,7 +65,7 @@ public final class FlexVARSession: GenerationSession, @unchecked Sendable {
         } else {
             let prev = codes[si - 1]
             let up = Tensor(shape: [model.config.Cvae, shape.h, shape.w])
-            bicubicResize(prev, into: up)
+            bicubicResize(prev, to: up)
             model.trunk.embed(map: up, pos: pos.ptr, into: run.x.ptr)
             run.broadcastInput(tokens: l)
         }

@@ -35,7 +35,7 @@ public final class FlexVQVAE: @unchecked Sendable {
         sourcePath = w.path
         let D = config.codebook_embed_dim
         let cb = try param(w, "quantize.embedding.weight", [config.codebook_size, D])
-        l2NormalizeRows(cb.ptr, rows: config.codebook_size, dim: D, scale: 1)
+        l2NormalizeRows(cb.ptr, rows: config.codebook_size, dim: D)
         codebook = cb
         postQuantConv = try Conv2d(w, "post_quant_conv", cin: D, cout: config.z_channels, k: 1)
         decoder = try ConvDecoder(w, prefix: "decoder", naming: .llamagen, ch: config.ch, chMult: config.ch_mult,
@@ -72,11 +72,11 @@ public final class FlexVQVAE: @unchecked Sendable {
     public func tokens(of f: Tensor, h: Int, w: Int) -> [Int32] {
         let D = codeDim, n = h * w, V = vocabSize
         let z = Tensor(shape: [D, h, w])
-        areaResize(f, into: z)
+        areaResize(f, to: z)
         let zt = Tensor(shape: [n, D])
         transpose(z.ptr, rows: D, cols: n, into: zt.ptr)
         let dots = Tensor(shape: [n, V])
-        linear(x: zt.ptr, rows: n, weight: codebook, bias: nil, out: dots.ptr)
+        linear(zt, weight: codebook, bias: nil, out: dots)
         return (0..<n).map { p in
             var best = 0
             for v in 1..<V where dots.ptr[p * V + v] > dots.ptr[p * V + best] { best = v }

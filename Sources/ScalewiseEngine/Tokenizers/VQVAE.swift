@@ -88,7 +88,7 @@ public final class VQVAE: @unchecked Sendable {
             up = h.copy()
         } else {
             up = Tensor(shape: [Cvae, side, side])
-            bicubicResize(h, into: up)
+            bicubicResize(h, to: up)
         }
         let k = VQVAE.phiIndex(forScale: si, of: config.v_patch_nums.count, k: phis.count)
         let r = config.quant_resi
@@ -98,7 +98,7 @@ public final class VQVAE: @unchecked Sendable {
     }
 
     public func accumulate(fHat: Tensor, code h: Tensor, scale si: Int) {
-        add(fHat, residual(code: h, scale: si))
+        add(residual(code: h, scale: si), into: fHat)
     }
 
     /// The decoder image in [−1, 1] (clamped like the official `fhat_to_img`), [3, H, W].
@@ -124,7 +124,7 @@ public final class VQVAE: @unchecked Sendable {
             let z: Tensor
             if si == config.v_patch_nums.count - 1 { z = rest } else {
                 z = Tensor(shape: [C, pn, pn])
-                areaResize(rest, into: z)
+                areaResize(rest, to: z)
             }
             let ids = nearestCodes(z)
             out.append(ids)
@@ -140,7 +140,7 @@ public final class VQVAE: @unchecked Sendable {
         let zt = Tensor(shape: [n, C])
         transpose(z.ptr, rows: C, cols: n, into: zt.ptr)
         let dots = Tensor(shape: [n, V])
-        linear(x: zt, weight: codebook, bias: nil, out: dots)
+        linear(zt, weight: codebook, bias: nil, out: dots)
         var norms = [Float](repeating: 0, count: V)
         for v in 0..<V { for c in 0..<C { norms[v] += codebook.ptr[v * C + c] * codebook.ptr[v * C + c] } }
         return (0..<n).map { p in

@@ -1,0 +1,138 @@
+"""One sampling front per family over the reference samplers, for evaluate.py: sample(labels, seed, **setting) ->
+images [B,3,64,64] in [0,1]; the sweep grid; extra settings to report; and coarse-to-fine rows for the strips."""
+import torch
+import torch.nn.functional as F
+
+import gen_families
+
+
+class VARSampler:
+    """VAR, MVAR, M-VAR: `autoregressive_infer_cfg` with VAR's CFG ramp t = cfg * si / 9 (cfg 0 = unguided)."""
+
+    def __init__(self, model, tok):
+        self.model, self.tok = model, tok
+        self.dev = next(model.parameters()).device
+
+    def default_setting(self):
+        return dict(cfg=3.0, top_k=0, top_p=0.0)
+
+    def sweep_settings(self):
+        return [dict(cfg=1.5, top_k=0, top_p=0.0), dict(cfg=3.0, top_k=0, top_p=0.0), dict(cfg=5.0, top_k=0, top_p=0.0),
+                dict(cfg=3.0, top_k=100, top_p=0.95)]
+
+    def extra_settings(self, default):
+        return {}
+
+    def _run(self, labels, seed, cfg, top_k, top_p, return_all=False):
+        labels = labels.to(self.dev)
+        with torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=self.dev.type == 'cuda'):
+            return self.model.autoregressive_infer_cfg(labels.numel(), labels, g_seed=seed, cfg=cfg, top_k=top_k,
+                                                       top_p=top_p, return_all=return_all)
+
+    @torch.no_grad()
+    def sample(self, labels, seed, cfg, top_k=0, top_p=0.0, **_):
+        return self._run(labels, seed, cfg, top_k, top_p).float()
+
+    @torch.no_grad()
+    def coarse_to_fine(self, labels, setting, seed):
+        _, trace = self._run(labels, seed, setting['cfg'], setting.get('top_k', 0), setting.get('top_p', 0.0), True)
+        dec = [self.tok.model.fhat_to_img(t['f_hat'].float()).add(1).mul(0.5) for t in trace]
+        return [[d[i] for d in dec] for i in range(labels.numel())]
+
+
+class AiMSampler:
+    """AiM: raster order, one token a step, CFG u + cfg (c - u) at every step (cfg 1 = unguided)."""
+
+    def __init__(self, model, tok):
+        self.model, self.tok = model, tok
+        self.dev = next(model.parameters()).device
+        self.side = int(round(model.num_tokens ** 0.5))
+
+    def default_setting(self):
+        return dict(cfg=2.0, top_k=0, top_p=1.0)
+
+    def sweep_settings(self):
+        return [dict(cfg=1.5, top_k=0, top_p=1.0), dict(cfg=3.0, top_k=0, top_p=1.0), dict(cfg=5.0, top_k=0, top_p=1.0),
+                dict(cfg=3.0, top_k=100, top_p=0.95)]
+
+    def extra_settings(self, default):
+        return {}
+
+    def _tokens(self, labels, seed, cfg, top_k, top_p):
+        labels = labels.to(self.dev)
+        rng = torch.Generator(device=self.dev).manual_seed(seed)
+        with torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=self.dev.type == 'cuda'):
+            return self.model.generate(labels, cfg_scale=cfg, top_k=top_k, top_p=top_p, rng=rng)
+
+    def decode(self, tokens):
+        return self.tok.model.idx_to_img(tokens, self.side).float().clamp(-1, 1).add(1).mul(0.5)
+
+    @torch.no_grad()
+    def sample(self, labels, seed, cfg, top_k=0, top_p=1.0, **_):
+        return self.decode(self._tokens(labels, seed, cfg, top_k, top_p))
+
+    @torch.no_grad()
+    def coarse_to_fine(self, labels, setting, seed):
+        """Raster progress: after every 2 rows of tokens, the rest filled with the most frequent token."""
+        toks = self._tokens(labels, seed, setting['cfg'], setting.get('top_k', 0), setting.get('top_p', 1.0))
+        bg = toks.flatten().mode().values
+        rows = []
+        for r in range(2, self.side + 1, 2):
+            t = toks.clone()
+            t[:, r * self.side:] = bg
+            rows.append(self.decode(t))
+        return [[d[i] for d in rows] for i in range(labels.numel())]
+
+
+class FlexVARSampler:
+    """FlexVAR: any schedule (`steps` picks one of variants-spec §5.4 Table 7); VAR-style CFG ramp (eval script
+    default); decode the last scale's codes. Coarse-to-fine rows decode every scale's GT-code map on its own."""
+
+    def __init__(self, model, tok):
+        self.model, self.tok = model, tok
+        self.dev = next(model.parameters()).device
+
+    def schedule(self, steps):
+        """Paper Table 7 (for a 16x16 latent); other latent sides only have their default schedule."""
+        if self.model.patch_nums[-1] == 16:
+            return gen_families.FLEX_EVAL_SCHEDULES[steps]
+        return self.model.patch_nums
+
+    def default_setting(self):
+        return dict(cfg=3.0, top_k=0, top_p=0.0, steps=10)
+
+    def sweep_settings(self):
+        return [dict(cfg=1.5, top_k=0, top_p=0.0, steps=10), dict(cfg=3.0, top_k=0, top_p=0.0, steps=10),
+                dict(cfg=5.0, top_k=0, top_p=0.0, steps=10), dict(cfg=3.0, top_k=100, top_p=0.95, steps=10)]
+
+    def extra_settings(self, default):
+        if self.model.patch_nums[-1] != 16:
+            return {}
+        return {f'steps{s}': dict(default, steps=s) for s in (6, 8, 13)}
+
+    def _run(self, labels, seed, cfg, top_k, top_p, steps, return_all=False):
+        labels = labels.to(self.dev)
+        sched = self.schedule(steps)
+        with torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=self.dev.type == 'cuda'):
+            return self.model.autoregressive_infer_cfg(labels.numel(), labels, infer_patch_nums=sched, g_seed=seed,
+                                                       cfg=cfg, top_k=top_k, top_p=top_p, return_all=return_all)
+
+    @torch.no_grad()
+    def sample(self, labels, seed, cfg, top_k=0, top_p=0.0, steps=10, **_):
+        return self._run(labels, seed, cfg, top_k, top_p, steps).float()
+
+    @torch.no_grad()
+    def coarse_to_fine(self, labels, setting, seed):
+        rows = []
+        for steps in ((6, 8, 10, 13) if self.model.patch_nums[-1] == 16 else (10,)):
+            st = dict(setting, steps=steps)
+            _, trace = self._run(labels[:1].expand(1), seed, st['cfg'], st.get('top_k', 0), st.get('top_p', 0.0),
+                                 steps, True)
+            rows.append([self.tok.model.idx_to_img(t['idx'], int(round(t['idx'].shape[1] ** 0.5))).float()
+                         .clamp(-1, 1).add(1).mul(0.5)[0] for t in trace])
+        return rows
+
+
+def for_family(family, model, tok):
+    return {'var': VARSampler, 'mvar': VARSampler, 'mambavar': VARSampler, 'flexvar': FlexVARSampler,
+            'aim': AiMSampler}[family](model, tok)

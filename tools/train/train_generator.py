@@ -1,0 +1,176 @@
+"""Train a class-conditional generator on a trained tokenizer, from fonts64.npz alone.
+
+    python3 tools/train/train_generator.py --family var --tokenizer runs/vqvae/ckpt.pt \
+        --data devrun/fonts64.npz --out runs/var --minutes 9
+
+The dataset is encoded to tokens once at the start (token pyramids for VAR-style families, per-scale GT tokens of
+every size 1..16 for FlexVAR's random schedules, the 16x16 map for AiM). Class dropped to the null class 10 % of
+the time (for CFG). AdamW (betas 0.9/0.95, wd 0.05), warm-up then cosine over the time budget, grad clip 2,
+bf16 autocast on GPU, checkpoint every minute, `--resume` to continue.
+"""
+import argparse
+import json
+import os
+import sys
+import random
+import time
+
+import torch
+
+import common
+import gen_families
+import tok_train
+
+
+def parse():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--family', choices=sorted(gen_families.FAMILIES), required=True)
+    p.add_argument('--tokenizer', required=True, help='tokenizer training checkpoint (ckpt.pt)')
+    p.add_argument('--data', required=True)
+    p.add_argument('--out', required=True)
+    p.add_argument('--minutes', type=float, default=9.0)
+    p.add_argument('--resume', action='store_true')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--device', default='auto')
+    p.add_argument('--batch', type=int, default=256)
+    p.add_argument('--lr', type=float, default=1e-3)
+    p.add_argument('--warmup', type=int, default=300)
+    p.add_argument('--depth', type=int, default=6)
+    p.add_argument('--width', type=int, default=256)
+    p.add_argument('--heads', type=int, default=4)
+    p.add_argument('--mlp_ratio', type=float, default=4.0)
+    p.add_argument('--extra', default='{}', help='JSON of extra constructor arguments for the reference class')
+    p.add_argument('--eval_every', type=float, default=60.0)
+    p.add_argument('--eval_n', type=int, default=512)
+    p.add_argument('--limit', type=int, default=0, help='use only the first N training images (smoke tests)')
+    p.add_argument('--threads', type=int, default=0)
+    return p.parse_args()
+
+
+def main():
+    args = parse()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    common.seed_all(args.seed)
+    dev = common.pick_device(args.device)
+    if dev.type == 'cuda':
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    tok, tok_ck = tok_train.load(args.tokenizer, dev)
+    for p in tok.model.parameters():
+        p.requires_grad_(False)
+    data = common.Glyphs(args.data, 'train', dev, args.limit)
+    fam = gen_families.make(args.family, tok, data.images.shape[-1] // tok.model.downsample)
+    assert tok.kind == fam.tokenizer_kind, f'{args.family} needs a {fam.tokenizer_kind} tokenizer, got {tok.kind}'
+    test = common.Glyphs(args.data, 'test', dev, args.eval_n)
+    t0 = time.time()
+    train_tok, test_tok = encode_cached(fam, tok_ck, args, data, test, dev)
+    print(f'tokens {tuple(train_tok.shape)} + {tuple(test_tok.shape)} ready in {time.time() - t0:.1f} s', flush=True)
+    cfg = dict(depth=args.depth, embed_dim=args.width, num_heads=args.heads, mlp_ratio=args.mlp_ratio,
+               num_classes=len(data.classes), **json.loads(args.extra))
+    model = fam.build(cfg).to(dev)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f'{args.family}: {n_params / 1e6:.3f} M params, config {json.dumps(model.config)}', flush=True)
+    opt = common.make_adamw(model, args.lr)
+    run = common.Run(args.out, args)
+    gen = torch.Generator().manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    step = seen = 0
+
+    def set_state(ck):
+        nonlocal step, seen
+        model.load_state_dict(ck['model'])
+        opt.load_state_dict(ck['opt'])
+        gen.set_state(ck['gen'])
+        rng.setstate(ck['rng'])
+        step = ck['step']
+        seen = ck.get('seen', step * args.batch)
+
+    run.try_resume(set_state)
+    make_state = lambda: dict(model=model.state_dict(), opt=opt.state_dict(), gen=gen.get_state(), rng=rng.getstate(),
+                              step=step, seen=seen, family=args.family, config=model.config, args=vars(args), argv=sys.argv,
+                              tokenizer=os.path.abspath(args.tokenizer), tokenizer_config=tok_ck['config'],
+                              data_sha256=data.sha256, classes=data.classes)
+    batches = data.sampler(args.batch, gen)
+    last_eval, t_log = time.time(), time.time()
+    model.train()
+    while not run.done():
+        idx = next(batches)
+        lr = common.lr_at(run.frac(), step, args.lr, args.warmup)
+        for g in opt.param_groups:
+            g['lr'] = lr
+        try:
+            with common.autocast(dev):
+                loss, m = fam.loss(model, train_tok[idx], data.labels[idx], rng)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+        except torch.OutOfMemoryError:   # GPU shared by several trainings: halve the batch and go on
+            loss = m = None
+            opt.zero_grad(set_to_none=True)
+            torch.cuda.empty_cache()
+            args.batch //= 2
+            assert args.batch >= 16, 'out of memory even at batch 16'
+            batches = data.sampler(args.batch, gen)
+            run.log(step=step, kind='oom', images_seen=seen, batch=args.batch)
+            print(f'out of memory: batch -> {args.batch}', flush=True)
+            continue
+        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+        opt.step()
+        step += 1
+        seen += args.batch
+        if step % 25 == 0 or step == 1:
+            run.log(step=step, loss=loss.item(), lr=lr, gn=gn.item(), **m)
+            if time.time() - t_log > 20:
+                print(f'step {step} t {run.elapsed():.0f}s loss {loss.item():.4f} {m} lr {lr:.2e}', flush=True)
+                t_log = time.time()
+        if time.time() - last_eval > args.eval_every:
+            ev = evaluate(fam, model, test_tok, test.labels, dev)
+            run.log(step=step, kind='eval', **ev)
+            print('eval', json.dumps(ev), flush=True)
+            last_eval = time.time()
+        run.maybe_save(make_state)
+    run.maybe_save(make_state, force=True)
+    ev = evaluate(fam, model, test_tok, test.labels, dev)
+    ev.update(step=step, seconds=round(run.elapsed(), 1), params=n_params, images_seen=seen, batch=args.batch)
+    run.log(kind='final', **ev)
+    with open(os.path.join(args.out, 'eval.json'), 'w') as f:
+        json.dump(ev, f, indent=1)
+    print('final', json.dumps(ev), flush=True)
+
+
+def encode_cached(fam, tok_ck, args, data, test, dev):
+    """Pre-encode the dataset once per (tokenizer checkpoint, target kind); cached beside the tokenizer checkpoint
+    (keyed by its step and the data hash), so several generators and --resume reuse it."""
+    kind = type(fam).__name__.replace('Family', '').lower()
+    kind = {'mvar': 'var', 'mambavar': 'var'}.get(kind, kind)
+    path = os.path.join(os.path.dirname(os.path.abspath(args.tokenizer)), f'tokens_{kind}.pt')
+    key = dict(step=tok_ck.get('step'), data=data.sha256, n=data.n, test_n=test.n)
+    if os.path.exists(path):
+        c = torch.load(path, map_location='cpu', weights_only=False)
+        if c['key'] == key:
+            return c['train'].to(dev), c['test'].to(dev)
+    train_tok = fam.encode_dataset(data.images)
+    test_tok = fam.encode_dataset(test.images)
+    tmp = f'{path}.{os.getpid()}.tmp'
+    torch.save(dict(key=key, train=train_tok.cpu(), test=test_tok.cpu()), tmp)
+    os.replace(tmp, path)
+    return train_tok, test_tok
+
+
+@torch.no_grad()
+def evaluate(fam, model, test_tok, test_labels, dev):
+    model.eval()
+    per, losses = None, []
+    for i in range(0, test_tok.shape[0], 128):
+        with common.autocast(dev):
+            ps = fam.per_scale(model, test_tok[i:i + 128], test_labels[i:i + 128])
+        n = min(128, test_tok.shape[0] - i)
+        per = [p * n for p in ps] if per is None else [a + p * n for a, p in zip(per, ps)]
+    model.train()
+    per = [round(p / test_tok.shape[0], 4) for p in per]
+    w = fam.eval_splits
+    return dict(val_ce_per_scale=per, val_ce=round(sum(p * n for p, n in zip(per, w)) / sum(w), 4))
+
+
+if __name__ == '__main__':
+    main()
