@@ -32,15 +32,18 @@ public struct SamplingOptions: Sendable, Equatable, Codable {
     public var seed: UInt64
     /// Constant guidance u + cfg·(c − u) at every step (LlamaGen / FlexVAR demo) instead of VAR's ramp.
     public var constantCFG: Bool
+    /// Divides the guided logits before top-k (nil = 1; AiM's official sampler accepts but ignores it).
+    public var temperature: Float?
 
     public init(cfg: Float = 4, topK: Int = 900, topP: Float = 0.95, moreSmooth: Bool = false, seed: UInt64 = 0,
-                constantCFG: Bool = false) {
+                constantCFG: Bool = false, temperature: Float? = nil) {
         self.cfg = cfg
         self.topK = topK
         self.topP = topP
         self.moreSmooth = moreSmooth
         self.seed = seed
         self.constantCFG = constantCFG
+        self.temperature = temperature
     }
 }
 

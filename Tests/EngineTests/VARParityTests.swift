@@ -19,17 +19,6 @@ final class VARParityTests: XCTestCase {
 
     func ints(_ w: WeightSource, _ key: String) throws -> [Int32] { try w.ints(key).map { Int32($0) } }
 
-    /// max|a − b| / max|b|.
-    func relErr(_ a: [Float], _ b: [Float]) -> Float {
-        precondition(a.count == b.count, "size mismatch \(a.count) vs \(b.count)")
-        var num: Float = 0, den: Float = 0
-        for i in 0..<a.count {
-            num = max(num, abs(a[i] - b[i]))
-            den = max(den, abs(b[i]))
-        }
-        return num / max(den, 1e-30)
-    }
-
     /// Teacher forcing: feed the reference's token pyramid, compare the conditional logits of every scale.
     func checkTeacherForced(model file: String, logitsKey: String) throws {
         let gen = try loadGenerator(file), exp = try expected()
@@ -46,7 +35,7 @@ final class VARParityTests: XCTestCase {
                 got += s.lastLogits
             }
             let ref = Array(want[(b * L * V)..<((b + 1) * L * V)])
-            let err = relErr(got, ref)
+            let err = relativeError(got, ref)
             print("parity: \(file) teacher-forced logits, label \(label): rel err \(err)")
             XCTAssertLessThan(err, 1e-4, "\(file) label \(label)")
         }
@@ -70,7 +59,7 @@ final class VARParityTests: XCTestCase {
                 let ids = try ints(exp, "greedy.\(tag).idx.\(si)"), l = ids.count / 2
                 XCTAssertEqual(r.tokens, Array(ids[(b * l)..<((b + 1) * l)]), "tokens, scale \(si), label \(label)")
                 let lg = try exp.floats("greedy.\(tag).logits.\(si)"), n = lg.count / 2
-                XCTAssertLessThan(relErr(s.lastLogits, Array(lg[(b * n)..<((b + 1) * n)])), 1e-4, "logits scale \(si)")
+                XCTAssertLessThan(relativeError(s.lastLogits, Array(lg[(b * n)..<((b + 1) * n)])), 1e-4, "logits scale \(si)")
             }
             let img = s.preview(after: s.completed, tier: .decoded)
             let ref = png[(b * img.pixels.count)..<((b + 1) * img.pixels.count)]
@@ -92,7 +81,7 @@ final class VARParityTests: XCTestCase {
                 let ids = try ints(exp, "tf.idx.\(si)"), l = ids.count / 2
                 vq.accumulate(fHat: fHat, code: vq.embed(Array(ids[(b * l)..<((b + 1) * l)]), h: pn, w: pn), scale: si)
                 let want = try exp.floats("tf.fhat.\(si)"), n = want.count / 2
-                XCTAssertLessThan(relErr(fHat.array, Array(want[(b * n)..<((b + 1) * n)])), 1e-5, "f̂ scale \(si)")
+                XCTAssertLessThan(relativeError(fHat.array, Array(want[(b * n)..<((b + 1) * n)])), 1e-5, "f̂ scale \(si)")
             }
             let img = vq.decode(fHat: fHat).array
             let want = try exp.floats("tf.img"), n = want.count / 2
@@ -109,7 +98,7 @@ final class VARParityTests: XCTestCase {
         for b in 0..<2 {
             let side = Int((Double(n / 3)).squareRoot())
             let x = Tensor(shape: [3, side, side], data: Array(img[(b * n)..<((b + 1) * n)]))
-            XCTAssertLessThan(relErr(try vq.encodeF(x).array, Array(f[(b * nf)..<((b + 1) * nf)])), 1e-4)
+            XCTAssertLessThan(relativeError(try vq.encodeF(x).array, Array(f[(b * nf)..<((b + 1) * nf)])), 1e-4)
             let tokens = try vq.encode(x)
             for si in 0..<tokens.count {
                 let ids = try ints(exp, "tf.idx.\(si)"), l = ids.count / 2
@@ -132,26 +121,15 @@ final class VARParityTests: XCTestCase {
             got += s.lastLogits
         }
         let want = try exp.floats("tf.logits")
-        XCTAssertGreaterThan(relErr(got, Array(want[0..<got.count])), 1e-4)
+        XCTAssertGreaterThan(relativeError(got, Array(want[0..<got.count])), 1e-4)
     }
 
     /// Step back and re-run: identical to an uninterrupted run; re-roll keeps earlier scales.
     func testRewindAndReroll() throws {
         let gen = try loadGenerator()
-        let opts = SamplingOptions(cfg: 2, topK: 20, topP: 0.9, seed: 42)
-        let a = try VARSession(model: gen.model, classIndex: 5, options: opts)
-        while a.completed < a.scales.count { _ = try a.step() }
-        let b = try VARSession(model: gen.model, classIndex: 5, options: opts)
-        for _ in 0..<6 { _ = try b.step() }
-        b.rewind(to: 3)
-        XCTAssertEqual(b.completed, 3)
-        while b.completed < b.scales.count { _ = try b.step() }
-        XCTAssertEqual(a.results.map(\.tokens), b.results.map(\.tokens))
-        XCTAssertEqual(a.preview(after: 10, tier: .decoded), b.preview(after: 10, tier: .decoded))
-        b.reroll(from: 4, seed: 7)
-        while b.completed < b.scales.count { _ = try b.step() }
-        XCTAssertEqual(a.results[..<4].map(\.tokens), b.results[..<4].map(\.tokens))
-        XCTAssertNotEqual(a.results[4...].map(\.tokens), b.results[4...].map(\.tokens))
+        try checkRewindAndReroll({
+            try VARSession(model: gen.model, classIndex: 5, options: SamplingOptions(cfg: 2, topK: 20, topP: 0.9, seed: 42))
+        }, ahead: 6, back: 3, reroll: 4)
     }
 
     /// The official .pth (a real torch.save) loads to the same tensors as the safetensors copy.

@@ -115,6 +115,17 @@ def randomize_var(var, g):
     """Far from the training init: class embeddings ~N(0,1), AdaLN Linear ~N(0, 0.08^2) (gammas ~0.8 +- 0.4,
     scales/shifts ~+-0.4), per-head log-temperatures ln4 +- 0.5 with block 1 head 1 above the ln(100) clamp,
     head ~N(0, 9/C) so logits have std ~3 and greedy ties are rare."""
+    randomize_embeddings(var, g)
+    for bi, b in enumerate(var.blocks):
+        randomize_block(b, g, bi)
+        randomize_ada_lin(b, g, gammas=2)                     # gamma1, gamma2 around 0.8
+    randomize_head(var, g)
+    f16_round_(var)
+
+
+@torch.no_grad()
+def randomize_embeddings(var, g):
+    """The VAR-family embeddings (class, pos_start, pos_1LC, lvl_embed, word_embed); shared by make_mamba_fixtures."""
     C = var.C
     var.class_emb.weight.copy_(_n(g, var.class_emb.weight.shape, 1.0))
     var.pos_start.copy_(_n(g, var.pos_start.shape, 0.5))
@@ -122,31 +133,43 @@ def randomize_var(var, g):
     var.lvl_embed.weight.copy_(_n(g, var.lvl_embed.weight.shape, 0.5))
     var.word_embed.weight.copy_(_n(g, var.word_embed.weight.shape, 0.5 / math.sqrt(var.Cvae)))
     var.word_embed.bias.copy_(_n(g, (C,), 0.1))
-    for bi, b in enumerate(var.blocks):
-        a = b.attn
-        a.mat_qkv.weight.copy_(_n(g, a.mat_qkv.weight.shape, 2.0 / math.sqrt(C)))
-        a.q_bias.copy_(_n(g, (C,), 0.2))
-        a.v_bias.copy_(_n(g, (C,), 0.2))
-        if a.attn_l2_norm:
-            a.scale_mul_1H11.copy_(_n(g, a.scale_mul_1H11.shape, 0.5, math.log(4)))
-            if bi == 1:
-                a.scale_mul_1H11[0, -1] = math.log(100) + 0.3   # exercises clamp_max(ln 100)
-        a.proj.weight.copy_(_n(g, a.proj.weight.shape, 1.0 / math.sqrt(C)))
-        a.proj.bias.copy_(_n(g, (C,), 0.05))
-        b.ffn.fc1.weight.copy_(_n(g, b.ffn.fc1.weight.shape, 1.0 / math.sqrt(C)))
-        b.ffn.fc1.bias.copy_(_n(g, b.ffn.fc1.bias.shape, 0.1))
-        b.ffn.fc2.weight.copy_(_n(g, b.ffn.fc2.weight.shape, 1.0 / math.sqrt(b.ffn.fc2.in_features)))
-        b.ffn.fc2.bias.copy_(_n(g, (C,), 0.05))
-        lin = b.ada_lin[1]
-        lin.weight.copy_(_n(g, lin.weight.shape, 0.08))
-        lin.bias.copy_(_n(g, lin.bias.shape, 0.1))
-        lin.bias[:2 * C] += 0.8                               # gamma1, gamma2 around 0.8
+
+
+@torch.no_grad()
+def randomize_block(b, g, bi):
+    """A block's attention (block 1's last head above the ln 100 clamp when l2-normalised) and FFN."""
+    a, C = b.attn, b.C
+    a.mat_qkv.weight.copy_(_n(g, a.mat_qkv.weight.shape, 2.0 / math.sqrt(C)))
+    a.q_bias.copy_(_n(g, (C,), 0.2))
+    a.v_bias.copy_(_n(g, (C,), 0.2))
+    if a.attn_l2_norm:
+        a.scale_mul_1H11.copy_(_n(g, a.scale_mul_1H11.shape, 0.5, math.log(4)))
+        if bi == 1:
+            a.scale_mul_1H11[0, -1] = math.log(100) + 0.3   # exercises clamp_max(ln 100)
+    a.proj.weight.copy_(_n(g, a.proj.weight.shape, 1.0 / math.sqrt(C)))
+    a.proj.bias.copy_(_n(g, (C,), 0.05))
+    b.ffn.fc1.weight.copy_(_n(g, b.ffn.fc1.weight.shape, 1.0 / math.sqrt(C)))
+    b.ffn.fc1.bias.copy_(_n(g, b.ffn.fc1.bias.shape, 0.1))
+    b.ffn.fc2.weight.copy_(_n(g, b.ffn.fc2.weight.shape, 1.0 / math.sqrt(b.ffn.fc2.in_features)))
+    b.ffn.fc2.bias.copy_(_n(g, (C,), 0.05))
+
+
+@torch.no_grad()
+def randomize_ada_lin(b, g, gammas):
+    """AdaLN ~N(0, 0.08^2), the first `gammas` chunks (the gates) around 0.8."""
+    lin = b.ada_lin[1]
+    lin.weight.copy_(_n(g, lin.weight.shape, 0.08))
+    lin.bias.copy_(_n(g, lin.bias.shape, 0.1))
+    lin.bias[:gammas * b.C] += 0.8
+
+
+@torch.no_grad()
+def randomize_head(var, g):
     lin = var.head_nm.ada_lin[1]
     lin.weight.copy_(_n(g, lin.weight.shape, 0.08))
     lin.bias.copy_(_n(g, lin.bias.shape, 0.1))
-    var.head.weight.copy_(_n(g, var.head.weight.shape, 3.0 / math.sqrt(C)))
+    var.head.weight.copy_(_n(g, var.head.weight.shape, 3.0 / math.sqrt(var.C)))
     var.head.bias.copy_(_n(g, var.head.bias.shape, 0.5))
-    f16_round_(var)
 
 
 def smooth_images(g, n, side=IMG):
@@ -347,12 +370,16 @@ def main():
                 float32_rerun_max_rel_err=f'{worst:.3g}', stats=json.dumps(st))
     save_file(exp, os.path.join(args.out, 'expected.safetensors'), metadata=meta)
 
+    print_sizes(args.out)
+
+
+def print_sizes(out):
     total = 0
-    for fn in sorted(os.listdir(args.out)):
-        sz = os.path.getsize(os.path.join(args.out, fn))
+    for fn in sorted(os.listdir(out)):
+        sz = os.path.getsize(os.path.join(out, fn))
         total += sz
         print(f'  {fn:<24} {sz / 1e6:7.3f} MB')
-    print(f'  {"total":<24} {total / 1e6:7.3f} MB  -> {args.out}')
+    print(f'  {"total":<24} {total / 1e6:7.3f} MB  -> {out}')
 
 
 if __name__ == '__main__':

@@ -124,3 +124,30 @@ public func gumbelSoftmaxWeights(_ logits: UnsafePointer<Float>, vocab: Int, rat
     }
     for i in 0..<vocab { weights[i] = Float(tmp[i] / total) }
 }
+
+/// Classifier-free guidance then sampling, shared by every family: the guided logits (1+t)·cond − t·uncond
+/// are written over the cond row (u + cfg·(c − u) is t = cfg − 1; one row means no guidance), optionally
+/// divided by a temperature, then top-k / top-p / one draw per token. `keepLogits` copies the guided logits
+/// (before temperature) for tests and analysis.
+struct GuidedSampler {
+    private var sampler: TokenSampler
+    var keepLogits = false
+    private(set) var lastLogits: [Float] = []
+
+    init(vocab: Int) { sampler = TokenSampler(vocab: vocab) }
+
+    /// `logits` holds `rows` (1 or 2) blocks of `l` tokens × V; `forced` skips the draw.
+    mutating func sample(_ logits: UnsafeMutablePointer<Float>, rows: Int, tokens l: Int, guidance t: Float, topK: Int,
+                         topP: Float, temperature: Float? = nil, rng: inout Rng, forced: [Int32]?) -> [Int32] {
+        let V = sampler.vocab
+        if rows == 2 {
+            for i in 0..<(l * V) { logits[i] = (1 + t) * logits[i] - t * logits[l * V + i] }
+        }
+        if keepLogits { lastLogits = Array(UnsafeBufferPointer(start: logits, count: l * V)) }
+        if let f = forced { return f }
+        if let temp = temperature, temp != 1 {
+            for i in 0..<(l * V) { logits[i] /= temp }
+        }
+        return (0..<l).map { p in sampler.sample(logits + p * V, topK: topK, topP: topP, rng: &rng) }
+    }
+}

@@ -69,9 +69,13 @@ struct SelfAttention {
 }
 
 /// The official `AdaLNSelfAttn` block: x += γ1·Attn(LN(x)(1+s1)+b1); x += γ2·FFN(LN(x)(1+s2)+b2).
+/// M-VAR's block (variants-spec §3.2) puts x += γ2·Mamba2(LN(x)(1+s2)+b2) over the whole token history
+/// between the two, and its AdaLN gives 9C: γ1 γ2 γ3, s1 s2 s3, b1 b2 b3 — γs, scales, shifts, one per sublayer.
 struct AdaLNBlock {
-    let adaLin: Linear  // [6C, C] → γ1, γ2, s1, s2, b1, b2
+    let adaLin: Linear  // [6C, C] (VAR) or [9C, C] (M-VAR)
     let attn: SelfAttention
+    /// M-VAR's `mamba.*`, present when the checkpoint has it.
+    let mamba: Mamba2?
     let fc1: Linear, fc2: Linear  // [4C, C], [C, 4C]
     let C: Int
     let eps: Float
@@ -79,18 +83,22 @@ struct AdaLNBlock {
     init(_ w: WeightSource, _ prefix: String, C: Int, heads: Int, mlpRatio: Double, eps: Float) throws {
         self.C = C
         self.eps = eps
-        adaLin = try Linear(w, prefix + ".ada_lin.1", cin: C, cout: 6 * C)
+        mamba = w.has(prefix + ".mamba.in_proj.weight") ? try Mamba2(w, prefix + ".mamba", dModel: C) : nil
+        adaLin = try Linear(w, prefix + ".ada_lin.1", cin: C, cout: (mamba == nil ? 6 : 9) * C)
         attn = try SelfAttention(w, prefix + ".attn", C: C, heads: heads)
         let hidden = Int((Double(C) * mlpRatio).rounded())
         fc1 = try Linear(w, prefix + ".ffn.fc1", cin: C, cout: hidden)
         fc2 = try Linear(w, prefix + ".ffn.fc2", cin: hidden, cout: C)
     }
 
-    /// The six modulation vectors for each conditioning row: [rows, 6C]. Constant for a whole image, so a
-    /// session computes them once instead of once per scale as upstream does.
+    /// Residual sublayers: attention, (Mamba,) FFN.
+    var sublayers: Int { mamba == nil ? 2 : 3 }
+
+    /// The modulation vectors for each conditioning row: [rows, 3·sublayers·C]. Constant for a whole image, so
+    /// a session computes them once instead of once per scale as upstream does.
     func modulation(_ condSiLU: Tensor) -> Tensor {
         let rows = condSiLU.shape[0]
-        let m = Tensor(shape: [rows, 6 * C])
+        let m = Tensor(shape: [rows, adaLin.cout])
         adaLin(condSiLU.ptr, rows: rows, into: m.ptr)
         return m
     }
@@ -99,36 +107,46 @@ struct AdaLNBlock {
 extension AdaLNBlock {
     /// Runs the block on `x` [rows·l, C] (row-major by conditioning row, then token).
     /// `attend(qkv, o)` computes the attention output of every row from the normalised qkv buffer —
-    /// the only part in which VAR (KV cache), MVAR (local/neighbourhood) and others differ.
+    /// the only part in which VAR (KV cache), MVAR (local/neighbourhood) and others differ. `recurrent` is the
+    /// Mamba sublayer's state (advanced in place over these tokens) and scratch, required when it has one.
     func forward(_ x: Tensor, rows: Int, tokens l: Int, mod: Tensor, h: Tensor, qkv: Tensor, o: Tensor, hidden: Tensor,
+                 recurrent: (state: Mamba2State, work: Mamba2Workspace)? = nil,
                  attend: (_ qkv: UnsafeMutablePointer<Float>, _ o: UnsafeMutablePointer<Float>) -> Void) {
-        let n = rows * l
-        modulatedNorm(x, rows: rows, tokens: l, mod: mod, scaleChunk: 2, shiftChunk: 4, into: h)
+        let n = rows * l, k = sublayers
+        modulatedNorm(x, rows: rows, tokens: l, mod: mod, sublayer: 0, into: h)
         attn.qkv(h.ptr, rows: n, into: qkv.ptr)
         attn.normalizeQK(qkv.ptr, rows: n)
         attend(qkv.ptr, o.ptr)
         attn.proj(o.ptr, rows: n, into: h.ptr)
-        gatedAdd(x, h, rows: rows, tokens: l, mod: mod, chunk: 0)
-        modulatedNorm(x, rows: rows, tokens: l, mod: mod, scaleChunk: 3, shiftChunk: 5, into: h)
+        gatedAdd(x, h, rows: rows, tokens: l, mod: mod, sublayer: 0)
+        if let mamba {
+            guard let r = recurrent else { preconditionFailure("a Mamba block needs its recurrent state") }
+            modulatedNorm(x, rows: rows, tokens: l, mod: mod, sublayer: 1, into: h)
+            mamba(h.ptr, rows: rows, tokens: l, state: r.state, scan: .chunked(Mamba2.defaultChunk), work: r.work,
+                  into: o.ptr)
+            gatedAdd(x, o, rows: rows, tokens: l, mod: mod, sublayer: 1)
+        }
+        modulatedNorm(x, rows: rows, tokens: l, mod: mod, sublayer: k - 1, into: h)
         fc1(h.ptr, rows: n, into: hidden.ptr)
         geluTanh(hidden.ptr, count: n * fc1.cout)
         fc2(hidden.ptr, rows: n, into: h.ptr)
-        gatedAdd(x, h, rows: rows, tokens: l, mod: mod, chunk: 1)
+        gatedAdd(x, h, rows: rows, tokens: l, mod: mod, sublayer: k - 1)
     }
 
-    private func modulatedNorm(_ x: Tensor, rows: Int, tokens l: Int, mod: Tensor, scaleChunk: Int,
-                               shiftChunk: Int, into out: Tensor) {
+    /// LN(x)·(1 + scale) + shift with the sublayer's scale and shift chunks.
+    private func modulatedNorm(_ x: Tensor, rows: Int, tokens l: Int, mod: Tensor, sublayer i: Int, into out: Tensor) {
+        let k = sublayers
         for r in 0..<rows {
-            let m = mod.ptr + r * 6 * C
-            layerNormModulate(x.ptr + r * l * C, rows: l, channels: C, eps: eps, scale: m + scaleChunk * C,
-                              shift: m + shiftChunk * C, out: out.ptr + r * l * C)
+            let m = mod.ptr + r * adaLin.cout
+            layerNormModulate(x.ptr + r * l * C, rows: l, channels: C, eps: eps, scale: m + (k + i) * C,
+                              shift: m + (2 * k + i) * C, out: out.ptr + r * l * C)
         }
     }
 
-    /// x += γ ⊙ y, γ = chunk `chunk` of the row's modulation.
-    private func gatedAdd(_ x: Tensor, _ y: Tensor, rows: Int, tokens l: Int, mod: Tensor, chunk: Int) {
+    /// x += γ ⊙ y with the sublayer's γ chunk.
+    private func gatedAdd(_ x: Tensor, _ y: Tensor, rows: Int, tokens l: Int, mod: Tensor, sublayer i: Int) {
         for r in 0..<rows {
-            let g = mod.ptr + r * 6 * C + chunk * C
+            let g = mod.ptr + r * adaLin.cout + i * C
             for t in 0..<l {
                 let xp = x.ptr + (r * l + t) * C, yp = y.ptr + (r * l + t) * C
                 for c in 0..<C { xp[c] += g[c] * yp[c] }

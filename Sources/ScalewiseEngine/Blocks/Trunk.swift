@@ -55,17 +55,23 @@ enum AttentionScope {
 }
 
 /// One image's run through a trunk: the conditioning rows ([class; null] with guidance), AdaLN
-/// modulations computed once, the pre-allocated KV caches and reusable activations.
+/// modulations computed once, the pre-allocated KV caches (or, for M-VAR, every block's Mamba state with a
+/// snapshot per scale) and reusable activations.
 final class TrunkRun {
     let trunk: VARTrunk
     let rows: Int
     let blockMods: [Tensor], headMod: Tensor
     let caches: [KVCache]
+    let recurrent: RecurrentStates?
     let x: Tensor, logits: Tensor
     private let h: Tensor, qkv: Tensor, o: Tensor, hidden: Tensor
-    private var sampler: TokenSampler
-    var keepLogits = false
-    private(set) var lastLogits: [Float] = []
+    private let mambaWork = Mamba2Workspace()
+    private var sampler: GuidedSampler
+    var keepLogits: Bool {
+        get { sampler.keepLogits }
+        set { sampler.keepLogits = newValue }
+    }
+    var lastLogits: [Float] { sampler.lastLogits }
 
     /// `labels`: the conditioning rows; `capacity`: total tokens of the schedule (KV cache size);
     /// `maxTokens`: the largest scale.
@@ -79,6 +85,8 @@ final class TrunkRun {
         blockMods = trunk.blocks.map { $0.modulation(condSiLU) }
         headMod = trunk.head.modulation(condSiLU)
         caches = trunk.blocks.map { _ in KVCache(rows: labels.count, capacity: capacity, C: C) }
+        let mambas = trunk.blocks.compactMap { $0.mamba?.config }
+        recurrent = mambas.isEmpty ? nil : RecurrentStates(layers: mambas, rows: rows)
         let n = rows * maxTokens, hiddenDim = trunk.blocks.first?.fc1.cout ?? 4 * C
         x = Tensor(shape: [n, C])
         logits = Tensor(shape: [n, trunk.vocab])
@@ -86,7 +94,7 @@ final class TrunkRun {
         qkv = Tensor(shape: [n, 3 * C])
         o = Tensor(shape: [n, C])
         hidden = Tensor(shape: [n, hiddenDim])
-        sampler = TokenSampler(vocab: trunk.vocab)
+        sampler = GuidedSampler(vocab: trunk.vocab)
     }
 
     /// Copies row 0 of `x` ([l, C]) to every other row: all rows read the same tokens (var-spec §3.5.7).
@@ -96,12 +104,14 @@ final class TrunkRun {
     }
 
     /// Runs the blocks and the head on `x` ([rows·l, C]) whose tokens start at position `offset` of the
-    /// sequence; fills `logits` [rows·l, V].
+    /// sequence; fills `logits` [rows·l, V]. Mamba blocks continue from their state after `offset` tokens.
     func forward(tokens l: Int, offset: Int, scope: AttentionScope) {
+        let states = recurrent?.resume(at: offset)
         for (b, block) in trunk.blocks.enumerated() {
             let cache = caches[b], a = block.attn
             if case .cached = scope { cache.length = offset } else { cache.length = 0 }
-            block.forward(x, rows: rows, tokens: l, mod: blockMods[b], h: h, qkv: qkv, o: o, hidden: hidden) { qkv, o in
+            block.forward(x, rows: rows, tokens: l, mod: blockMods[b], h: h, qkv: qkv, o: o, hidden: hidden,
+                          recurrent: states.map { ($0[b], mambaWork) }) { qkv, o in
                 if case .neighborhood(let gh, let gw, let k) = scope {
                     for r in 0..<rows {
                         neighborhoodAttention(qkv: qkv + r * l * 3 * trunk.C, h: gh, w: gw, kernel: k, heads: a.heads,
@@ -113,18 +123,14 @@ final class TrunkRun {
                 cache.attend(qkv: qkv, tokens: l, heads: a.heads, headDim: a.headDim, scale: a.scale, out: o)
             }
         }
+        if let states { recurrent?.commit(states, at: offset + l) }
         trunk.head.logits(x, rows: rows, tokens: l, mod: headMod, scratch: h, into: logits)
     }
 
-    /// Guided logits (1+t)·cond − t·uncond (or uncond + cfg·(cond − uncond) in LlamaGen mode, which is the
-    /// same formula with t = cfg − 1), then top-k / top-p / a draw per token. `forced` skips the draw.
-    func sample(tokens l: Int, guidance t: Float, topK: Int, topP: Float, rng: inout Rng, forced: [Int32]?) -> [Int32] {
-        let V = trunk.vocab
-        if rows == 2 {
-            for i in 0..<(l * V) { logits.ptr[i] = (1 + t) * logits.ptr[i] - t * logits.ptr[l * V + i] }
-        }
-        if keepLogits { lastLogits = Array(UnsafeBufferPointer(start: logits.ptr, count: l * V)) }
-        if let f = forced { return f }
-        return (0..<l).map { p in sampler.sample(logits.ptr + p * V, topK: topK, topP: topP, rng: &rng) }
+    /// Guided logits and a draw per token (`GuidedSampler`); `forced` skips the draw.
+    func sample(tokens l: Int, guidance t: Float, topK: Int, topP: Float, temperature: Float? = nil, rng: inout Rng,
+                forced: [Int32]?) -> [Int32] {
+        sampler.sample(logits.ptr, rows: rows, tokens: l, guidance: t, topK: topK, topP: topP, temperature: temperature,
+                       rng: &rng, forced: forced)
     }
 }

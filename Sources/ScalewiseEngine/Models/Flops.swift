@@ -41,8 +41,11 @@ extension VAR {
         let hidden = Double(trunk.blocks.first?.fc1.cout ?? 4 * self.C)
         var total = 0.0
         for si in 0..<config.patch_nums.count {
-            let l = Double(be[si + 1] - be[si]), lk = Double(be[si + 1])
-            let block = 2 * l * C * 3 * C + 4 * l * lk * C + 2 * l * C * C + 4 * l * C * hidden
+            let l = Double(be[si + 1] - be[si])
+            // M-VAR attends within the scale and adds its Mamba sublayer (variants-spec §3.7).
+            let lk = isMambaVAR ? l : Double(be[si + 1])
+            let mamba = trunk.blocks.first?.mamba?.flops(tokens: be[si + 1] - be[si]) ?? 0
+            let block = 2 * l * C * 3 * C + 4 * l * lk * C + 2 * l * C * C + 4 * l * C * hidden + mamba
             total += Double(trunk.blocks.count) * block + 2 * l * C * V
         }
         return total * Double(rows)

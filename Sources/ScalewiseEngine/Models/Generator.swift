@@ -101,3 +101,34 @@ public final class FlexVARGenerator: Generator, @unchecked Sendable {
         (0, 0)
     }
 }
+
+public final class AiMGenerator: Generator, @unchecked Sendable {
+    public let model: AiM
+    public let name: String
+    public let family = "aim"
+    public let classNames: [String]
+    public let defaults: SamplingOptions
+    public let parameterCount: Int
+    /// One step per row of the token map.
+    public var schedules: [[ScaleShape]] {
+        [[ScaleShape](repeating: ScaleShape(1, model.config.side), count: model.config.side)]
+    }
+
+    init(model: AiM, name: String, classNames: [String], defaults: SamplingOptions, parameterCount: Int) {
+        (self.model, self.name, self.classNames) = (model, name, classNames)
+        (self.defaults, self.parameterCount) = (defaults, parameterCount)
+    }
+
+    public func makeSession(classIndex: Int, options: SamplingOptions, schedule: [ScaleShape]?) throws -> GenerationSession {
+        if let s = schedule, s != schedules[0] {
+            throw EngineError.badArgument("AiM generates its \(model.config.num_tokens) tokens row by row; no other schedule")
+        }
+        return try AiMSession(model: model, classIndex: classIndex, options: options)
+    }
+
+    /// Per token and row: every layer's Mamba-2 and the tied head; then one decode of the full map.
+    public func flops(cfg: Float) -> (transformer: Double, decoder: Double) {
+        let c = model.config, perToken = model.layers.reduce(0) { $0 + $1.mixer.flops(tokens: 1) } + 2 * Double(c.d_model * c.vocab_size)
+        return (perToken * Double(c.num_tokens) * (cfg == 1 ? 1 : 2), model.tokenizer?.decoder.flops(h: c.side, w: c.side) ?? 0)
+    }
+}

@@ -66,7 +66,7 @@ public enum ModelLoader {
 
     static func isGenerator(_ w: WeightSource) -> Bool {
         if let f = w.metadata["family"] { return !["vqvae", "flexvqvae"].contains(f) }
-        return w.has("head.weight")
+        return w.has("head.weight") || family(of: w) == "aim"
     }
 
     public static func family(of w: WeightSource) -> String {
@@ -74,6 +74,8 @@ public enum ModelLoader {
         if let wrapper = (w as? PthFile)?.statePath, wrapper.contains("mvar_wo_ddp") { return "mvar" }
         if w.has("quantize.embedding.weight") { return w.has("decoder.conv_blocks.0.res.0.conv1.weight") ? "flexvqvae" : "vqvae" }
         if let s = try? w.shape("pos_1LC"), s.count == 4 { return "flexvar" }
+        if w.has("blocks.0.mamba.in_proj.weight") { return "mambavar" }
+        if AiM.tiedNames.contains(where: w.has) { return "aim" }
         return "var"
     }
 
@@ -84,10 +86,10 @@ public enum ModelLoader {
         let w = try openWeights(path)
         let fam = family(of: w)
         guard isGenerator(w) else { throw WeightsError.mismatch(path, "is a tokenizer (\(fam)), not a generator") }
-        let dir = (path as NSString).deletingLastPathComponent
+        let folder = (path as NSString).deletingLastPathComponent, dir = folder.isEmpty ? "." : folder
         let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         switch fam {
-        case "var", "mvar":
+        case "var", "mvar", "mambavar":
             let tokPath = try tokenizerPath(for: w, dir: dir, explicit: tokenizer, official: "vae_ch160v4096z32.pth")
             let tw = try openWeights(tokPath)
             let vq = try VQVAE(tw, config: try vqvaeConfig(tw))
@@ -104,6 +106,12 @@ public enum ModelLoader {
             let m = try FlexVAR(w, config: cfg, tokenizer: try FlexVQVAE(tw, config: tc))
             return FlexVARGenerator(model: m, name: name, classNames: classNames(w, count: cfg.num_classes),
                                     defaults: defaults(w), parameterCount: w.parameterCount)
+        case "aim":
+            let cfg = try AiM.config(from: w)
+            let m = try AiM(w, config: cfg, tokenizer: try aimTokenizer(for: w, dir: dir, explicit: tokenizer))
+            return AiMGenerator(model: m, name: name, classNames: classNames(w, count: cfg.num_classes),
+                                defaults: defaults(w, base: SamplingOptions(cfg: 5, topK: 600, topP: 0.98)),
+                                parameterCount: w.parameterCount)
         default:
             throw WeightsError.mismatch(path, "model family '\(fam)' is not supported yet")
         }
@@ -115,6 +123,27 @@ public enum ModelLoader {
         let p = dir + "/" + official
         if FileManager.default.fileExists(atPath: p) { return p }
         throw WeightsError.io(w.path, "no tokenizer: put \(official) next to it or pass --tokenizer")
+    }
+
+    /// AiM's LlamaGen VQ-16 tokenizer: inside the checkpoint under `vqvae.` (official files, ours), or the file
+    /// named by `--tokenizer` / the `tokenizer` metadata. Its config is our `tokenizer_config` metadata, else
+    /// VQ-16's with the codebook's shape.
+    static func aimTokenizer(for w: WeightSource, dir: String, explicit: String?) throws -> FlexVQVAE {
+        var src = w
+        if let t = explicit {
+            src = try openWeights(t)
+        } else if let t = w.metadata["tokenizer"] {
+            src = try openWeights(t.hasPrefix("/") ? t : dir + "/" + t)
+        }
+        let tw: WeightSource = src.has("vqvae.quantize.embedding.weight") ? PrefixedWeights(src, prefix: "vqvae.") : src
+        var c = FlexVQVAE.Config()
+        if let s = w.metadata["tokenizer_config"] ?? src.metadata["tokenizer_config"], let d = s.data(using: .utf8) {
+            c = try JSONDecoder().decode(FlexVQVAE.Config.self, from: d)
+        } else {
+            let cb = try tw.shape("quantize.embedding.weight")
+            (c.codebook_size, c.codebook_embed_dim) = (cb[0], cb[1])
+        }
+        return try FlexVQVAE(tw, config: c)
     }
 
     static func vqvaeConfig(_ w: WeightSource) throws -> VQVAE.Config {
@@ -141,8 +170,9 @@ public enum ModelLoader {
         return names.count == 1000 ? names : nil
     }
 
-    static func defaults(_ w: WeightSource) -> SamplingOptions {
-        var o = SamplingOptions()  // the official demo: cfg 4, top-k 900, top-p 0.95
+    /// `base`: the family's official demo settings (VAR's: cfg 4, top-k 900, top-p 0.95).
+    static func defaults(_ w: WeightSource, base: SamplingOptions = SamplingOptions()) -> SamplingOptions {
+        var o = base
         if let s = w.metadata["defaults"], let d = s.data(using: .utf8),
            let obj = try? JSONSerialization.jsonObject(with: d) as? [String: Any] {
             if let v = obj["cfg"] as? Double { o.cfg = Float(v) }
@@ -152,5 +182,37 @@ public enum ModelLoader {
             if let v = obj["constant_cfg"] as? Bool { o.constantCFG = v }
         }
         return o
+    }
+}
+
+/// A view of the tensors under `prefix` with the prefix removed (AiM's tokenizer lives under `vqvae.`).
+struct PrefixedWeights: WeightSource {
+    let base: WeightSource
+    let prefix: String
+
+    init(_ base: WeightSource, prefix: String) {
+        self.base = base
+        self.prefix = prefix
+    }
+
+    var path: String { base.path }
+    var keys: [String] { base.keys.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) } }
+    var metadata: [String: String] { base.metadata }
+    func has(_ key: String) -> Bool { base.has(prefix + key) }
+    func shape(_ key: String) throws -> [Int] { try base.shape(prefix + key) }
+    func dtype(_ key: String) throws -> DType { try base.dtype(prefix + key) }
+    func floats(_ key: String) throws -> [Float] { try base.floats(prefix + key) }
+    func ints(_ key: String) throws -> [Int] { try base.ints(prefix + key) }
+}
+
+extension WeightSource {
+    /// How many consecutive indices i have keys `prefix` + "i." (layers, blocks).
+    func indexCount(_ prefix: String) -> Int {
+        let found = Set(keys.compactMap { k -> Int? in
+            k.hasPrefix(prefix) ? Int(k.dropFirst(prefix.count).prefix { $0 != "." }) : nil
+        })
+        var n = 0
+        while found.contains(n) { n += 1 }
+        return n
     }
 }

@@ -74,7 +74,7 @@ public final class FlexVARSession: GenerationSession, @unchecked Sendable {
         var rng = Rng(seed: scaleSeeds[si], stream: UInt64(si))
         let topK = model.isGreedy(shape) ? 1 : options.topK
         var tokens = run.sample(tokens: l, guidance: run.rows == 2 ? t : 0, topK: topK, topP: options.topP,
-                                rng: &rng, forced: forced)
+                                temperature: options.temperature, rng: &rng, forced: forced)
         if let c = constraints[si], c.tokens.count == l {
             for p in 0..<l where c.keep[p] { tokens[p] = c.tokens[p] }
         }

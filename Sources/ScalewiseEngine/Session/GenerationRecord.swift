@@ -14,6 +14,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     public var moreSmooth: Bool
     public var seed: UInt64
     public var constantCFG: Bool?
+    public var temperature: Float?
     /// Per-scale seeds when the image was re-rolled from a later scale (nil when all equal `seed`).
     public var scaleSeeds: [UInt64]?
     public var schedule: [ScaleShape]
@@ -22,7 +23,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case version, model, family, schedule, seed, engine
         case classIndex = "class", className = "class_name", cfg, topK = "top_k", topP = "top_p"
-        case moreSmooth = "more_smooth", scaleSeeds = "scale_seeds", constantCFG = "constant_cfg"
+        case moreSmooth = "more_smooth", scaleSeeds = "scale_seeds", constantCFG = "constant_cfg", temperature
     }
 
     public init(generator: Generator, session: GenerationSession) {
@@ -37,6 +38,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         moreSmooth = o.moreSmooth
         seed = o.seed
         constantCFG = o.constantCFG ? true : nil
+        temperature = o.temperature == 1 ? nil : o.temperature
         let seeds = session.scaleSeeds
         scaleSeeds = seeds.allSatisfy { $0 == o.seed } ? nil : seeds
         schedule = session.scales
@@ -44,7 +46,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
 
     public var options: SamplingOptions {
         SamplingOptions(cfg: cfg, topK: topK, topP: topP, moreSmooth: moreSmooth, seed: seed,
-                        constantCFG: constantCFG ?? false)
+                        constantCFG: constantCFG ?? false, temperature: temperature)
     }
 
     public var json: String {
@@ -74,6 +76,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         ]
         if moreSmooth { items.append(("More smooth", "true")) }
         if constantCFG == true { items.append(("CFG mode", "constant")) }
+        if let t = temperature { items.append(("Temperature", fmt(t))) }
         items.append(("Schedule", schedule.map { $0.h == $0.w ? "\($0.h)" : "\($0.h)x\($0.w)" }.joined(separator: " ")))
         items += [("Model", model), ("Version", engine)]
         return "\(className)\n" + items.map { "\($0.0): \(q($0.1))" }.joined(separator: ", ")

@@ -1,9 +1,10 @@
 import Foundation
 import ScalewiseKernels
 
-/// Incremental VAR (and MVAR) generation. After scale k the session holds exactly what scale k+1 needs: the
-/// KV cache of scales 0…k (per block, per conditioning row; none for MVAR) and f̂ after scale k. Every earlier f̂ is kept (32 KB each
-/// at 16×16×32), so stepping back only moves the cache length and re-rolling starts from a stored f̂.
+/// Incremental VAR (and MVAR, M-VAR) generation. After scale k the session holds exactly what scale k+1 needs:
+/// the KV cache of scales 0…k (per block, per conditioning row; none for MVAR; for M-VAR every block's Mamba
+/// state instead, snapshotted per scale) and f̂ after scale k. Every earlier f̂ is kept (32 KB each at
+/// 16×16×32), so stepping back only moves the cache length and re-rolling starts from a stored f̂.
 public final class VARSession: GenerationSession, @unchecked Sendable {
     public let model: VAR
     public let classIndex: Int
@@ -36,7 +37,8 @@ public final class VARSession: GenerationSession, @unchecked Sendable {
         let unguided = options.cfg == 0 || (markov && options.cfg == 1)
         let labels = unguided ? [classIndex] : [classIndex, model.nullClass]
         let maxTokens = model.config.patch_nums.map { $0 * $0 }.max()!
-        run = TrunkRun(trunk: model.trunk, labels: labels, capacity: markov ? maxTokens : model.beginEnds.last!,
+        let local = markov || model.isMambaVAR
+        run = TrunkRun(trunk: model.trunk, labels: labels, capacity: local ? maxTokens : model.beginEnds.last!,
                        maxTokens: maxTokens)
         let side = model.tokenizer.latentSide
         fHats = [Tensor(shape: [model.config.Cvae, side, side])]
@@ -73,12 +75,13 @@ public final class VARSession: GenerationSession, @unchecked Sendable {
             model.scaleInput(fHat: fHats[si], scale: si, into: run.x.ptr)
             run.broadcastInput(tokens: l)
         }
-        let scope: AttentionScope = !markov ? .cached
+        let scope: AttentionScope = model.isMambaVAR ? .local : !markov ? .cached
             : si >= Self.refineStep ? .neighborhood(h: pn, w: pn, kernel: Self.neighborhoodKernel) : .local
         run.forward(tokens: l, offset: model.beginEnds[si], scope: scope)
         let t = guidance(at: si)
         var rng = Rng(seed: scaleSeeds[si], stream: UInt64(si))
-        let tokens = run.sample(tokens: l, guidance: t, topK: options.topK, topP: options.topP, rng: &rng, forced: forced)
+        let tokens = run.sample(tokens: l, guidance: t, topK: options.topK, topP: options.topP,
+                                temperature: options.temperature, rng: &rng, forced: forced)
         let fHat = fHats[si].copy()
         model.tokenizer.accumulate(fHat: fHat, code: codeMap(tokens: tokens, scale: si, rng: &rng), scale: si)
         fHats.append(fHat)
