@@ -19,16 +19,7 @@ final class VARParityTests: XCTestCase {
 
     func ints(_ w: WeightSource, _ key: String) throws -> [Int32] { try w.ints(key).map { Int32($0) } }
 
-    /// max|a − b| / max|b|.
-    func relErr(_ a: [Float], _ b: [Float]) -> Float {
-        precondition(a.count == b.count, "size mismatch \(a.count) vs \(b.count)")
-        var num: Float = 0, den: Float = 0
-        for i in 0..<a.count {
-            num = max(num, abs(a[i] - b[i]))
-            den = max(den, abs(b[i]))
-        }
-        return num / max(den, 1e-30)
-    }
+    func relErr(_ a: [Float], _ b: [Float]) -> Float { Parity.relErr(a, b) }
 
     /// Teacher forcing: feed the reference's token pyramid, compare the conditional logits of every scale.
     func checkTeacherForced(model file: String, logitsKey: String) throws {

@@ -94,7 +94,7 @@ public enum ModelLoader {
             let cfg = try VAR.config(from: w)
             let m = try VAR(w, config: cfg, tokenizer: vq)
             return VARGenerator(model: m, name: name, family: fam, classNames: classNames(w, count: cfg.num_classes),
-                                defaults: defaults(w), parameterCount: w.parameterCount)
+                                defaults: defaults(w, family: fam), parameterCount: w.parameterCount)
         case "flexvar":
             let tokPath = try tokenizerPath(for: w, dir: dir, explicit: tokenizer, official: "FlexVAE.pth")
             let tw = try openWeights(tokPath)
@@ -103,7 +103,7 @@ public enum ModelLoader {
             let cfg = try FlexVAR.config(from: w)
             let m = try FlexVAR(w, config: cfg, tokenizer: try FlexVQVAE(tw, config: tc))
             return FlexVARGenerator(model: m, name: name, classNames: classNames(w, count: cfg.num_classes),
-                                    defaults: defaults(w), parameterCount: w.parameterCount)
+                                    defaults: defaults(w, family: fam), parameterCount: w.parameterCount)
         default:
             throw WeightsError.mismatch(path, "model family '\(fam)' is not supported yet")
         }
@@ -141,8 +141,14 @@ public enum ModelLoader {
         return names.count == 1000 ? names : nil
     }
 
-    static func defaults(_ w: WeightSource) -> SamplingOptions {
-        var o = SamplingOptions()  // the official demo: cfg 4, top-k 900, top-p 0.95
+    /// The file's `defaults` metadata over the family's official demo settings.
+    static func defaults(_ w: WeightSource, family: String) -> SamplingOptions {
+        var o: SamplingOptions
+        switch family {
+        case "flexvar": o = SamplingOptions(cfg: 4, topK: 900, topP: 0.95, constantCFG: true)  // inference_c2i.py (LlamaGen CFG)
+        case "mvar": o = SamplingOptions(cfg: 1.4, topK: 900, topP: 0.96)  // run_mvar_demo.py
+        default: o = SamplingOptions()  // VAR's demo: cfg 4 (ramp), top-k 900, top-p 0.95
+        }
         if let s = w.metadata["defaults"], let d = s.data(using: .utf8),
            let obj = try? JSONSerialization.jsonObject(with: d) as? [String: Any] {
             if let v = obj["cfg"] as? Double { o.cfg = Float(v) }
