@@ -127,16 +127,3 @@ final class MambaAiMParityTests: XCTestCase {
         XCTAssertEqual([img.width, img.height], [16, 16])
     }
 }
-
-/// A weight file as an official checkpoint presents it: no metadata.
-struct WithoutMetadata: WeightSource {
-    let base: WeightSource
-    var path: String { base.path }
-    var keys: [String] { base.keys }
-    var metadata: [String: String] { [:] }
-    func has(_ key: String) -> Bool { base.has(key) }
-    func shape(_ key: String) throws -> [Int] { try base.shape(key) }
-    func dtype(_ key: String) throws -> DType { try base.dtype(key) }
-    func floats(_ key: String) throws -> [Float] { try base.floats(key) }
-    func ints(_ key: String) throws -> [Int] { try base.ints(key) }
-}

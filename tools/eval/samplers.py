@@ -92,23 +92,26 @@ class FlexVARSampler:
         self.model, self.tok = model, tok
         self.dev = next(model.parameters()).device
 
+    def schedules(self):
+        side = self.model.patch_nums[-1]
+        return gen_families.FLEX_EVAL_SCHEDULES_BY_SIDE.get(side, {len(self.model.patch_nums): self.model.patch_nums})
+
     def schedule(self, steps):
-        """Paper Table 7 (for a 16x16 latent); other latent sides only have their default schedule."""
-        if self.model.patch_nums[-1] == 16:
-            return gen_families.FLEX_EVAL_SCHEDULES[steps]
-        return self.model.patch_nums
+        """Paper Table 7 for a 16x16 latent (ours for 8x8); `steps` = number of scales."""
+        return self.schedules()[steps]
 
     def default_setting(self):
-        return dict(cfg=3.0, top_k=0, top_p=0.0, steps=10)
+        return dict(cfg=3.0, top_k=0, top_p=0.0, steps=len(self.model.patch_nums))
 
     def sweep_settings(self):
-        return [dict(cfg=1.5, top_k=0, top_p=0.0, steps=10), dict(cfg=3.0, top_k=0, top_p=0.0, steps=10),
-                dict(cfg=5.0, top_k=0, top_p=0.0, steps=10), dict(cfg=3.0, top_k=100, top_p=0.95, steps=10)]
+        n = len(self.model.patch_nums)
+        return [dict(cfg=1.5, top_k=0, top_p=0.0, steps=n), dict(cfg=3.0, top_k=0, top_p=0.0, steps=n),
+                dict(cfg=5.0, top_k=0, top_p=0.0, steps=n), dict(cfg=3.0, top_k=100, top_p=0.95, steps=n)]
 
     def extra_settings(self, default):
-        if self.model.patch_nums[-1] != 16:
-            return {}
-        return {f'steps{s}': dict(default, steps=s) for s in (6, 8, 13)}
+        n = len(self.model.patch_nums)
+        return {f'steps{s}': dict(default, steps=s) for s in self.schedules() if s != n and
+                (self.model.patch_nums[-1] != 16 or s in (6, 8, 13))}
 
     def _run(self, labels, seed, cfg, top_k, top_p, steps, return_all=False):
         labels = labels.to(self.dev)
@@ -118,13 +121,13 @@ class FlexVARSampler:
                                                        cfg=cfg, top_k=top_k, top_p=top_p, return_all=return_all)
 
     @torch.no_grad()
-    def sample(self, labels, seed, cfg, top_k=0, top_p=0.0, steps=10, **_):
-        return self._run(labels, seed, cfg, top_k, top_p, steps).float()
+    def sample(self, labels, seed, cfg, top_k=0, top_p=0.0, steps=None, **_):
+        return self._run(labels, seed, cfg, top_k, top_p, steps or len(self.model.patch_nums)).float()
 
     @torch.no_grad()
     def coarse_to_fine(self, labels, setting, seed):
         rows = []
-        for steps in ((6, 8, 10, 13) if self.model.patch_nums[-1] == 16 else (10,)):
+        for steps in ((6, 8, 10, 13) if self.model.patch_nums[-1] == 16 else sorted(self.schedules())):
             st = dict(setting, steps=steps)
             _, trace = self._run(labels[:1].expand(1), seed, st['cfg'], st.get('top_k', 0), st.get('top_p', 0.0),
                                  steps, True)

@@ -15,6 +15,7 @@ Exit status 1 if a difference exceeds the tolerance (float32: 2e-5 relative to m
 """
 import argparse
 import ast
+import json
 import os
 import random
 import sys
@@ -251,6 +252,19 @@ def check_flexvar(path):
 
 
 # ------------------------------------------------------------------- MVAR ----
+def official_mvar_pass(m, label, x, bg, ed, na):
+    """The official trainer's pass over tokens [bg, ed) (NATTEN if na). Its xformers padding rows are fully masked;
+    where CPU SDPA turns them into NaN, the pass is run unpadded."""
+    lt = m(label_B=label, x_BlCv_wo_first_l=x[:, max(0, bg - 1):ed - 1], L_bg=bg, L_ed=ed, using_nattn=na)
+    if torch.isnan(lt).any():
+        print(f'  note: official pass [{bg},{ed}) gives NaN on CPU (the -inf padding rows); unpadded pass used')
+        keep = m.update_patch_related
+        m.update_patch_related = lambda x_BlC, attn_bias: (x_BlC, attn_bias)
+        lt = m(label_B=label, x_BlCv_wo_first_l=x[:, max(0, bg - 1):ed - 1], L_bg=bg, L_ed=ed, using_nattn=na)
+        m.update_patch_related = keep
+    return lt
+
+
 def check_mvar(path):
     import mvar as ours_mv
     import vqvae as ours_vq
@@ -283,13 +297,7 @@ def check_mvar(path):
         be = theirs.begin_ends
         passes = [(0, be[7][1], False), (be[8][0], be[8][1], True), (be[9][0], be[9][1], True)]  # the trainer's passes
         for bg, ed, na in passes:
-            lt = theirs(label_B=label, x_BlCv_wo_first_l=x_t[:, max(0, bg - 1):ed - 1], L_bg=bg, L_ed=ed, using_nattn=na)
-            if torch.isnan(lt).any():
-                print(f'  note: official pass [{bg},{ed}) gives NaN on CPU (the -inf padding rows); unpadded pass used')
-                xt = theirs.update_patch_related
-                theirs.update_patch_related = lambda x_BlC, attn_bias: (x_BlC, attn_bias)
-                lt = theirs(label_B=label, x_BlCv_wo_first_l=x_t[:, max(0, bg - 1):ed - 1], L_bg=bg, L_ed=ed, using_nattn=na)
-                theirs.update_patch_related = xt
+            lt = official_mvar_pass(theirs, label, x_t, bg, ed, na)
             record(g, f'teacher-forced logits [{bg},{ed}) nattn={na}', lo[:, bg:ed], lt)
     for cfg, top_k, top_p, seed in [(1.0, 1, 0.0, None), (3.0, 1, 0.0, None), (2.0, 10, 0.9, 4), (1.0, 20, 0.95, 9)]:
         print(f'MVAR sampler cfg {cfg} top_k {top_k} top_p {top_p} seed {seed}')
@@ -303,10 +311,143 @@ def check_mvar(path):
         record('  image', 'fhat_to_img (+1)/2', img_o, vae_t.fhat_to_img(f_t).add(1).mul(0.5))
 
 
+# -------------------------------------------------- committed fixtures ----
+def _load_fixture_weights(model, path):
+    """A fixture weight file (F32, F16 or I8 + .qscale) into an official module, float32, strict but for the buffers
+    inference ignores."""
+    from safetensors.torch import load_file
+    from make_fixtures import SKIP
+    raw = load_file(path)
+    sd = {}
+    for k, v in raw.items():
+        if k.endswith('.qscale') and k[:-len('.qscale')] in raw:
+            continue
+        s = raw.get(k + '.qscale')
+        sd[k] = v.double() * s.double().view(-1, *([1] * (v.dim() - 1))) if s is not None else v.double()
+    r = model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=False)
+    assert not r.unexpected_keys and all(k.split('.')[-1] in SKIP for k in r.missing_keys), r
+
+
+def _official_generator(cls, vq, path):
+    """An official FlexVAR / MVAR built from a fixture file's `config` metadata, its weights loaded, eval mode."""
+    from safetensors import safe_open
+    with safe_open(path, 'pt') as f:
+        cfg = json.loads(f.metadata()['config'])
+    m = cls(vq, num_classes=cfg['num_classes'], depth=cfg['depth'], embed_dim=cfg['embed_dim'], num_heads=cfg['num_heads'],
+            cond_drop_rate=0.0, attn_l2_norm=True, flash_if_available=False, fused_if_available=False)
+    _load_fixture_weights(m, path)
+    return m.eval()
+
+
+def _png_levels(img01, want):
+    return (torch.floor(img01.double() * 255 + 0.5).clamp(0, 255).permute(0, 2, 3, 1) - want.double()).abs().max()
+
+
+@torch.no_grad()
+def check_fixtures(flex_path, mvar_path, d):
+    """Recomputes the make_flex_mvar_fixtures.py outputs (float64 reference) with the official classes in float32
+    from the fixture weight files. The official FlexVAR sampler is square-only and decodes with a hard-coded 32-channel
+    code shape, so the non-square schedule is not run and the final decode gets the fixture's 8 channels."""
+    import make_flex_mvar_fixtures as mff
+    from safetensors.torch import load_file
+    labels = torch.tensor(mff.LABELS)
+    if flex_path:
+        ovq, ofv = import_official(flex_path, ['models.vq_llama', 'models.flexvar'])
+        (encode_var_wo_firstL,) = trainer_functions(flex_path, ['encode_var_wo_firstL'])
+        fd = os.path.join(d, 'flex_tiny')
+        e = load_file(os.path.join(fd, 'expected.safetensors'))
+        c = mff.FVQ_CFG
+        g = 'flex_tiny vs official (f32)'
+        print(g)
+        vq = ovq.VQModel(ovq.ModelArgs(codebook_size=c['codebook_size'], codebook_embed_dim=c['codebook_embed_dim'],
+                                       z_channels=c['z_channels'], encoder_ch_mult=list(c['ch_mult']),
+                                       decoder_ch_mult=list(c['ch_mult'])))
+        vq.encoder = ovq.Encoder(ch=c['ch'], ch_mult=c['ch_mult'], num_res_blocks=c['num_res_blocks'], z_channels=c['z_channels'])
+        vq.decoder = ovq.Decoder(ch=c['ch'], ch_mult=c['ch_mult'], num_res_blocks=c['num_res_blocks'], z_channels=c['z_channels'])
+        _load_fixture_weights(vq, os.path.join(fd, 'flexvqvae.safetensors'))
+        vq.eval()
+        f = vq.encode_conti(e['enc.img'])
+        record(g, 'enc.f', f, e['enc.f'])
+        same = True
+        for hw in mff.encode_sizes():
+            _, _, log = vq.quantize(F.interpolate(f, size=hw, mode='area'))
+            same &= torch.equal(log[-1].view(2, -1), e[f'enc.idx.{mff.hw_name(hw)}'].long())
+        record(g, f'enc.idx.* ({len(mff.encode_sizes())} sizes)', same, True, exact=True)
+        for hw in mff.DECODE_SIZES:
+            key = f'dec.{mff.hw_name(hw)}'
+            ids = e[f'enc.idx.{mff.hw_name(hw)}'].long()
+            record(g, key, vq.decode_code(ids, (2, c['codebook_embed_dim'], *hw)).clamp(-1, 1), e[key])
+        fv = _official_generator(ofv.FlexVAR, vq, os.path.join(fd, 'flexvar.safetensors'))
+        s10 = mff.S10
+        quant_z, gt = encode_var_wo_firstL(types.SimpleNamespace(vae_local=vq), e['enc.img'], s10)
+        record(g, 'enc.idx of s10 (trainer encode_var_wo_firstL)', gt,
+               torch.cat([e[f'enc.idx.{p}x{p}'].long() for p in s10], 1), exact=True)
+        fv.update_patch_related(list(s10))
+        record(g, 'tf.logits (row 0)', fv(labels, quant_z, list(s10))[:1], e['tf.logits'])
+
+        class Decode32:  # the official sampler decodes with shape [B, 32, h, w]; the fixture codes have 8 channels
+            quantize = vq.quantize
+
+            @staticmethod
+            def decode_code(idx, shape):
+                return vq.decode_code(idx, [shape[0], c['codebook_embed_dim'], *shape[2:]])
+        for sname, steps in mff.SCHEDULES.items():
+            if any(h != w for h, w in steps):
+                continue
+            pns = [h for h, _ in steps]
+            for mode, cf in mff.FLEX_CFGS.items():
+                tag = f'{sname}.{mode}'
+                with Recorder(ofv) as rec:
+                    img = fv.autoregressive_infer_cfg(Decode32, 2, labels, pns, g_seed=0, cfg=cf, top_k=1, top_p=0.0,
+                                                      max_pn=mff.MAX_PN, used_llamagen_cfg=mode == 'llamagen')
+                record(g, f'greedy.{tag}.idx.*', torch.cat([r[1] for r in rec.calls], 1),
+                       torch.cat([e[f'greedy.{tag}.idx.{si}'].long() for si in range(len(pns))], 1), exact=True)
+                record(g, f'greedy.{tag}.logits.* (row 0)', torch.cat([r[0][:1] for r in rec.calls], 1),
+                       torch.cat([e[f'greedy.{tag}.logits.{si}'] for si in range(len(pns))], 1))
+                lv = _png_levels(img.clamp(-1, 1).add(1).mul(0.5), e[f'greedy.{tag}.png'])
+                record(g, f'greedy.{tag}.png (levels, <= 1)', lv <= 1, True, exact=True)
+    if mvar_path:
+        ovq, omv = import_official(mvar_path, ['models.vqvae', 'models.mvar', 'models.basic_vae'])[:2]
+        obv = sys.modules['models.basic_vae']
+        md = os.path.join(d, 'mvar_tiny')
+        e = load_file(os.path.join(md, 'expected.safetensors'))
+        g = 'mvar_tiny vs official (f32)'
+        print(g)
+        vc = mff.VQ_CFG
+        vq = ovq.VQVAE(vocab_size=vc['vocab_size'], z_channels=vc['z_channels'], ch=vc['ch'], test_mode=True,
+                       v_patch_nums=vc['v_patch_nums'], share_quant_resi=4)
+        dd = dict(dropout=0.0, ch=vc['ch'], z_channels=vc['z_channels'], in_channels=3, ch_mult=vc['ch_mult'],
+                  num_res_blocks=vc['num_res_blocks'], using_sa=True, using_mid_sa=True)
+        vq.encoder, vq.decoder = obv.Encoder(double_z=False, **dd), obv.Decoder(**dd)
+        _load_fixture_weights(vq, os.path.join(d, 'var_tiny', 'vqvae.safetensors'))
+        vq.eval()
+        m = _official_generator(omv.MVAR, vq, os.path.join(md, 'mvar.safetensors'))
+        S = len(mff.S10)
+        ids = [e[f'tf.idx.{si}'].long() for si in range(S)]
+        x = vq.quantize.idxBl_to_mvar_input(ids)
+        be, parts = m.begin_ends, []
+        for bg, ed, na in [(0, be[7][1], False), (be[8][0], be[8][1], True), (be[9][0], be[9][1], True)]:
+            parts.append(official_mvar_pass(m, labels, x, bg, ed, na)[:1])
+        record(g, 'tf.logits (row 0; the trainer passes 0-7, 8, 9)', torch.cat(parts, 1), e['tf.logits'])
+        for tag, cf in mff.MVAR_CFGS.items():
+            with Recorder(omv) as rec:
+                f_hat = m.autoregressive_infer(B=2, label_B=labels, g_seed=0, cfg=cf, top_k=1, top_p=0.0)
+            record(g, f'greedy.{tag}.idx.*', torch.cat([r[1] for r in rec.calls], 1),
+                   torch.cat([e[f'greedy.{tag}.idx.{si}'].long() for si in range(S)], 1), exact=True)
+            if f'greedy.{tag}.logits.0' in e:
+                record(g, f'greedy.{tag}.logits.* (row 0)', torch.cat([r[0][:1] for r in rec.calls], 1),
+                       torch.cat([e[f'greedy.{tag}.logits.{si}'] for si in range(S)], 1))
+            lv = _png_levels(vq.fhat_to_img(f_hat).add(1).mul(0.5), e[f'greedy.{tag}.png'])
+            record(g, f'greedy.{tag}.png (levels, <= 1)', lv <= 1, True, exact=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--flexvar', default='/tmp/official/FlexVAR')
     ap.add_argument('--mvar', default='/tmp/official/MVAR')
+    ap.add_argument('--fixtures', default=os.path.join(HERE, '..', '..', 'Tests', 'EngineTests', 'Fixtures'),
+                    help='also recompute the make_flex_mvar_fixtures.py outputs (flex_tiny/, mvar_tiny/) with the '
+                         'official code ("" to skip)')
     args = ap.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     stub_modules()
@@ -314,6 +455,8 @@ def main():
         check_flexvar(args.flexvar)
     if args.mvar:
         check_mvar(args.mvar)
+    if args.fixtures:
+        check_fixtures(args.flexvar, args.mvar, args.fixtures)
     print(f'\n{len(FAILS)} failure(s)' + (': ' + '; '.join(FAILS) if FAILS else ''))
     sys.exit(1 if FAILS else 0)
 

@@ -46,7 +46,8 @@ SKIP = ('attn_bias_for_masking', 'lvl_1L', 'zero_k_bias', 'ema_vocab_hit_SV', 'c
 PNG_RULE = 'png = clamp(floor(img * 255 + 0.5), 0, 255) as uint8, img in [0,1] (round half up, no truncation)'
 
 
-_DT = {torch.float32: 'F32', torch.float16: 'F16', torch.int32: 'I32', torch.uint8: 'U8', torch.int64: 'I64'}
+_DT = {torch.float32: 'F32', torch.float16: 'F16', torch.int32: 'I32', torch.uint8: 'U8', torch.int64: 'I64',
+       torch.int8: 'I8'}
 
 
 def save_file(tensors, path, metadata):
@@ -81,33 +82,45 @@ def f16_round_(model):
 
 
 @torch.no_grad()
-def randomize_vqvae(vq, g):
-    """Convs ~ N(0, gain^2/fan_in), biases ~ N(0, 0.1^2), GroupNorm affine ~ (1 + N(0, 0.25^2), N(0, 0.15^2)),
-    codebook ~ N(0, 1), phi convs as strong as their skip path; then the encoder output and the decoder output are
-    calibrated (quant_conv, decoder.conv_out) to std ~1 and ~0.45 so f matches the codebook scale and few pixels clip."""
-    for name, m in vq.named_modules():
+def randomize_convnet_(net, g, qk_suffixes):
+    """Convs ~ N(0, gain^2/fan_in) (gain 1.5 for attention q/k projections, 0.7 for proj_out), biases ~ N(0, 0.1^2),
+    GroupNorm affine ~ (1 + N(0, 0.25^2), N(0, 0.15^2)); in module order."""
+    for name, m in net.named_modules():
         if isinstance(m, nn.Conv2d):
             fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1]
-            gain = 1.5 if name.endswith('.qkv') else (0.7 if name.endswith('proj_out') else 1.0)
+            gain = 1.5 if name.endswith(qk_suffixes) else (0.7 if name.endswith('proj_out') else 1.0)
             m.weight.copy_(_n(g, m.weight.shape, gain / math.sqrt(fan_in)))
             m.bias.copy_(_n(g, m.bias.shape, 0.1))
         elif isinstance(m, nn.GroupNorm):
             m.weight.copy_(_n(g, m.weight.shape, 0.25, 1.0))
             m.bias.copy_(_n(g, m.bias.shape, 0.15))
+
+
+@torch.no_grad()
+def randomize_vqvae(vq, g):
+    """Convs ~ N(0, gain^2/fan_in), biases ~ N(0, 0.1^2), GroupNorm affine ~ (1 + N(0, 0.25^2), N(0, 0.15^2)),
+    codebook ~ N(0, 1), phi convs as strong as their skip path; then the encoder output and the decoder output are
+    calibrated (quant_conv, decoder.conv_out) to std ~1 and ~0.45 so f matches the codebook scale and few pixels clip."""
+    randomize_convnet_(vq, g, qk_suffixes=('.qkv',))
     q = vq.quantize
     q.embedding.weight.copy_(_n(g, q.embedding.weight.shape, 1.0))
     # calibrate the decoder output on f_hat of random token pyramids
     ids = [torch.randint(0, q.vocab_size, (8, pn * pn), generator=g) for pn in PN]
-    y = vq.decoder(vq.post_quant_conv(q.idxBl_to_fhat(ids)[-1]))
+    calibrate_(vq, g, vq.decoder(vq.post_quant_conv(q.idxBl_to_fhat(ids)[-1])), vq.encode_f)
+    f16_round_(vq)
+
+
+@torch.no_grad()
+def calibrate_(vq, g, y, encode_f):
+    """Scales decoder.conv_out so that the decoder output y becomes std ~0.45 around small per-channel offsets (few
+    pixels clip), and quant_conv so that encode_f of smooth images has std ~1 (the codebook's scale)."""
     s = 0.45 / y.std().item()
     vq.decoder.conv_out.weight.mul_(s)
     vq.decoder.conv_out.bias.copy_(vq.decoder.conv_out.bias * s - y.mean((0, 2, 3)) * s + _n(g, (3,), 0.05))
-    # calibrate the encoder output on smooth images
-    f = vq.encode_f(smooth_images(g, 8).to(vq.quant_conv.weight.dtype))
+    f = encode_f(smooth_images(g, 8).to(vq.quant_conv.weight.dtype))
     s = 1.0 / f.std().item()
     vq.quant_conv.weight.mul_(s)
     vq.quant_conv.bias.mul_(s)
-    f16_round_(vq)
 
 
 @torch.no_grad()
@@ -130,7 +143,8 @@ def randomize_embeddings(var, g):
     var.class_emb.weight.copy_(_n(g, var.class_emb.weight.shape, 1.0))
     var.pos_start.copy_(_n(g, var.pos_start.shape, 0.5))
     var.pos_1LC.copy_(_n(g, var.pos_1LC.shape, 0.5))
-    var.lvl_embed.weight.copy_(_n(g, var.lvl_embed.weight.shape, 0.5))
+    if hasattr(var, 'lvl_embed'):  # FlexVAR has none (make_flex_mvar_fixtures.py)
+        var.lvl_embed.weight.copy_(_n(g, var.lvl_embed.weight.shape, 0.5))
     var.word_embed.weight.copy_(_n(g, var.word_embed.weight.shape, 0.5 / math.sqrt(var.Cvae)))
     var.word_embed.bias.copy_(_n(g, (C,), 0.1))
 

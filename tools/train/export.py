@@ -5,6 +5,7 @@
     python3 tools/train/export.py --ckpt runs/var/ckpt.pt --tokenizer-file fonts64-vqvae.safetensors \
         --defaults '{"cfg": 3, "top_k": 50, "top_p": 0.95}' --out weights/fonts64-var.safetensors
     python3 tools/train/export.py --slim runs/var/ckpt.pt --out var.pt   # weights only, bf16 (no optimizer)
+    python3 tools/train/export.py --retag weights/fonts64-var.safetensors --extra-meta '{"defaults": {"cfg": 2}}'
 
 Tensor names are the reference classes' state_dict names. Generators: every nn.Linear weight with >= 4096 elements
 is stored I8 with a per-row F32 `.qscale` (symmetric, q in [-127, 127]); other tensors with >= 65536 elements F16,
@@ -102,7 +103,7 @@ def fit_preview(tok, data_path, n=256):
 
 def export(args):
     ck = torch.load(args.ckpt, map_location='cpu', weights_only=False)
-    meta = {'format': 'scalewise-1', 'image_size': '64', 'data_sha256': ck.get('data_sha256', ''),
+    meta = {'format': 'scalewise-1', 'data_sha256': ck.get('data_sha256', ''),
             'train_commit': args.commit or git_commit(),
             'train_command': ' '.join(['python3'] + list(ck.get('argv', []))),
             'train_stats': json.dumps(train_stats(args.ckpt, ck))}
@@ -111,6 +112,7 @@ def export(args):
         meta['family'] = ck['kind']
         meta['config'] = json.dumps(tok.model.config)
         prev, rms = fit_preview(tok, args.data)
+        meta['image_size'] = str(common.Glyphs(args.data, 'test', 'cpu', 1).images.shape[-1])
         meta['preview'] = json.dumps(prev)
         print(f'preview fit: rms {rms:.4f} (0..1 units)')
         tensors = pack(tok.model.state_dict())
@@ -125,6 +127,7 @@ def export(args):
         tok = tok_train.load_from_config(ck['tokenizer_config'], gen_families.FAMILIES[ck['family']].tokenizer_kind)
         fam = gen_families.make(ck['family'], tok, gen_families.side_of(ck['config']))
         model = gen_families.rebuild(fam, ck['config'])
+        meta['image_size'] = str(gen_families.side_of(ck['config']) * tok.model.downsample)
         model.load_state_dict({k: v.float() for k, v in ck['model'].items()}, strict=False)
         state = dict(ck['model'])
         if ck['config'].get('tie_embeddings'):   # AiM: the head is the word-embedding table; store it once
@@ -147,6 +150,20 @@ def train_stats(path, ck):
     return st
 
 
+def retag(args):
+    """Rewrite metadata entries of an exported file in place (tensors untouched)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+    with safe_open(args.retag, 'pt') as f:
+        meta = dict(f.metadata())
+    tensors = load_file(args.retag)
+    meta.update({k: (v if isinstance(v, str) else json.dumps(v)) for k, v in json.loads(args.extra_meta).items()})
+    tmp = args.retag + '.tmp'
+    save_file(tensors, tmp, metadata=meta)
+    os.replace(tmp, args.retag)
+    print(f'retagged {args.retag}: {json.loads(args.extra_meta)}')
+
+
 def slim(args):
     ck = torch.load(args.slim, map_location='cpu', weights_only=False)
     dt = torch.bfloat16 if args.dtype == 'bf16' else torch.float32
@@ -162,14 +179,17 @@ def main():
     p.add_argument('--ckpt')
     p.add_argument('--slim', help='write a weights-only copy of this checkpoint to --out')
     p.add_argument('--dtype', default='bf16', choices=['bf16', 'fp32'])
-    p.add_argument('--out', required=True)
+    p.add_argument('--retag', help='update metadata of this exported file with --extra-meta')
+    p.add_argument('--out')
     p.add_argument('--data', help='fonts64.npz (tokenizers: held-out images for the preview fit)')
     p.add_argument('--tokenizer-file', dest='tokenizer_file', help='generators: file name of the paired tokenizer')
     p.add_argument('--defaults', help='generators: JSON sampling defaults')
     p.add_argument('--extra-meta', dest='extra_meta', help='JSON of extra metadata entries')
     p.add_argument('--commit', help='train_commit to record (default: git HEAD of this checkout)')
     args = p.parse_args()
-    if args.slim:
+    if args.retag:
+        retag(args)
+    elif args.slim:
         slim(args)
     else:
         export(args)

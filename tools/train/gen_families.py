@@ -5,7 +5,8 @@ import torch.nn.functional as F
 
 import common
 
-# FlexVAR evaluation schedules: paper Table 7 (variants-spec.md §5.4), 256 px rows.
+# FlexVAR evaluation schedules: paper Table 7 (variants-spec.md §5.4), 256 px rows, for a 16x16 latent; for an 8x8
+# latent (32x32 glyphs) our own analogues, ending at 8 like the paper's end at 16.
 FLEX_EVAL_SCHEDULES = {
     6: (1, 2, 4, 6, 10, 16),
     7: (1, 2, 3, 5, 8, 11, 16),
@@ -15,6 +16,10 @@ FLEX_EVAL_SCHEDULES = {
     11: (1, 2, 3, 4, 5, 6, 7, 9, 11, 13, 16),
     12: (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16),
     13: (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16),
+}
+FLEX_EVAL_SCHEDULES_BY_SIDE = {
+    16: FLEX_EVAL_SCHEDULES,
+    8: {4: (1, 2, 4, 8), 5: (1, 2, 3, 5, 8), 6: (1, 2, 3, 4, 6, 8), 7: (1, 2, 3, 4, 5, 6, 8), 8: (1, 2, 3, 4, 5, 6, 7, 8)},
 }
 
 
@@ -129,7 +134,8 @@ class FlexVARFamily:
     def __init__(self, tok, side=16):
         self.tok = tok
         self.pn = common.patch_nums_for(side)
-        self.max_tokens = sum(p * p for p in self.pn)
+        # official cap: 680 tokens (= VAR's list) for 16x16; smaller latents keep every side
+        self.max_tokens = 680 if side == 16 else sum(s * s for s in range(1, side + 1))
         self.sides = list(range(1, self.pn[-1] + 1))
         self.offset, o = {}, 0
         for s in self.sides:

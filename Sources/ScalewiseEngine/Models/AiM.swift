@@ -201,7 +201,8 @@ final class AiMRun {
         rmsNorm(normed.ptr, rows: n, dim: D, weight: model.finalNorm.ptr, eps: eps, out: normed.ptr)
         modulate(normed, tokens: l, mod: finalMod, stride: 2 * D)
         if logits.count != n * model.config.vocab_size { logits = Tensor(shape: [n, model.config.vocab_size]) }
-        Linear(weight: model.wordEmbeddings, bias: nil)(normed.ptr, rows: n, into: logits.ptr)  // the tied head
+        linear(normed.ptr, rows: n, inFeatures: D, weight: model.wordEmbeddings.ptr, outFeatures: model.config.vocab_size,
+               bias: nil, out: logits.ptr)
     }
 
     /// x ← x·(1 + scale) + shift per conditioning row, with (shift, scale) the first two chunks of its `mod` row.

@@ -16,7 +16,7 @@ public final class FlexVAR: @unchecked Sendable {
         public var num_classes = 1000
         public var vocab_size = 8912
         public var Cvae = 32
-        /// Side of the learned position map (2× the training latent).
+        /// Side of the learned position map (2× the training latent); the reference's `pos_hw`.
         public var pos_side = 32
         /// Largest step size sampled stochastically; larger ones are greedy (official `max_pn`).
         public var max_pn = 16
@@ -35,10 +35,15 @@ public final class FlexVAR: @unchecked Sendable {
             num_classes = try c.decodeIfPresent(Int.self, forKey: .num_classes) ?? z.num_classes
             vocab_size = try c.decodeIfPresent(Int.self, forKey: .vocab_size) ?? z.vocab_size
             Cvae = try c.decodeIfPresent(Int.self, forKey: .Cvae) ?? z.Cvae
-            pos_side = try c.decodeIfPresent(Int.self, forKey: .pos_side) ?? z.pos_side
+            let ref = try d.container(keyedBy: ReferenceKeys.self)
+            pos_side = try c.decodeIfPresent(Int.self, forKey: .pos_side)
+                ?? ref.decodeIfPresent(Int.self, forKey: .pos_hw) ?? z.pos_side
             max_pn = try c.decodeIfPresent(Int.self, forKey: .max_pn) ?? z.max_pn
             patch_nums = try c.decodeIfPresent([Int].self, forKey: .patch_nums) ?? z.patch_nums
         }
+
+        /// Constructor arguments of tools/reference/flexvar.py that we name differently.
+        private enum ReferenceKeys: String, CodingKey { case pos_hw }
     }
 
     /// Paper Table 7, 256 px (latent 16): steps → sizes.

@@ -96,7 +96,7 @@ public enum ModelLoader {
             let cfg = try VAR.config(from: w)
             let m = try VAR(w, config: cfg, tokenizer: vq)
             return VARGenerator(model: m, name: name, family: fam, classNames: classNames(w, count: cfg.num_classes),
-                                defaults: defaults(w), parameterCount: w.parameterCount)
+                                defaults: defaults(w, family: fam), parameterCount: w.parameterCount)
         case "flexvar":
             let tokPath = try tokenizerPath(for: w, dir: dir, explicit: tokenizer, official: "FlexVAE.pth")
             let tw = try openWeights(tokPath)
@@ -105,12 +105,12 @@ public enum ModelLoader {
             let cfg = try FlexVAR.config(from: w)
             let m = try FlexVAR(w, config: cfg, tokenizer: try FlexVQVAE(tw, config: tc))
             return FlexVARGenerator(model: m, name: name, classNames: classNames(w, count: cfg.num_classes),
-                                    defaults: defaults(w), parameterCount: w.parameterCount)
+                                    defaults: defaults(w, family: fam), parameterCount: w.parameterCount)
         case "aim":
             let cfg = try AiM.config(from: w)
             let m = try AiM(w, config: cfg, tokenizer: try aimTokenizer(for: w, dir: dir, explicit: tokenizer))
             return AiMGenerator(model: m, name: name, classNames: classNames(w, count: cfg.num_classes),
-                                defaults: defaults(w, base: SamplingOptions(cfg: 5, topK: 600, topP: 0.98)),
+                                defaults: defaults(w, family: fam),
                                 parameterCount: w.parameterCount)
         default:
             throw WeightsError.mismatch(path, "model family '\(fam)' is not supported yet")
@@ -170,9 +170,15 @@ public enum ModelLoader {
         return names.count == 1000 ? names : nil
     }
 
-    /// `base`: the family's official demo settings (VAR's: cfg 4, top-k 900, top-p 0.95).
-    static func defaults(_ w: WeightSource, base: SamplingOptions = SamplingOptions()) -> SamplingOptions {
-        var o = base
+    /// The file's `defaults` metadata over the family's official demo settings.
+    static func defaults(_ w: WeightSource, family: String) -> SamplingOptions {
+        var o: SamplingOptions
+        switch family {
+        case "flexvar": o = SamplingOptions(cfg: 4, topK: 900, topP: 0.95, constantCFG: true)  // inference_c2i.py (LlamaGen CFG)
+        case "mvar": o = SamplingOptions(cfg: 1.4, topK: 900, topP: 0.96)  // run_mvar_demo.py
+        case "aim": o = SamplingOptions(cfg: 5, topK: 600, topP: 0.98)  // AiM's demo
+        default: o = SamplingOptions()  // VAR's demo: cfg 4 (ramp), top-k 900, top-p 0.95
+        }
         if let s = w.metadata["defaults"], let d = s.data(using: .utf8),
            let obj = try? JSONSerialization.jsonObject(with: d) as? [String: Any] {
             if let v = obj["cfg"] as? Double { o.cfg = Float(v) }

@@ -1,0 +1,93 @@
+import Foundation
+import ScalewiseEngine
+import XCTest
+
+/// `scalewise edit` end to end on the tiny FlexVAR fixture: the built binary, exit codes, error text, the PNG it
+/// writes and the generation record inside it.
+final class EditCommandTests: XCTestCase {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let fixtures = repo.appendingPathComponent("Tests/EngineTests/Fixtures").path
+    static let flexModel = fixtures + "/flex_tiny/flexvar.safetensors"
+
+    var dir = ""
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "scalewise-edit-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // The fixture's first encoder image and a mask whose white rectangle is regenerated.
+        let exp = try SafeTensorsFile(path: Self.fixtures + "/flex_tiny/expected.safetensors")
+        let pixels = try exp.ints("enc.png").prefix(32 * 32 * 3).map { UInt8($0) }
+        try PNG.write(RGBImage(width: 32, height: 32, pixels: Array(pixels)), to: dir + "/in.png")
+        var mask = RGBImage(width: 32, height: 32)
+        for y in 6..<22 { for x in 12..<30 { for c in 0..<3 { mask.pixels[(y * 32 + x) * 3 + c] = 255 } } }
+        try PNG.write(mask, to: dir + "/mask.png")
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
+
+    /// Runs the built `scalewise` (next to the test bundle) and returns (status, stdout, stderr).
+    func scalewise(_ args: [String]) throws -> (Int32, String, String) {
+        var products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        if products.pathExtension == "xctest" { products.deleteLastPathComponent() }
+        let binary = products.appendingPathComponent("scalewise")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw XCTSkip("no scalewise binary at \(binary.path): run `swift build` first")
+        }
+        let p = Process(), out = Pipe(), err = Pipe()
+        p.executableURL = binary
+        p.arguments = args
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    func edit(_ extra: [String], model: String = flexModel) -> [String] {
+        ["edit", "--model", model, "--class", "3", "--image", dir + "/in.png"] + extra
+    }
+
+    func testInpaintWritesImageAndRecord() throws {
+        let (status, out, err) = try scalewise(edit(["--mask", dir + "/mask.png", "-o", dir + "/out.png"]))
+        XCTAssertEqual(status, 0, err)
+        XCTAssertEqual(out, "saved \(dir)/out.png\n")
+        let (img, text) = try PNG.read(dir + "/out.png")
+        XCTAssertEqual([img.width, img.height], [32, 32])
+        XCTAssertTrue(text["parameters"]?.hasSuffix(", Edit: inpaint") ?? false, text["parameters"] ?? "none")
+        let record = try GenerationRecord.parse(try XCTUnwrap(text["scalewise"]))
+        XCTAssertEqual(record.family, "flexvar")
+        XCTAssertEqual(record.schedule.count, 10)
+        XCTAssertEqual(record.constantCFG, true, "FlexVAR's official demo uses the LlamaGen CFG")
+        // Same seed, same pixels.
+        let (again, _, _) = try scalewise(edit(["--mask", dir + "/mask.png", "-o", dir + "/out2.png"]))
+        XCTAssertEqual(again, 0)
+        XCTAssertEqual(try PNG.read(dir + "/out2.png").0, img)
+    }
+
+    func testExtendAndRefine() throws {
+        let (s1, _, e1) = try scalewise(edit(["--extend", "right", "--steps", "13", "-o", dir + "/wide.png"]))
+        XCTAssertEqual(s1, 0, e1)
+        let wide = try PNG.read(dir + "/wide.png").0
+        XCTAssertEqual([wide.width, wide.height], [64, 32])
+        let (s2, _, e2) = try scalewise(edit(["--refine", "4", "-o", dir + "/refined.png"]))
+        XCTAssertEqual(s2, 0, e2)
+    }
+
+    func testErrors() throws {
+        let (s1, _, e1) = try scalewise(edit(["--mask", dir + "/mask.png", "--extend", "left", "-o", dir + "/x.png"]))
+        XCTAssertEqual(s1, 64)
+        XCTAssertTrue(e1.hasPrefix("Error: give exactly one of --mask, --extend, --refine\n"), e1)
+        let (s2, _, e2) = try scalewise(edit(["--mask", dir + "/mask.png", "-o", dir + "/x.png"],
+                                             model: Self.fixtures + "/var_tiny/var.safetensors"))
+        XCTAssertEqual(s2, 1)
+        XCTAssertEqual(e2, "Error: edit needs a FlexVAR model (its steps predict whole images)\n")
+        let (s3, _, e3) = try scalewise(edit(["--mask", dir + "/mask.png", "-o", dir + "/in.png"]))
+        XCTAssertEqual(s3, 1)
+        XCTAssertEqual(e3, "Error: \(dir)/in.png exists; use --force to overwrite\n")
+        let (s4, _, e4) = try scalewise(edit(["--extend", "sideways", "-o", dir + "/x.png"]))
+        XCTAssertEqual(s4, 64)
+        XCTAssertTrue(e4.hasPrefix("Error: --extend must be left, right, up or down\n"), e4)
+    }
+}
