@@ -14,7 +14,7 @@ struct Lane {
         self.generator = generator
         self.classIndex = classIndex
         let all = generator.schedules
-        schedule = all.count == 1 ? all[0] : (all.first { $0.count == 10 } ?? all.last!)
+        schedule = all.first { $0 == generator.defaultSchedule } ?? all[0]
     }
 
     var total: Int { schedule.count }

@@ -14,6 +14,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Classifier-free guidance (default: the model's).") var cfg: Float?
     @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens; 0 = off (default: the model's).") var topK: Int?
     @Option(name: .customLong("top-p"), help: "Nucleus sampling mass; 0 = off (default: the model's).") var topP: Float?
+    @Option(help: "Divide the guided logits by this before top-k (default 1).") var temperature: Float?
     @Flag(name: .customLong("more-smooth"), help: "VAR's Gumbel-softmax smoothing (prettier, not for FID).") var moreSmooth = false
     @Flag(name: .customLong("cfg-constant"), help: "Constant guidance u + cfg·(c − u) at every step instead of VAR's ramp.")
     var cfgConstant = false
@@ -33,6 +34,7 @@ struct Generate: ParsableCommand {
         if let k = topK, k < 0 { throw ValidationError("--top-k must be ≥ 0") }
         if let p = topP, !(0...1).contains(p) { throw ValidationError("--top-p must be in [0, 1]") }
         if let c = cfg, !c.isFinite || c < 0 { throw ValidationError("--cfg must be a finite number ≥ 0") }
+        if let t = temperature, !t.isFinite || t <= 0 { throw ValidationError("--temperature must be a finite number > 0") }
         if seed < -1 { throw ValidationError("--seed must be ≥ 0, or -1 for a random seed") }
         if fromPNG == nil && classLabel == nil { throw ValidationError("missing --class (index or name)") }
     }
@@ -52,6 +54,7 @@ struct Generate: ParsableCommand {
         if let c = cfg { opts.cfg = c }
         if let k = topK { opts.topK = k }
         if let p = topP { opts.topP = p }
+        if let t = temperature { opts.temperature = t }
         if moreSmooth { opts.moreSmooth = true }
         if cfgConstant { opts.constantCFG = true }
         let schedule = try record?.schedule ?? chooseSchedule(gen)

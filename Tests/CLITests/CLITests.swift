@@ -67,6 +67,20 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try run(["generate", "--model", model, "--class", "1", "--top-p", "2"]).status, 64)
         XCTAssertEqual(try run(["generate", "--model", model, "--class", "1", "--bogus"]).status, 64)
         XCTAssertEqual(try run(["generate", "--model", model, "--class", "1", "--cfg", "nan"]).status, 64)
+        XCTAssertEqual(try run(["generate", "--model", model, "--class", "1", "--temperature", "0"]).status, 64)
+    }
+
+    /// --temperature changes the draws, is recorded in the PNG, and --from-png reproduces it bit for bit.
+    func testTemperatureIsAppliedAndRecorded() throws {
+        let plain = tmp + "/t1.png", hot = tmp + "/t3.png", again = tmp + "/t3b.png"
+        XCTAssertEqual(try run(["generate", "--model", model, "--class", "2", "--seed", "3", "-o", plain, "-q"]).status, 0)
+        let r = try run(["generate", "--model", model, "--class", "2", "--seed", "3", "--temperature", "3", "-o", hot, "-q"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let hotData = try Data(contentsOf: URL(fileURLWithPath: hot))
+        XCTAssertNotEqual(try Data(contentsOf: URL(fileURLWithPath: plain)), hotData, "temperature had no effect")
+        XCTAssertTrue(String(decoding: hotData, as: UTF8.self).contains("\"temperature\":3"), "temperature not recorded")
+        XCTAssertEqual(try run(["generate", "--from-png", hot, "--model", model, "-o", again, "-q"]).status, 0)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: again)), hotData, "--from-png lost the temperature")
     }
 
     func testUnknownClassIsOneLineError() throws {

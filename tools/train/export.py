@@ -6,6 +6,7 @@
         --defaults '{"cfg": 3, "top_k": 50, "top_p": 0.95}' --out weights/fonts64-var.safetensors
     python3 tools/train/export.py --slim runs/var/ckpt.pt --out var.pt   # weights only, bf16 (no optimizer)
     python3 tools/train/export.py --retag weights/fonts64-var.safetensors --extra-meta '{"defaults": {"cfg": 2}}'
+    python3 tools/train/export.py --unpack weights/glyphs-vqvae.safetensors --out runs/vqvae/ckpt.pt  # back to a ckpt
 
 Tensor names are the reference classes' state_dict names. Generators: every nn.Linear weight with >= 4096 elements
 is stored I8 with a per-row F32 `.qscale` (symmetric, q in [-127, 127]); other tensors with >= 65536 elements F16,
@@ -164,6 +165,29 @@ def retag(args):
     print(f'retagged {args.retag}: {json.loads(args.extra_meta)}')
 
 
+def unpack(args):
+    """A shipped file back into a training checkpoint (weights dequantised, no optimizer state), so later models
+    can pair with a shipped tokenizer or start from a shipped generator (train_generator.py --init)."""
+    from safetensors import safe_open
+    with safe_open(args.unpack, 'pt') as f:
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    stats = json.loads(meta.get('train_stats', '{}'))
+    ck = dict(model=dequantize(tensors), config=json.loads(meta['config']), step=stats.get('steps', 0),
+              elapsed=stats.get('seconds', 0.0), data_sha256=meta.get('data_sha256', ''),
+              argv=meta.get('train_command', '').split()[1:], unpacked_from=os.path.basename(args.unpack))
+    if meta['family'] in ('vqvae', 'flexvqvae'):
+        ck['kind'] = meta['family']
+        tok = tok_train.build(ck['kind'], tok_train.cfg_for_build(ck['kind'], ck['config']))
+        ck['model'] = dict(tok.model.state_dict(), **ck['model'])   # buffers export leaves out (e.g. EMA hits)
+    else:
+        ck['family'] = meta['family']
+        ck['classes'] = json.loads(meta['classes'])
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    torch.save(ck, args.out)
+    print(f'unpacked {args.unpack} -> {args.out}: {len(ck["model"])} tensors, family {meta["family"]}')
+
+
 def slim(args):
     ck = torch.load(args.slim, map_location='cpu', weights_only=False)
     dt = torch.bfloat16 if args.dtype == 'bf16' else torch.float32
@@ -179,6 +203,7 @@ def main():
     p.add_argument('--ckpt')
     p.add_argument('--slim', help='write a weights-only copy of this checkpoint to --out')
     p.add_argument('--dtype', default='bf16', choices=['bf16', 'fp32'])
+    p.add_argument('--unpack', help='turn this exported file back into a training checkpoint at --out')
     p.add_argument('--retag', help='update metadata of this exported file with --extra-meta')
     p.add_argument('--out')
     p.add_argument('--data', help='fonts64.npz (tokenizers: held-out images for the preview fit)')
@@ -189,6 +214,8 @@ def main():
     args = p.parse_args()
     if args.retag:
         retag(args)
+    elif args.unpack:
+        unpack(args)
     elif args.slim:
         slim(args)
     else:

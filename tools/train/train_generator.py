@@ -39,6 +39,8 @@ def parse():
     p.add_argument('--width', type=int, default=256)
     p.add_argument('--heads', type=int, default=4)
     p.add_argument('--mlp_ratio', type=float, default=4.0)
+    p.add_argument('--init', help='start from the weights of this checkpoint or exported file where names and '
+                   'shapes match (e.g. MVAR from a trained VAR: the same parameter layout)')
     p.add_argument('--extra', default='{}', help='JSON of extra constructor arguments for the reference class')
     p.add_argument('--eval_every', type=float, default=60.0)
     p.add_argument('--eval_n', type=int, default=512)
@@ -71,6 +73,8 @@ def main():
     model = fam.build(cfg).to(dev)
     n_params = sum(p.numel() for p in model.parameters())
     print(f'{args.family}: {n_params / 1e6:.3f} M params, config {json.dumps(model.config)}', flush=True)
+    if args.init and not args.resume:
+        init_from(model, args.init)
     opt = common.make_adamw(model, args.lr)
     run = common.Run(args.out, args)
     gen = torch.Generator().manual_seed(args.seed)
@@ -136,6 +140,19 @@ def main():
     with open(os.path.join(args.out, 'eval.json'), 'w') as f:
         json.dump(ev, f, indent=1)
     print('final', json.dumps(ev), flush=True)
+
+
+def init_from(model, path):
+    if path.endswith('.safetensors'):
+        import export
+        from safetensors.torch import load_file
+        src = export.dequantize(load_file(path))
+    else:
+        src = torch.load(path, map_location='cpu', weights_only=False)['model']
+    own = model.state_dict()
+    take = {k: v.to(own[k].dtype) for k, v in src.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(take, strict=False)
+    print(f'init from {path}: {len(take)}/{len(own)} tensors', flush=True)
 
 
 def encode_cached(fam, tok_ck, args, data, test, dev):

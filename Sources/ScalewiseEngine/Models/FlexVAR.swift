@@ -53,6 +53,20 @@ public final class FlexVAR: @unchecked Sendable {
         11: [1, 2, 3, 4, 5, 6, 7, 9, 11, 13, 16], 12: [1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16],
         13: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16],
     ]
+    /// Our presets for an 8×8 latent (32 px glyphs), the same lists as tools/train/gen_families.py.
+    static let presets8: [Int: [Int]] = [
+        4: [1, 2, 4, 8], 5: [1, 2, 3, 5, 8], 6: [1, 2, 3, 4, 6, 8], 7: [1, 2, 3, 4, 5, 6, 8], 8: [1, 2, 3, 4, 5, 6, 7, 8],
+    ]
+
+    /// Step presets ending at `side`: Table 7 at 16, ours at 8; other sides get Table 7 rescaled, keeping only
+    /// the lists that stay strictly increasing.
+    public static func presets(side: Int) -> [[Int]] {
+        if side == 16 { return presets.keys.sorted().map { presets[$0]! } }
+        if side == 8 { return presets8.keys.sorted().map { presets8[$0]! } }
+        let scaled = presets.keys.sorted().map { n in presets[n]!.map { max(1, Int((Double($0) * Double(side) / 16).rounded())) } }
+        return scaled.filter { s in zip(s, s.dropFirst()).allSatisfy { $0 < $1 } }
+    }
+
     /// Sizes the official sampler samples stochastically; others are taken greedily (variants-spec §5.3).
     static let stochasticSizes: Set<Int> = [1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 23, 24, 32]
 

@@ -34,27 +34,49 @@ extension ConvDecoder {
     }
 }
 
+extension VARTrunk {
+    /// FLOPs of one conditioning row over steps of `lengths` tokens. `cached`: every step attends to all tokens
+    /// so far (the KV cache); otherwise only to its own (M-VAR, MVAR's dense scales). Mamba sublayers included.
+    func flops(lengths: [Int], cached: Bool) -> Double {
+        let C = Double(self.C), V = Double(vocab)
+        let hidden = Double(blocks.first?.fc1.cout ?? 4 * self.C)
+        var total = 0.0, seen = 0
+        for n in lengths {
+            seen += n
+            let l = Double(n), lk = cached ? Double(seen) : l
+            let mamba = blocks.first?.mamba?.flops(tokens: n) ?? 0
+            let block = 2 * l * C * 3 * C + 4 * l * lk * C + 2 * l * C * C + 4 * l * C * hidden + mamba
+            total += Double(blocks.count) * block + 2 * l * C * V
+        }
+        return total
+    }
+}
+
 extension VAR {
     /// Transformer FLOPs of one image: `rows` conditioning rows (2 with guidance), every scale, every block.
+    /// M-VAR attends within the scale and adds its Mamba sublayer (variants-spec §3.7).
     func flops(rows: Int) -> Double {
-        let C = Double(self.C), V = Double(config.vocab_size), be = beginEnds
-        let hidden = Double(trunk.blocks.first?.fc1.cout ?? 4 * self.C)
-        var total = 0.0
-        for si in 0..<config.patch_nums.count {
-            let l = Double(be[si + 1] - be[si])
-            // M-VAR attends within the scale and adds its Mamba sublayer (variants-spec §3.7).
-            let lk = isMambaVAR ? l : Double(be[si + 1])
-            let mamba = trunk.blocks.first?.mamba?.flops(tokens: be[si + 1] - be[si]) ?? 0
-            let block = 2 * l * C * 3 * C + 4 * l * lk * C + 2 * l * C * C + 4 * l * C * hidden + mamba
-            total += Double(trunk.blocks.count) * block + 2 * l * C * V
-        }
-        return total * Double(rows)
+        trunk.flops(lengths: config.patch_nums.map { $0 * $0 }, cached: !isMambaVAR) * Double(rows)
+    }
+}
+
+extension FlexVARGenerator {
+    /// The default schedule, KV-cached like VAR; the decoder runs once, on the last step's codes.
+    public func flops(cfg: Float) -> (transformer: Double, decoder: Double) {
+        let s = defaultSchedule, last = s.last!
+        let rows = Double(cfg == 0 ? 1 : 2)
+        return (model.trunk.flops(lengths: s.map(\.count), cached: true) * rows,
+                model.tokenizer.decoder.flops(h: last.h, w: last.w))
     }
 }
 
 extension VARGenerator {
+    /// MVAR counts its scale-local attention as dense within the scale (its 7×7 windows cost less still).
     public func flops(cfg: Float) -> (transformer: Double, decoder: Double) {
         let side = model.tokenizer.latentSide
-        return (model.flops(rows: cfg == 0 ? 1 : 2), model.tokenizer.decoder.flops(h: side, w: side))
+        let rows = Double(cfg == 0 || (family == "mvar" && cfg == 1) ? 1 : 2)
+        let t = family == "mvar" ? model.trunk.flops(lengths: model.config.patch_nums.map { $0 * $0 }, cached: false) * rows
+            : model.flops(rows: Int(rows))
+        return (t, model.tokenizer.decoder.flops(h: side, w: side))
     }
 }

@@ -9,6 +9,8 @@ public protocol Generator: AnyObject, Sendable {
     var defaults: SamplingOptions { get }
     /// Schedules the model can run; fixed models have exactly one.
     var schedules: [[ScaleShape]] { get }
+    /// The schedule a session runs when none is asked for (the training schedule).
+    var defaultSchedule: [ScaleShape] { get }
     var parameterCount: Int { get }
     /// A session over `schedule` (nil: the model's default; only FlexVAR accepts others).
     func makeSession(classIndex: Int, options: SamplingOptions, schedule: [ScaleShape]?) throws -> GenerationSession
@@ -17,6 +19,8 @@ public protocol Generator: AnyObject, Sendable {
 }
 
 extension Generator {
+    public var defaultSchedule: [ScaleShape] { schedules[0] }
+
     public func makeSession(classIndex: Int, options: SamplingOptions) throws -> GenerationSession {
         try makeSession(classIndex: classIndex, options: options, schedule: nil)
     }
@@ -76,13 +80,16 @@ public final class FlexVARGenerator: Generator, @unchecked Sendable {
     public let classNames: [String]
     public let defaults: SamplingOptions
     public let parameterCount: Int
-    /// Table 7 presets (6…13 steps) plus the training schedule if it is not one of them.
+    /// Named step presets for the model's latent side: paper Table 7 (6…13 steps) for a 16×16 latent; for
+    /// other sides our analogues (see `FlexVAR.presets(side:)`); always including the training schedule.
     public var schedules: [[ScaleShape]] {
-        let presets = FlexVAR.presets.keys.sorted().map { FlexVAR.presets[$0]! }
         let side = model.config.patch_nums.last ?? 16
-        let scaled = presets.map { $0.map { max(1, Int((Double($0) * Double(side) / 16).rounded())) } }
-        return scaled.map { $0.map { ScaleShape($0, $0) } }
+        var all = FlexVAR.presets(side: side)
+        if !all.contains(model.config.patch_nums) { all.append(model.config.patch_nums) }
+        return all.sorted { $0.count < $1.count }.map { $0.map { ScaleShape($0, $0) } }
     }
+
+    public var defaultSchedule: [ScaleShape] { model.config.patch_nums.map { ScaleShape($0, $0) } }
 
     init(model: FlexVAR, name: String, classNames: [String], defaults: SamplingOptions, parameterCount: Int) {
         self.model = model
@@ -93,13 +100,10 @@ public final class FlexVARGenerator: Generator, @unchecked Sendable {
     }
 
     public func makeSession(classIndex: Int, options: SamplingOptions, schedule: [ScaleShape]?) throws -> GenerationSession {
-        let s = schedule ?? model.config.patch_nums.map { ScaleShape($0, $0) }
+        let s = schedule ?? defaultSchedule
         return try FlexVARSession(model: model, classIndex: classIndex, options: options, schedule: s)
     }
 
-    public func flops(cfg: Float) -> (transformer: Double, decoder: Double) {
-        (0, 0)
-    }
 }
 
 public final class AiMGenerator: Generator, @unchecked Sendable {

@@ -16,6 +16,10 @@ public final class VAR: @unchecked Sendable {
         public var num_classes = 1000
         public var vocab_size = 4096
         public var Cvae = 32
+        /// MVAR only: neighbourhood window and the first scale index that uses it (official: 7 and 8, i.e.
+        /// the 13×13 and 16×16 scales at 256 px); nil = the official values.
+        public var kernel_size: Int?
+        public var refine_step: Int?
         public init() {}
     }
 

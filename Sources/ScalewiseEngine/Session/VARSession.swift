@@ -14,10 +14,12 @@ public final class VARSession: GenerationSession, @unchecked Sendable {
     public private(set) var results: [ScaleResult] = []
     public var scales: [ScaleShape] { model.scales }
     public var completed: Int { results.count }
-    /// MVAR (scale- and spatial-Markov): attention inside the current scale only, and from `refineStep` on
-    /// inside a 7×7 neighbourhood; nothing but f̂ is carried between scales.
+    /// MVAR (scale- and spatial-Markov): attention inside the current scale only, and from scale index
+    /// `refineStep` on inside a `neighborhoodKernel`² window; nothing but f̂ is carried between scales.
     let markov: Bool
     public static let refineStep = 8, neighborhoodKernel = 7
+    var refineStep: Int { model.config.refine_step ?? Self.refineStep }
+    var neighborhoodKernel: Int { model.config.kernel_size ?? Self.neighborhoodKernel }
 
     private let run: TrunkRun
     /// fHats[k] = f̂ after k scales; fHats[0] = 0.
@@ -76,7 +78,7 @@ public final class VARSession: GenerationSession, @unchecked Sendable {
             run.broadcastInput(tokens: l)
         }
         let scope: AttentionScope = model.isMambaVAR ? .local : !markov ? .cached
-            : si >= Self.refineStep ? .neighborhood(h: pn, w: pn, kernel: Self.neighborhoodKernel) : .local
+            : si >= refineStep ? .neighborhood(h: pn, w: pn, kernel: neighborhoodKernel) : .local
         run.forward(tokens: l, offset: model.beginEnds[si], scope: scope)
         let t = guidance(at: si)
         var rng = Rng(seed: scaleSeeds[si], stream: UInt64(si))
