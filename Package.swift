@@ -15,13 +15,15 @@ let package = Package(
         .systemLibrary(name: "CNCursesW", path: "Sources/CNCursesW", providers: [.apt(["libncursesw5-dev"])]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // glibc's mallopt (the CLI fixes the mmap threshold; see ModelOptions.load).
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .target(name: "ScalewiseKernels", dependencies: ["COpenBLAS"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"])]),
         .target(name: "ScalewiseEngine", dependencies: ["ScalewiseKernels", "CPNG"]),
         .target(name: "ScalewiseTUI", dependencies: ["ScalewiseEngine", "CNCursesW"]),
         .executableTarget(name: "scalewise", dependencies: [
-            "ScalewiseEngine", "ScalewiseTUI",
+            "ScalewiseEngine", "ScalewiseTUI", "CMalloc",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "KernelsTests", dependencies: ["ScalewiseKernels"]),

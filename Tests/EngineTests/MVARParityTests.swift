@@ -29,8 +29,12 @@ final class MVARParityTests: XCTestCase {
         XCTAssertEqual(gen.family, "mvar")
         XCTAssertEqual(gen.model.tokenizer.vocabSize, 64, "../var_tiny/vqvae.safetensors")
         // MVAR keeps VAR's keys and shapes: without metadata the VAR loader infers the same config.
+        // The window rule is read from the metadata (the official values here; the shipped model uses others).
         let w = WithoutMetadata(base: try SafeTensorsFile(path: Self.dir + "/mvar.safetensors"))
-        XCTAssertEqual(try VAR.config(from: w), gen.model.config)
+        var inferred = try VAR.config(from: w)
+        XCTAssertNil(inferred.kernel_size)
+        (inferred.kernel_size, inferred.refine_step) = (7, 8)
+        XCTAssertEqual(inferred, gen.model.config)
     }
 
     /// Teacher forcing with var_tiny's encoder tokens: every scale sees only itself (dense below scale 8, 7×7

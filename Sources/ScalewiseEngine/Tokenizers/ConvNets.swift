@@ -29,11 +29,11 @@ struct ConvLevel {
     var attns: [AttnBlock] = []
     var resample: Conv2d?
 
-    func run(_ x: Tensor) -> Tensor {
+    func run(_ x: Tensor, _ scratch: Scratch) -> Tensor {
         var h = x
         for (j, b) in blocks.enumerated() {
-            h = b(h)
-            if !attns.isEmpty { h = attns[j](h) }
+            h = b(h, scratch)
+            if !attns.isEmpty { h = attns[j](h, scratch) }
         }
         return h
     }
@@ -76,14 +76,15 @@ struct ConvDecoder {
     }
 
     func callAsFunction(_ z: Tensor) -> Tensor {
-        var h = mid.0(convIn(z))
-        if let a = mid.1 { h = a(h) }
-        h = mid.2(h)
+        let s = Scratch()
+        var h = mid.0(convIn(z, s), s)
+        if let a = mid.1 { h = a(h, s) }
+        h = mid.2(h, s)
         for level in levels {
-            h = level.run(h)
-            if let up = level.resample { h = up.upsampled(h) }
+            h = level.run(h, s)
+            if let up = level.resample { h = up.upsampled(h, s) }
         }
-        return convOut(normOut(h, silu: true))
+        return convOut(normOut.inPlace(h, silu: true), s)
     }
 }
 
@@ -128,14 +129,15 @@ struct ConvEncoder {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = convIn(x)
+        let s = Scratch()
+        var h = convIn(x, s)
         for level in levels {
-            h = level.run(h)
-            if let down = level.resample { h = down(h) }
+            h = level.run(h, s)
+            if let down = level.resample { h = down(h, s) }
         }
-        h = mid.0(h)
-        if let a = mid.1 { h = a(h) }
-        h = mid.2(h)
-        return convOut(normOut(h, silu: true))
+        h = mid.0(h, s)
+        if let a = mid.1 { h = a(h, s) }
+        h = mid.2(h, s)
+        return convOut(normOut(h, silu: true), s)
     }
 }
