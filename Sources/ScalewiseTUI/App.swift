@@ -28,6 +28,8 @@ enum Overlay {
     case help
     case models(paths: [String], selected: Int, lane: Int)
     case prompt(knob: Knob, text: String)
+    /// Edit mode's file prompt.
+    case path(text: String)
 }
 
 /// The UI state and the loop. All curses calls happen on this (the main) thread.
@@ -58,6 +60,10 @@ final class App {
     var message = ""
     var quitting = false
     var exitCode: Int32 = 0
+    /// Edit mode (FlexVAR): the image and the mask being picked or run; nil when generating.
+    var edit: EditState?
+    /// The last PNG saved or opened for editing: what the edit prompt offers first.
+    var lastPNG: String?
 
     // Latency log: key press → scale drawn.
     let log: UnsafeMutablePointer<FILE>?
@@ -104,6 +110,7 @@ final class App {
         refilter(keepSelection: true)
         logLine("start term=\(term.termName) colors=\(term.colors) mode=\(mode.rawValue) symbols=\(symbols.rawValue) model=\(generator.name)")
         reconfigure(advanceTo: 0)
+        if let p = o.editImage { openEdit(p) }
     }
 
     deinit { if let f = log { fclose(f) } }
@@ -165,7 +172,8 @@ final class App {
         case .failed(_, let msg):
             message = "error: \(msg)"
             logLine("error \(msg)")
-        case .saved(let paths):
+        case .saved(let paths, let strip):
+            if !strip { lastPNG = paths.first }
             message = "saved " + paths.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")
             logLine("saved \(paths.joined(separator: " "))")
         case .loaded(let g, let lane):
@@ -183,6 +191,11 @@ final class App {
             options.seed = seed
             query = ""
             refilter(keepSelection: true)
+            if edit != nil && !(g is FlexVARGenerator) {
+                edit = nil
+                message = "left edit mode: edit needs a FlexVAR model, not \(g.family)"
+                return reconfigure(advanceTo: 0)
+            }
         } else {
             let l = Lane(generator: g, classIndex: App.matchClass(lanes[0].classIndex, from: lanes[0].generator, in: g))
             if lanes.count > 1 { lanes[1] = l } else { lanes.append(l) }
@@ -205,8 +218,9 @@ final class App {
         runCompleted = false
         for i in lanes.indices { lanes[i].frames = [] }
         cellCache = [:]
-        let specs = lanes.map {
-            LaneSpec(generator: $0.generator, classIndex: $0.classIndex, options: options, schedule: $0.requestedSchedule)
+        let specs = lanes.enumerated().map { l, lane in
+            LaneSpec(generator: lane.generator, classIndex: lane.classIndex, options: options, schedule: lane.requestedSchedule,
+                     edit: l == 0 ? editJob : nil)
         }
         worker.submit(.configure(specs), epoch: epoch)
         if n > 0 { worker.submit(.advance(to: n), epoch: epoch) }

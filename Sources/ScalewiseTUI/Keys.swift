@@ -14,6 +14,10 @@ let keyHelp: [(String, String)] = [
     ("s", "save the PNG (with metadata)"), ("S", "save the strip PNG + animated PNG"),
     ("o", "next colour mode"), ("y", "next symbol mode"),
     ("M", "pick a model"), ("v", "compare with a second model / close it"),
+    ("e", "edit a PNG (FlexVAR): in-paint, extend, refine"),
+    ("edit ←→↑↓ hjkl", "move the mask's corner (HJKL: 4 cells; Tab: other corner)"),
+    ("edit 1-5 x + -", "left/right/top/bottom half, centre; next mode; refine size"),
+    ("edit Enter Esc", "run the edit, then step as usual; Esc: back to the mask / leave"),
     ("click", "class list, filmstrip"), ("Ctrl-L", "redraw"), ("?", "this help"), ("q", "quit"),
 ]
 
@@ -21,9 +25,10 @@ extension App {
     func handleChar(_ c: UInt32) {
         if handleOverlayChar(c) { return }
         if searching { return searchChar(c) }
+        if let e = edit, !e.running, editPickChar(c) { return }
         switch c {
         case 0x0D, 0x0A, 0x20: runToEnd()
-        case 0x1B: cancel()
+        case 0x1B: if edit != nil && !busy { editBack() } else { cancel() }
         case 0x0C: clearok(term.win, true)
         case 0x09: moveKnob(1)
         default: break
@@ -54,8 +59,11 @@ extension App {
         case "y": cycleSymbols()
         case "?": overlay = .help
         case "M": openModels(lane: 0)
+        case "e": editPrompt()
         case "v":
-            if lanes.count > 1 {
+            if edit != nil {
+                message = "no compare mode while editing (Esc leaves edit mode)"
+            } else if lanes.count > 1 {
                 lanes.removeLast()
                 message = "compare off"
                 reconfigure(advanceTo: 0)
@@ -80,7 +88,12 @@ extension App {
             _ = handleOverlayChar(0x7F)
             return
         }
+        if case .path = overlay, code != KEY_RESIZE {
+            if code == KEY_BACKSPACE || code == KEY_ENTER { _ = handleOverlayChar(code == KEY_ENTER ? 0x0D : 0x7F) }
+            return
+        }
         if case .help = overlay, code != KEY_RESIZE { overlay = nil; return }
+        if let e = edit, !e.running, editPickKey(code) { return }
         switch code {
         case KEY_RIGHT: stepForward()
         case KEY_LEFT: stepBack()
@@ -120,6 +133,19 @@ extension App {
             default:
                 if let s = Unicode.Scalar(c), "0123456789.-".unicodeScalars.contains(s), text.count < 20 {
                     overlay = .prompt(knob: k, text: text + String(s))
+                }
+            }
+            return true
+        case .path(let text):
+            switch c {
+            case 0x1B: overlay = nil
+            case 0x0D, 0x0A:
+                overlay = nil
+                openEdit(text)
+            case 0x7F, 0x08: overlay = .path(text: String(text.dropLast()))
+            default:
+                if let s = Unicode.Scalar(c), s.value >= 0x20, s.value != 0x7F, text.count < 1000 {
+                    overlay = .path(text: text + String(s))
                 }
             }
             return true

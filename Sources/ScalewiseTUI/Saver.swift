@@ -4,11 +4,14 @@ import ScalewiseEngine
 /// Writes what `s` and `S` save. Runs on the worker thread (it decodes through the session).
 enum Saver {
     /// The final image as PNG; with `strip`, also every scale's decode side by side and an animated PNG
-    /// of the progression. Names are fresh: an existing file is never replaced.
-    static func save(_ gen: Generator, _ session: GenerationSession, dir: String, strip: Bool) throws -> [String] {
-        let rec = GenerationRecord(generator: gen, session: session)
+    /// of the progression. Names are fresh: an existing file is never replaced. An `edit` is recorded in the
+    /// metadata and marks the name (`-edit`).
+    static func save(_ gen: Generator, _ session: GenerationSession, dir: String, strip: Bool,
+                     edit: String? = nil) throws -> [String] {
+        var rec = GenerationRecord(generator: gen, session: session)
+        rec.edit = edit
         let text = [("parameters", rec.a1111), ("scalewise", rec.json)]
-        let base = dir + "/" + baseName(rec)
+        let base = dir + "/" + baseName(rec) + (edit == nil ? "" : "-edit")
         if !strip {
             let image = session.preview(after: session.completed, tier: .decoded)
             return [try writeFresh(base, ".png") { try PNG.write(image, text: text, to: $0) }]

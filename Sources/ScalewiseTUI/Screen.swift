@@ -34,6 +34,7 @@ extension App {
         let g = lanes[0].generator
         var t = " Scalewise · \(g.name) (\(g.family), \(lanes[0].total) scales)"
         if lanes.count > 1 { t += " vs \(lanes[1].generator.name) (\(lanes[1].generator.family))" }
+        if let e = edit { t += " · editing \(e.name)" }
         painter.text(0, 0, t, attr: CW_A_BOLD, maxWidth: w)
     }
 
@@ -58,6 +59,7 @@ extension App {
     }
 
     private func drawLane(_ l: Int, _ L: Layout) {
+        if l == 0, let e = edit, !e.running { return drawEditPick(e, L) }
         let lane = lanes[l], v = shown(l), label = L.labels[l], canvas = L.canvases[l]
         var t = "\(lane.generator.classNames[lane.classIndex]) · scale \(v)/\(lane.total)"
         if v > 0 {
@@ -65,6 +67,7 @@ extension App {
             t += " · \(r.shape) · \(lane.frames[v - 1].decoded != nil ? "decoded" : "preview")"
         }
         if lanes.count > 1 { t = "\(lane.generator.name): " + t }
+        if l == 0, edit != nil { t = "edit · " + t }  // the file is in the title
         painter.text(label.y, label.x, t, attr: CW_A_BOLD, maxWidth: label.width)
         if v == 0 {
             let hint = busy ? "generating…" : "→ one scale · Enter all"
@@ -90,7 +93,7 @@ extension App {
         }
     }
 
-    private func cells(_ key: String, _ image: RGBImage, _ cols: Int, _ rows: Int) -> [Cell] {
+    func cells(_ key: String, _ image: RGBImage, _ cols: Int, _ rows: Int) -> [Cell] {
         if let c = cellCache[key] { return c }
         let c = CellRenderer.render(image, cols: cols, rows: rows, symbols: symbols, color: painter.mode)
         if cellCache.count > 256 { cellCache.removeAll() }
@@ -125,10 +128,10 @@ extension App {
             painter.text(y, x, "  # size   tokens   cfg     ms", attr: CW_A_DIM, maxWidth: w)
             y += 1
             let rowsLeft = L.height - 2 - y - (l + 1 < lanes.count ? 4 : 0)
-            let frames = lanes[l].frames, v = shown(l)
+            let frames = lanes[l].frames, v = shown(l), shapes = laneShapes(l)
             let first = max(0, min(v - rowsLeft, lanes[l].total - rowsLeft))
             for k in first..<lanes[l].total where y < L.height - 2 && k - first < rowsLeft {
-                let shape = lanes[l].schedule[k]
+                let shape = shapes[k]
                 var s = pad(String(k + 1), 3) + " " + shape.description.padding(toLength: 6, withPad: " ", startingAt: 0)
                 if k < frames.count {
                     let r = frames[k].result
@@ -151,6 +154,13 @@ extension App {
         if case .prompt(let k, let text) = overlay {
             let name = ["cfg": "cfg (0…100)", "topK": "top-k (0 = off)", "topP": "top-p (0…1, 0 = off)", "seed": "seed"]["\(k)"] ?? "\(k)"
             return painter.text(y, 0, " \(name): \(text)_   Enter sets, Esc cancels", attr: CW_A_REVERSE, maxWidth: w)
+        }
+        if case .path(let text) = overlay {
+            let head = " edit image (PNG): ", tail = "_   Enter loads, Esc cancels"
+            // The end of a long path, where the typing happens, stays in view.
+            let room = max(1, w - head.count - tail.count)
+            let shown = text.count <= room ? text : "…" + text.suffix(room - 1)
+            return painter.text(y, 0, head + shown + tail, attr: CW_A_REVERSE, maxWidth: w)
         }
         let spinner = ["|", "/", "-", "\\"][Int(DispatchTime.now().uptimeNanoseconds / 120_000_000) % 4]
         let state = busy ? "running \(spinner) \(lanes[0].frames.count)/\(lanes[0].total)" : "ready"

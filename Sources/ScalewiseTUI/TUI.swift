@@ -24,6 +24,8 @@ public struct TUIOptions: Sendable {
     public var compareModel: String?
     /// Debug log (per-scale latencies); also `SCALEWISE_TUI_LOG`.
     public var logPath: String?
+    /// A PNG to open in edit mode (FlexVAR models).
+    public var editImage: String?
 
     public init() {}
 }

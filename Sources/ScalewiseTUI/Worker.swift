@@ -34,6 +34,15 @@ struct LaneSpec: Sendable {
     var classIndex: Int
     var options: SamplingOptions
     var schedule: [ScaleShape]?
+    /// Edit mode: the session edits this image instead of generating from nothing (FlexVAR only).
+    var edit: EditJob? = nil
+}
+
+/// A FlexVAR edit to run: the source image, the plan and how the saved PNG's record names it.
+struct EditJob: Sendable {
+    var image: RGBImage
+    var plan: EditPlan
+    var label: String
 }
 
 enum WorkerEvent: Sendable {
@@ -41,7 +50,7 @@ enum WorkerEvent: Sendable {
     /// A job ended (normally, cancelled, or with an error message).
     case idle(epoch: Int, cancelled: Bool)
     case failed(epoch: Int, message: String)
-    case saved(paths: [String])
+    case saved(paths: [String], strip: Bool)
     case loaded(generator: Generator, lane: Int)
 }
 
@@ -135,7 +144,10 @@ final class Worker: @unchecked Sendable {
     private func run(_ job: Job, epoch: Int, cancelled: () -> Bool) throws {
         switch job {
         case .configure(let specs):
-            lanes = try specs.map { ($0, try $0.generator.makeSession(classIndex: $0.classIndex, options: $0.options, schedule: $0.schedule)) }
+            // A configure that throws (an edit whose image cannot be encoded) must not leave the old sessions
+            // to be stepped under the new epoch.
+            lanes = []
+            lanes = try specs.map { ($0, try Worker.session($0)) }
         case .advance(let count):
             try advance(to: count, epoch: epoch, cancelled: cancelled)
         case .reroll(let k, let seed, let count):
@@ -145,10 +157,23 @@ final class Worker: @unchecked Sendable {
             guard !lanes.isEmpty else { return }
             try advance(to: Int.max, epoch: epoch, cancelled: cancelled)
             if cancelled() { return }
-            post(.saved(paths: try Saver.save(lanes[0].spec.generator, lanes[0].session, dir: dir, strip: strip)))
+            let l = lanes[0]
+            post(.saved(paths: try Saver.save(l.spec.generator, l.session, dir: dir, strip: strip, edit: l.spec.edit?.label),
+                        strip: strip))
         case .load(let path, let lane):
             post(.loaded(generator: try ModelLoader.load(path), lane: lane))
         }
+    }
+
+    /// A plain session, or for an edit one whose constraints teacher-force the kept region (the encoding of
+    /// the image happens here, on the worker thread).
+    private static func session(_ spec: LaneSpec) throws -> GenerationSession {
+        guard let e = spec.edit else {
+            return try spec.generator.makeSession(classIndex: spec.classIndex, options: spec.options, schedule: spec.schedule)
+        }
+        guard let g = spec.generator as? FlexVARGenerator else { throw TUIError("edit needs a FlexVAR model") }
+        return try FlexVAREditor(generator: g).prepare(image: e.image, plan: e.plan, classIndex: spec.classIndex,
+                                                       options: spec.options, schedule: spec.schedule ?? g.defaultSchedule).0
     }
 
     /// Steps the lanes in turn, one scale each, posting every frame as soon as it exists.

@@ -66,8 +66,9 @@ struct Edit: ParsableCommand {
                                                                     options: opts, schedule: schedule)
         while session.completed < session.scales.count { _ = try session.step() }
         let out = session.preview(after: session.completed, tier: .decoded)
-        let rec = GenerationRecord(generator: gen, session: session)
-        try PNG.write(out, text: [("parameters", rec.a1111 + ", Edit: \(plan.description)"), ("scalewise", rec.json)],
+        var rec = GenerationRecord(generator: gen, session: session)
+        rec.edit = plan.description
+        try PNG.write(out, text: [("parameters", rec.a1111), ("scalewise", rec.json)],
                       to: output, overwrite: force)
         print("saved \(output)")
     }

@@ -46,6 +46,9 @@ struct Generate: ParsableCommand {
             let (_, text) = try PNG.read(src)
             guard let json = text["scalewise"] else { throw ValidationError("\(src) has no scalewise metadata chunk") }
             record = try GenerationRecord.parse(json)
+            if let e = record!.edit {
+                throw EngineError.badArgument("\(src) is an edit (\(e)) of an image it does not hold; it cannot be reproduced")
+            }
             if mo.model == nil { mo.model = record!.model }
         }
         let gen = try mo.load()

@@ -28,6 +28,7 @@ struct TUICommand: ParsableCommand {
     @Option(name: .customLong("output-dir"), help: "Folder for saved PNGs (default: the current folder).") var outputDir = "."
     @Option(help: "A second model to compare side by side.") var compare: String?
     @Option(help: "Append per-scale latencies to this file (also SCALEWISE_TUI_LOG).") var log: String?
+    @Option(help: "Start in edit mode on this PNG (FlexVAR models).") var image: String?
 
     func validate() throws {
         if let k = topK, k < 0 { throw ValidationError("--top-k must be ≥ 0") }
@@ -45,6 +46,12 @@ struct TUICommand: ParsableCommand {
         let gen = try modelOptions.load()
         if let c = classLabel { _ = try gen.resolveClass(c) }
         let second = try compare.map { try ModelLoader.load($0) }
+        if let path = image {
+            guard gen is FlexVARGenerator else {
+                throw EngineError.badArgument("--image needs a FlexVAR model, not \(gen.family)")
+            }
+            _ = try PNG.read(path)  // an unreadable file is a one-line error, before the screen opens
+        }
         var o = TUIOptions()
         o.color = color
         o.symbols = symbols
@@ -57,6 +64,7 @@ struct TUICommand: ParsableCommand {
         o.seedPolicy = seedPolicy
         o.outputDir = outputDir
         o.logPath = log
+        o.editImage = image
         let status = try runTUI(generator: gen, compare: second, options: o)
         if status != 0 { throw ExitCode(status) }
     }

@@ -60,6 +60,12 @@ final class EditCommandTests: XCTestCase {
         XCTAssertEqual(record.family, "flexvar")
         XCTAssertEqual(record.schedule.count, 10)
         XCTAssertEqual(record.constantCFG, true, "FlexVAR's official demo uses the LlamaGen CFG")
+        XCTAssertEqual(record.edit, "inpaint")
+        // The record lacks the source image: --from-png must refuse rather than make a different image.
+        let (s2, _, e2) = try scalewise(["generate", "--from-png", dir + "/out.png", "-o", dir + "/again.png"])
+        XCTAssertEqual(s2, 1)
+        XCTAssertTrue(e2.contains("is an edit (inpaint)"), e2)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/again.png"))
         // Same seed, same pixels.
         let (again, _, _) = try scalewise(edit(["--mask", dir + "/mask.png", "-o", dir + "/out2.png"]))
         XCTAssertEqual(again, 0)

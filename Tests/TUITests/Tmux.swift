@@ -20,6 +20,8 @@ final class TmuxPane {
     }
 
     static var fixtureModel: String { root.path + "/Tests/EngineTests/Fixtures/var_tiny/var.safetensors" }
+    /// Random-weight FlexVAR (32 px, 16×16 final step): what edit mode needs.
+    static var flexFixture: String { root.path + "/Tests/EngineTests/Fixtures/flex_tiny/flexvar.safetensors" }
 
     static var tmuxAvailable: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux") }
 

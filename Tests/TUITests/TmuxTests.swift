@@ -12,8 +12,8 @@ final class TUITmuxTests: XCTestCase {
         binary = b
     }
 
-    private func command(_ extra: String = "") -> String {
-        "\(shellQuote(binary)) tui --model \(shellQuote(TmuxPane.fixtureModel)) --threads 1 \(extra)"
+    private func command(_ extra: String = "", model: String = TmuxPane.fixtureModel) -> String {
+        "\(shellQuote(binary)) tui --model \(shellQuote(model)) --threads 1 \(extra)"
     }
 
     /// Counts `▀` cells drawn with a 24-bit (`38;2`) or indexed (`38;5`) foreground.
@@ -154,5 +154,129 @@ final class TUITmuxTests: XCTestCase {
             XCTAssertEqual(before, after, "\(how): stty -a changed")
             XCTAssertFalse(pane.screen().contains("▀"), "\(how): the alternate screen was left")
         }
+    }
+
+    /// Edit mode (issue #5): generate and save, `e` offers that PNG, pick a rectangle, run all scales, step,
+    /// re-roll, save, back out. The saved edit must equal the engine's own in-paint with the same rectangle.
+    func testEditModeInpaintsARectangle() throws {
+        let pane = try TmuxPane(command("--output-dir .", model: TmuxPane.flexFixture), env: ["COLORTERM": "truecolor"])
+        pane.wait(for: "ready")
+        try pane.keys("Enter")
+        pane.wait(for: "c0 · scale 10/10")
+        try pane.keys("s")
+        pane.wait(for: "saved scalewise-c0-0.png")
+        try pane.keys("e")
+        pane.wait(for: "edit image (PNG): ./scalewise-c0-0.png_")
+        try pane.keys("Enter")
+        pane.wait(for: "editing scalewise-c0-0.png (32×32): pick the region")
+        XCTAssertTrue(pane.screen().contains("c0 · inpaint x4-12 y4-12 of 16x16 · moving corner ↘"), pane.screen())
+        try pane.keys("2", "Tab", "l", "l", "Down")
+        pane.wait(for: "c0 · inpaint x10-16 y1-16 of 16x16 · moving corner ↖")
+        XCTAssertGreaterThan(coloredCells(pane.screen(colors: true), sgr: "38;2"), 100, "the image is on the canvas")
+        try pane.keys("Enter")
+        pane.wait(for: "edit · c0 · scale 10/10 · 16×16 · decoded")
+        try pane.keys("Left")
+        pane.wait(for: "c0 · scale 9/10 · 13×13")
+        try pane.keys("Right")
+        pane.wait(for: "c0 · scale 10/10")
+        try pane.keys("s")
+        pane.wait(for: "saved scalewise-c0-0-edit.png")
+        try pane.keys("r")
+        pane.wait(for: "re-rolled from scale 10")
+        pane.wait(for: "ready")
+        try pane.keys("s")
+        pane.wait(for: "saved scalewise-c0-0-edit-1.png")
+        try pane.keys("Escape")
+        pane.wait(for: "pick the region again")
+        try pane.keys("Escape")
+        pane.wait(for: "edit mode off")
+        XCTAssertFalse(pane.screen().contains("editing"), "the title no longer names the edited file")
+        try pane.keys("q")
+        pane.wait(for: "EXIT=0")
+
+        let (out, text) = try PNG.read(pane.dir.appendingPathComponent("scalewise-c0-0-edit.png").path)
+        XCTAssertEqual([out.width, out.height], [32, 32])
+        let label = "inpaint x10-16 y1-16 of 16x16, source scalewise-c0-0.png"
+        XCTAssertTrue(text["parameters"]?.hasSuffix(", Edit: \"\(label)\"") ?? false, text["parameters"] ?? "none")
+        let rec = try GenerationRecord.parse(try XCTUnwrap(text["scalewise"]))
+        XCTAssertEqual(rec.edit, label)
+        XCTAssertEqual([rec.family, rec.className], ["flexvar", "c0"])
+        XCTAssertNil(rec.scaleSeeds)
+        let rerolled = try GenerationRecord.parse(try XCTUnwrap(
+            try PNG.read(pane.dir.appendingPathComponent("scalewise-c0-0-edit-1.png").path).1["scalewise"]))
+        XCTAssertEqual(rerolled.edit, label)
+        XCTAssertNotNil(rerolled.scaleSeeds, "the re-roll is recorded")
+
+        // The same edit through the engine, with the mask drawn here by hand: cells 10..<16 × 1..<16 of a 16×16
+        // grid over 32 px are pixels 20..<32 × 2..<32.
+        let (source, _) = try PNG.read(pane.dir.appendingPathComponent("scalewise-c0-0.png").path)
+        var mask = RGBImage(width: 32, height: 32)
+        for y in 2..<32 { for x in 20..<32 { for c in 0..<3 { mask.pixels[(y * 32 + x) * 3 + c] = 255 } } }
+        let gen = try XCTUnwrap(try ModelLoader.load(TmuxPane.flexFixture) as? FlexVARGenerator)
+        func run(_ plan: EditPlan) throws -> RGBImage {
+            let (s, _) = try FlexVAREditor(generator: gen).prepare(image: source, plan: plan, classIndex: 0, options: rec.options,
+                                                                  schedule: rec.schedule)
+            while s.completed < s.scales.count { _ = try s.step() }
+            return s.preview(after: s.completed, tier: .decoded)
+        }
+        // Byte counts, not images, in the messages: a 32×32 image prints as 3,072 numbers.
+        func differing(_ a: RGBImage) -> Int { zip(a.pixels, out.pixels).filter { $0 != $1 }.count }
+        XCTAssertEqual(differing(try run(.inpaint(mask: mask))), 0, "the TUI ran the engine's in-paint on the picked rectangle")
+        XCTAssertGreaterThan(differing(try run(.refine(upTo: 16))), 0, "the rectangle was regenerated, not just re-encoded")
+    }
+
+    /// `--image` starts in edit mode; x picks out-painting, whose result is twice as wide. Non-FlexVAR models
+    /// refuse, with a message.
+    func testEditFlagExtendAndNonFlexVAR() throws {
+        let flex = shellQuote(TmuxPane.flexFixture)
+        let gen = "\(shellQuote(binary)) generate --model \(flex) --class 2 --seed 3 -q -o src.png"
+        let pane = try TmuxPane(gen + " && " + command("--output-dir . --image src.png", model: TmuxPane.flexFixture))
+        pane.wait(for: "editing src.png (32×32)")
+        XCTAssertTrue(pane.screen().contains("c2 · inpaint x4-12 y4-12 of 16x16"), "the class comes from the PNG's record")
+        try pane.keys("x", "x")
+        pane.wait(for: "c2 · extend right")
+        try pane.keys("Enter")
+        pane.wait(for: "scale 10/10 · 16×32 · decoded")
+        XCTAssertTrue(pane.screen().contains(" 10 16×32 "), "the panel lists the extended steps")
+        try pane.keys("s")
+        pane.wait(for: "saved scalewise-c2-0-edit.png")
+        try pane.keys("q")
+        pane.wait(for: "EXIT=0")
+        let (wide, text) = try PNG.read(pane.dir.appendingPathComponent("scalewise-c2-0-edit.png").path)
+        XCTAssertEqual([wide.width, wide.height], [64, 32])
+        XCTAssertEqual(try GenerationRecord.parse(try XCTUnwrap(text["scalewise"])).edit, "extend right, source src.png")
+
+        let plain = try TmuxPane(command())
+        plain.wait(for: "ready")
+        try plain.keys("e")
+        plain.wait(for: "edit needs a FlexVAR model, not var (M picks another)")
+        XCTAssertFalse(plain.screen().contains("edit image (PNG)"), "no prompt")
+        try plain.keys("q")
+        plain.wait(for: "EXIT=0")
+        let refused = try TmuxPane(command("--image nothing.png"))
+        refused.wait(for: "EXIT=1")
+        XCTAssertTrue(refused.screen().contains("Error: --image needs a FlexVAR model, not var"), refused.screen())
+    }
+
+    /// 1,000 random keys in edit mode (the prompt, corners, modes, runs, saves, Esc in and out), then a clean exit.
+    func testRandomKeysInEditMode() throws {
+        let gen = "\(shellQuote(binary)) generate --model \(shellQuote(TmuxPane.flexFixture)) --class 1 -q -o src.png"
+        let pane = try TmuxPane(gen + " && " + command("--output-dir . --image src.png", model: TmuxPane.flexFixture))
+        pane.wait(for: "editing src.png")
+        let named = ["Left", "Right", "Up", "Down", "Enter", "Escape", "Tab", "BTab", "PPage", "NPage", "BSpace", "Space"]
+        let chars = Array("nprR+-=cfsSovxhjklHJKLe12345?0.")
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20 {
+            var batch: [String] = []
+            for _ in 0..<50 {
+                batch.append(Bool.random(using: &rng) ? named.randomElement(using: &rng)! : String(chars.randomElement(using: &rng)!))
+            }
+            try pane.tmux(["send-keys", "-t", pane.session] + batch)
+        }
+        try pane.keys("Escape", "Escape", "Escape")
+        pane.wait("the UI to settle") { $0.contains("? help · q quit") && !$0.contains("running") }
+        XCTAssertFalse(pane.screen().contains("EXIT="), "still running after 1,000 keys")
+        try pane.keys("Escape", "q")
+        pane.wait(for: "EXIT=0")
     }
 }

@@ -126,8 +126,8 @@ public enum ModelLoader {
     }
 
     /// AiM's LlamaGen VQ-16 tokenizer: inside the checkpoint under `vqvae.` (official files, ours), or the file
-    /// named by `--tokenizer` / the `tokenizer` metadata. Its config is our `tokenizer_config` metadata, else
-    /// VQ-16's with the codebook's shape.
+    /// named by `--tokenizer` / the `tokenizer` metadata. Its config is our `tokenizer_config` metadata (or a
+    /// tokenizer file's own `config`), else VQ-16's with the codebook's shape.
     static func aimTokenizer(for w: WeightSource, dir: String, explicit: String?) throws -> FlexVQVAE {
         var src = w
         if let t = explicit {
@@ -137,7 +137,9 @@ public enum ModelLoader {
         }
         let tw: WeightSource = src.has("vqvae.quantize.embedding.weight") ? PrefixedWeights(src, prefix: "vqvae.") : src
         var c = FlexVQVAE.Config()
-        if let s = w.metadata["tokenizer_config"] ?? src.metadata["tokenizer_config"], let d = s.data(using: .utf8) {
+        // A separate tokenizer file of ours (family flexvqvae) carries its own `config`.
+        let own = src.metadata["family"] == "flexvqvae" ? src.metadata["config"] : nil
+        if let s = w.metadata["tokenizer_config"] ?? src.metadata["tokenizer_config"] ?? own, let d = s.data(using: .utf8) {
             c = try JSONDecoder().decode(FlexVQVAE.Config.self, from: d)
         } else {
             let cb = try tw.shape("quantize.embedding.weight")

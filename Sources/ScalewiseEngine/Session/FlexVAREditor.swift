@@ -17,6 +17,16 @@ public enum EditPlan: CustomStringConvertible, Sendable {
         case .refine(let n): return "refine from \(n)"
         }
     }
+
+    /// The steps an edit over `schedule` runs: the same, except that extending doubles every size on one
+    /// side (the first step stays 1×1).
+    public func steps(for schedule: [ScaleShape]) -> [ScaleShape] {
+        guard case .extend(let side) = self else { return schedule }
+        let horizontal = side == "left" || side == "right"
+        var steps = schedule.map { horizontal ? ScaleShape($0.h, $0.w * 2) : ScaleShape($0.h * 2, $0.w) }
+        if !steps.isEmpty { steps[0] = ScaleShape(1, 1) }
+        return steps
+    }
 }
 
 /// Zero-shot editing with FlexVAR: encode the image, and at every step teacher-force the ground-truth tokens
@@ -31,7 +41,7 @@ public struct FlexVAREditor {
     public func prepare(image: RGBImage, plan: EditPlan, classIndex: Int, options: SamplingOptions,
                         schedule: [ScaleShape]) throws -> (FlexVARSession, [[Bool]]) {
         let tok = generator.model.tokenizer
-        var steps = schedule
+        let steps = plan.steps(for: schedule)
         var canvas = image
         var regen: [Float]  // per pixel of the canvas: 1 = regenerate
         let last = schedule.last!
@@ -41,9 +51,6 @@ public struct FlexVAREditor {
             let m = resize(mask, width: canvas.width, height: canvas.height)
             regen = (0..<(canvas.width * canvas.height)).map { Float(m.pixels[$0 * 3]) / 255 }
         case .extend(let side):
-            let horizontal = side == "left" || side == "right"
-            steps = schedule.map { horizontal ? ScaleShape($0.h, $0.w * 2) : ScaleShape($0.h * 2, $0.w) }
-            steps[0] = ScaleShape(1, 1)
             let e = steps.last!, d = tok.downsample
             let src = resize(image, width: last.w * d, height: last.h * d)
             canvas = RGBImage(width: e.w * d, height: e.h * d)

@@ -18,10 +18,13 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     /// Per-scale seeds when the image was re-rolled from a later scale (nil when all equal `seed`).
     public var scaleSeeds: [UInt64]?
     public var schedule: [ScaleShape]
+    /// A FlexVAR edit ("inpaint …", "extend right", "refine from 4"): the image came from a source image that
+    /// the record does not hold, so it cannot be regenerated from the record alone.
+    public var edit: String?
     public var engine = "scalewise \(scalewiseVersion)"
 
     enum CodingKeys: String, CodingKey {
-        case version, model, family, schedule, seed, engine
+        case version, model, family, schedule, seed, engine, edit
         case classIndex = "class", className = "class_name", cfg, topK = "top_k", topP = "top_p"
         case moreSmooth = "more_smooth", scaleSeeds = "scale_seeds", constantCFG = "constant_cfg", temperature
     }
@@ -79,6 +82,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         if let t = temperature { items.append(("Temperature", fmt(t))) }
         items.append(("Schedule", schedule.map { $0.h == $0.w ? "\($0.h)" : "\($0.h)x\($0.w)" }.joined(separator: " ")))
         items += [("Model", model), ("Version", engine)]
+        if let e = edit { items.append(("Edit", e)) }
         return "\(className)\n" + items.map { "\($0.0): \(q($0.1))" }.joined(separator: ", ")
     }
 
