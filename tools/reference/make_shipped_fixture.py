@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(HERE, '..', 'train'))
 import gen_families  # noqa: E402
 import tok_train  # noqa: E402
 
-IGNORED_MISSING = ('lvl_1L', 'attn_bias_for_masking', 'zero_k_bias', 'mamba.lm_head.weight')
+IGNORED_MISSING = ('lvl_1L', 'attn_bias_for_masking', 'zero_k_bias', 'mamba.lm_head.weight', 'attn.patch_nums')
 
 
 def load(path):
