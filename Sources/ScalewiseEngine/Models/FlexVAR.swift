@@ -53,9 +53,12 @@ public final class FlexVAR: @unchecked Sendable {
         11: [1, 2, 3, 4, 5, 6, 7, 9, 11, 13, 16], 12: [1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16],
         13: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16],
     ]
-    /// Our presets for an 8×8 latent (32 px glyphs), the same lists as tools/train/gen_families.py.
+    /// Our presets for an 8×8 latent (32 px glyphs): 4–8 steps end at the training size (the lists of
+    /// tools/train/gen_families.py); 10 and 13 steps go beyond it (FlexVAR's resolution extrapolation) to 12×12
+    /// (1.5×, 48 px) and 16×16 (2×, 64 px), as tools/eval/samplers.py measures.
     static let presets8: [Int: [Int]] = [
         4: [1, 2, 4, 8], 5: [1, 2, 3, 5, 8], 6: [1, 2, 3, 4, 6, 8], 7: [1, 2, 3, 4, 5, 6, 8], 8: [1, 2, 3, 4, 5, 6, 7, 8],
+        10: [1, 2, 3, 4, 5, 6, 7, 8, 10, 12], 13: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16],
     ]
 
     /// Step presets ending at `side`: Table 7 at 16, ours at 8; other sides get Table 7 rescaled, keeping only
