@@ -131,6 +131,7 @@ def main():
     p.add_argument('--default', help='JSON setting to use instead of sweeping, e.g. {"cfg": 3, "top_k": 50}')
     p.add_argument('--out', required=True)
     p.add_argument('--assets', help='folder for the PNGs')
+    p.add_argument('--no_cfg1', action='store_true', help='report the default setting only (no cfg=1 run)')
     p.add_argument('--seed', type=int, default=1234)
     p.add_argument('--device', default='auto')
     p.add_argument('--bs', type=int, default=620, help='images sampled per batch')
@@ -177,7 +178,7 @@ def main():
         else:
             default = sampler.default_setting()
         res['default_setting'] = default
-        reported = {'default': default, 'cfg1': dict(default, cfg=1.0)}
+        reported = {'default': default} if args.no_cfg1 else {'default': default, 'cfg1': dict(default, cfg=1.0)}
         for extra_name, extra in sampler.extra_settings(default).items():
             reported[extra_name] = extra
         for key, st in reported.items():
