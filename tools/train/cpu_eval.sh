@@ -17,7 +17,7 @@ for fam in $FAMS; do
   case $fam in
     var|mvar|mambavar) tok=vqvae; tokfile=glyphs-vqvae.safetensors; how="--default $VARDEF" ;;
     flexvar) tok=flexvqvae; tokfile=glyphs-flexvqvae.safetensors; how="--default $VARDEF" ;;
-    aim)     tok=flexvqvae; tokfile=glyphs-flexvqvae.safetensors; how="--default {\"cfg\":2,\"top_k\":50,\"top_p\":0.95}" ;;
+    aim)     tok=flexvqvae; tokfile=glyphs-flexvqvae.safetensors; how="--default {\"cfg\":3,\"top_k\":50,\"top_p\":0.95} --no_cfg1" ;;
   esac
   if [ ! -f "$W/eval_$fam/metrics.json" ]; then
     python3 $E/evaluate.py --data "$DATA" --classifier "$W/classifier/ckpt.pt" \
