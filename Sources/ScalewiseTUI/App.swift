@@ -141,6 +141,7 @@ final class App {
             draw()
         }
         worker.cancel()
+        worker.waitIdle(timeout: 2)
         return exitCode
     }
 

@@ -103,6 +103,12 @@ final class Worker: @unchecked Sendable {
 
     var isBusy: Bool { state.withLock { $0.busy || !$0.jobs.isEmpty } }
 
+    /// Waits (bounded) for the job in flight to reach its next scale boundary after `cancel()`.
+    func waitIdle(timeout seconds: Double) {
+        let end = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
+        while isBusy && DispatchTime.now().uptimeNanoseconds < end { usleep(5_000) }
+    }
+
     func drain() -> [WorkerEvent] {
         state.withLock { s in
             defer { s.events.removeAll() }

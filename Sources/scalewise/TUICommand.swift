@@ -66,6 +66,10 @@ struct TUICommand: ParsableCommand {
         o.logPath = log
         o.editImage = image
         let status = try runTUI(generator: gen, compare: second, options: o)
-        if status != 0 { throw ExitCode(status) }
+        // The terminal is restored by now. Leave with _exit: a scale still running on the engine thread (a
+        // long one outlives the UI's bounded wait) must not meet exit()'s teardown of the process's memory
+        // (seen: SIGSEGV on SIGTERM mid-generation once freed feature maps were unmapped at once).
+        fflush(nil)
+        _exit(status)
     }
 }
