@@ -1,5 +1,24 @@
+import Foundation
 import ScalewiseKernels
 
 /// BLAS thread count, re-exported so front ends need not import the kernel layer.
 public func setThreads(_ n: Int) { Threads.set(n) }
 public func threadCount() -> Int { Threads.count }
+
+/// The OpenBLAS kernel set in use ("SkylakeX", "Haswell", …), for `bench` and bug reports.
+public var blasKernels: String { BLASCore.name }
+
+/// Restarts the program on OpenBLAS's AVX2/AVX-512 kernels when the library did not recognise the CPU and
+/// fell back to SSE3 ones (3–5× slower; see BLASCore). Call first thing in `main`.
+public func useFastBLASKernels() { BLASCore.restartIfGeneric() }
+
+/// Best sgemm GFLOP/s on this machine with the current threads (BLASCore.sgemmCeiling).
+public func measureSgemmCeiling() -> Double { BLASCore.sgemmCeiling() }
+
+/// Resident set size now, in bytes (second field of /proc/self/statm, in pages), 0 when unreadable.
+public func currentRSSBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * sysconf(Int32(_SC_PAGESIZE))
+}

@@ -11,6 +11,11 @@ struct Scalewise: ParsableCommand {
         subcommands: [TUICommand.self, Generate.self, Edit.self, Info.self, Classes.self, Models.self, Convert.self, Bench.self],
         defaultSubcommand: TUICommand.self
     )
+
+    static func main() {
+        useFastBLASKernels()
+        main(nil)
+    }
 }
 
 /// Flags every command that loads a model shares.

@@ -33,10 +33,11 @@ final class CLITests: XCTestCase {
         var stderr: String
     }
 
-    func run(_ args: [String]) throws -> Result {
+    func run(_ args: [String], environment: [String: String]? = nil) throws -> Result {
         let p = Process()
         p.executableURL = Self.binary
         p.arguments = args
+        if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -55,6 +56,24 @@ final class CLITests: XCTestCase {
         for cmd in ["generate", "edit", "info", "classes", "convert", "bench", "tui"] {
             XCTAssertTrue(r.stdout.contains(cmd), "help lacks \(cmd)")
         }
+    }
+
+    /// On a CPU with AVX2 the binary must never run OpenBLAS's SSE3 fallback kernels (it restarts itself with
+    /// OPENBLAS_CORETYPE), and a user's own OPENBLAS_CORETYPE wins.
+    func testBenchReportsFastBLASKernels() throws {
+        let r = try run(["bench", "--model", model, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.split(separator: "\n").last!.utf8)) as! [String: Any]
+        let kernels = try XCTUnwrap(json["blas_kernels"] as? String)
+        XCTAssertNotNil(json["sgemm_ceiling_gflops"] as? Double)
+        XCTAssertLessThanOrEqual(json["peak_rss_mb"] as! Double, json["rss_budget_mb"] as! Double)
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        if flags.contains("avx2") && flags.contains("fma") && ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil {
+            XCTAssertFalse(["Prescott", "Core2", "Penryn", "Nehalem", "Atom", "Barcelona", "Opteron"].contains(kernels), kernels)
+        }
+        let forced = try run(["bench", "--model", model, "--json"], environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        XCTAssertTrue(forced.stdout.contains("\"blas_kernels\": \"Prescott\""), forced.stdout)
     }
 
     func testMissingClassIsUsageError() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import ScalewiseEngine
 import XCTest
 
 /// Drives the real `scalewise` binary in a detached tmux pane on a private server socket and reads the
@@ -34,7 +35,10 @@ final class TmuxPane {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         // A clean, explicit environment: the test must not inherit the caller's TERM/COLORTERM/NO_COLOR.
         var e = ["LANG": "C.UTF-8", "TERM": "tmux-256color", "HOME": dir.path, "PATH": "/usr/bin:/bin",
-                 "OPENBLAS_NUM_THREADS": "1"]
+                 "OPENBLAS_NUM_THREADS": "1",
+                 // The binary would otherwise restart itself on faster kernels than this test process runs
+                 // (BLASCore), and results the tests compare bit for bit would differ in the last ulp.
+                 "OPENBLAS_CORETYPE": blasKernels]
         for (k, v) in env { e[k] = v }
         let envLine = e.sorted { $0.key < $1.key }.map { "\($0.key)=\(shellQuote($0.value))" }.joined(separator: " ")
         let line = "cd \(shellQuote(dir.path)) && env -i \(envLine) sh -c \(shellQuote(command)); echo EXIT=$?; sleep 600"

@@ -6,7 +6,6 @@ final class KVCache {
     let rows: Int, capacity: Int, C: Int
     let k: Tensor, v: Tensor  // [rows, capacity, C]
     var length = 0
-    private let scratch = Scratch()
 
     init(rows: Int, capacity: Int, C: Int) {
         self.rows = rows
@@ -31,9 +30,10 @@ final class KVCache {
     }
 
     /// Attention of the newest `l` queries of every row over all cached keys (previous scales and the
-    /// current one, bidirectionally — the block-causal mask restricted to the current rows).
+    /// current one, bidirectionally — the block-causal mask restricted to the current rows). `scratch` holds
+    /// the scores; every layer's cache shares the run's one (one per layer held 16 × 11 MiB at 256 px).
     func attend(qkv: UnsafePointer<Float>, tokens l: Int, heads: Int, headDim: Int, scale: Float,
-                out: UnsafeMutablePointer<Float>) {
+                out: UnsafeMutablePointer<Float>, scratch: Scratch) {
         for r in 0..<rows {
             attention(q: qkv + r * l * 3 * C, ldq: 3 * C, queries: l, k: k.ptr + r * capacity * C, ldk: C,
                       v: v.ptr + r * capacity * C, ldv: C, keys: length, heads: heads, headDim: headDim,

@@ -66,6 +66,7 @@ final class TrunkRun {
     let x: Tensor, logits: Tensor
     private let h: Tensor, qkv: Tensor, o: Tensor, hidden: Tensor
     private let mambaWork = Mamba2Workspace()
+    private let attentionScratch = Scratch()
     private var sampler: GuidedSampler
     var keepLogits: Bool {
         get { sampler.keepLogits }
@@ -120,7 +121,8 @@ final class TrunkRun {
                     return
                 }
                 cache.append(qkv: qkv, tokens: l)
-                cache.attend(qkv: qkv, tokens: l, heads: a.heads, headDim: a.headDim, scale: a.scale, out: o)
+                cache.attend(qkv: qkv, tokens: l, heads: a.heads, headDim: a.headDim, scale: a.scale, out: o,
+                             scratch: attentionScratch)
             }
         }
         if let states { recurrent?.commit(states, at: offset + l) }
