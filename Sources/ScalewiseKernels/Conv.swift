@@ -71,7 +71,9 @@ func convGemm(_ input: UnsafePointer<Float>, channels c: Int, height h: Int, wid
     let wo = (w + padding.left + padding.right - kw) / stride + 1
     let k = c * kh * kw, spatial = ho * wo
     if let bias {
-        for oc in 0..<o { (out + oc * spatial).update(repeating: bias[oc], count: spatial) }
+        parallelRanges(o, grain: max(1, 4096 / max(spatial, 1))) { outChannels in
+            for oc in outChannels { (out + oc * spatial).update(repeating: bias[oc], count: spatial) }
+        }
     }
     let beta: Float = bias == nil ? 0 : 1
     if kh == 1 && kw == 1 && stride == 1 && padding == .zero {
@@ -96,9 +98,10 @@ func im2col(_ input: UnsafePointer<Float>, channels c: Int, height h: Int, width
             stride s: Int, padding: Padding, outWidth wo: Int, firstRow: Int, rows: Int,
             into cols: UnsafeMutablePointer<Float>) {
     let n = rows * wo
-    var dst = cols
-    for ch in 0..<c {
+    parallelRanges(c, grain: 4) { channels in
+    for ch in channels {
         let plane = input + ch * h * w
+        var dst = cols + ch * kh * kw * n
         for ky in 0..<kh {
             for kx in 0..<kw {
                 // Output columns [x0, x1) read inside the image for this tap; the rest are padding.
@@ -120,6 +123,7 @@ func im2col(_ input: UnsafePointer<Float>, channels c: Int, height h: Int, width
                 dst += n
             }
         }
+    }
     }
 }
 

@@ -2,8 +2,13 @@
 
 /// SiLU (swish), x·σ(x) = x / (1 + e⁻ˣ), in place on n elements.
 public func silu(_ x: UnsafeMutablePointer<Float>, count n: Int) {
-    for i in 0..<n { x[i] = siluScalar(x[i]) }
+    parallelRanges(n, grain: elementGrain) { r in
+        for i in r { x[i] = siluScalar(x[i]) }
+    }
 }
+
+/// Elements below which a pointwise loop stays on one thread (a wake-up costs about as much as this work).
+let elementGrain = 1 << 15
 
 public func silu(_ t: Tensor) { silu(t.ptr, count: t.count) }
 
@@ -11,9 +16,11 @@ public func silu(_ t: Tensor) { silu(t.ptr, count: t.count) }
 /// Computed as x·σ(2u) with u the tanh argument: the same function without tanh's cancellation near −∞.
 public func geluTanh(_ x: UnsafeMutablePointer<Float>, count n: Int) {
     let c: Float = 2 * 0.7978845608028654  // 2·√(2/π)
-    for i in 0..<n {
-        let v = x[i]
-        x[i] = v / (1 + fastExp(-c * (v + 0.044715 * v * v * v)))
+    parallelRanges(n, grain: elementGrain) { r in
+        for i in r {
+            let v = x[i]
+            x[i] = v / (1 + fastExp(-c * (v + 0.044715 * v * v * v)))
+        }
     }
 }
 
@@ -24,11 +31,13 @@ public func geluTanh(_ t: Tensor) { geluTanh(t.ptr, count: t.count) }
 public func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int? = nil) {
     let ld = ld ?? cols
     guard cols > 0 else { return }
-    for r in 0..<rows {
-        let p = x + r * ld
-        let m = maxElement(p, cols)
-        for i in 0..<cols { p[i] = fastExp(p[i] - m) }
-        scale(p, count: cols, by: 1 / floatSum(p, cols))
+    parallelRanges(rows, grain: max(1, elementGrain / cols)) { rs in
+        for r in rs {
+            let p = x + r * ld
+            let m = maxElement(p, cols)
+            for i in 0..<cols { p[i] = fastExp(p[i] - m) }
+            scale(p, count: cols, by: 1 / floatSum(p, cols))
+        }
     }
 }
 
@@ -44,7 +53,9 @@ public func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointe
 
 /// out = a + b (out may alias a or b).
 public func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, count n: Int) {
-    for i in 0..<n { out[i] = a[i] + b[i] }
+    parallelRanges(n, grain: elementGrain) { r in
+        for i in r { out[i] = a[i] + b[i] }
+    }
 }
 
 /// y += x, for residual connections.

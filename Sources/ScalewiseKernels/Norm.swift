@@ -11,14 +11,16 @@ public func groupNorm(_ x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float
     precondition(groups > 0 && channels % groups == 0, "groupNorm: \(channels) channels in \(groups) groups")
     let perGroup = channels / groups
     let n = perGroup * spatial
-    for g in 0..<groups {
-        let s = statistics(x + g * n, n, eps: eps)
-        for c in (g * perGroup)..<((g + 1) * perGroup) {
-            // (x − μ_hi)·a + (b − μ_lo·a) rather than PyTorch's folded x·a + (b − μ·a): the folded form,
-            // and even rounding μ to one Float, lose digits when |μ| ≫ σ; x − μ_hi is exact (Sterbenz).
-            let a = Float(s.rstd * Double(gamma?[c] ?? 1))
-            affine(x + c * spatial, out + c * spatial, count: spatial, mean: s.meanHi, a: a,
-                   b: (beta?[c] ?? 0) - s.meanLo * a, silu: fusedSiLU)
+    parallelRanges(groups, grain: max(1, (1 << 16) / max(n, 1))) { range in
+        for g in range {
+            let s = statistics(x + g * n, n, eps: eps)
+            for c in (g * perGroup)..<((g + 1) * perGroup) {
+                // (x − μ_hi)·a + (b − μ_lo·a) rather than PyTorch's folded x·a + (b − μ·a): the folded form,
+                // and even rounding μ to one Float, lose digits when |μ| ≫ σ; x − μ_hi is exact (Sterbenz).
+                let a = Float(s.rstd * Double(gamma?[c] ?? 1))
+                affine(x + c * spatial, out + c * spatial, count: spatial, mean: s.meanHi, a: a,
+                       b: (beta?[c] ?? 0) - s.meanLo * a, silu: fusedSiLU)
+            }
         }
     }
 }
@@ -63,15 +65,17 @@ public func layerNormModulate(_ x: UnsafePointer<Float>, rows: Int, channels c: 
                               scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?,
                               out: UnsafeMutablePointer<Float>) {
     let ld = ld ?? c
-    for r in 0..<rows {
-        let p = x + r * ld, o = out + r * ld
-        let st = statistics(p, c, eps: eps)
-        let m = st.meanHi, lo = st.meanLo, rstd = Float(st.rstd)
-        switch (scale, shift) {
-        case let (s?, t?): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd * (1 + s[j]) + t[j] }
-        case let (s?, nil): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd * (1 + s[j]) }
-        case let (nil, t?): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd + t[j] }
-        case (nil, nil): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd }
+    parallelRanges(rows, grain: max(1, elementGrain / max(c, 1))) { rs in
+        for r in rs {
+            let p = x + r * ld, o = out + r * ld
+            let st = statistics(p, c, eps: eps)
+            let m = st.meanHi, lo = st.meanLo, rstd = Float(st.rstd)
+            switch (scale, shift) {
+            case let (s?, t?): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd * (1 + s[j]) + t[j] }
+            case let (s?, nil): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd * (1 + s[j]) }
+            case let (nil, t?): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd + t[j] }
+            case (nil, nil): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd }
+            }
         }
     }
 }
@@ -91,9 +95,11 @@ public func layerNormModulate(_ x: Tensor, eps: Float, scale: Tensor?, shift: Te
 public func l2NormalizeRows(_ x: UnsafeMutablePointer<Float>, rows: Int, dim: Int, ld: Int? = nil,
                             eps: Float = 1e-12) {
     let ld = ld ?? dim
-    for r in 0..<rows {
-        let p = x + r * ld
-        let norm = max(Float(sumSquaredDeviation(p, dim, mean: 0)).squareRoot(), eps)
-        for j in 0..<dim { p[j] /= norm }  // divide, not multiply by 1/norm: bit-closer to F.normalize
+    parallelRanges(rows, grain: max(1, elementGrain / max(dim, 1))) { rs in
+        for r in rs {
+            let p = x + r * ld
+            let norm = max(Float(sumSquaredDeviation(p, dim, mean: 0)).squareRoot(), eps)
+            for j in 0..<dim { p[j] /= norm }  // divide, not multiply by 1/norm: bit-closer to F.normalize
+        }
     }
 }

@@ -56,14 +56,16 @@ func collapseWeights(_ w: UnsafePointer<Float>, outChannels o: Int, inChannels c
 private func interleaveColumns(_ even: UnsafePointer<Float>, _ odd: UnsafePointer<Float>, channels o: Int,
                                height h: Int, width w: Int, rowParity py: Int, bias: UnsafePointer<Float>?,
                                out: UnsafeMutablePointer<Float>) {
-    for oc in 0..<o {
-        let b = bias?[oc] ?? 0
-        for i in 0..<h {
-            let e = even + (oc * h + i) * w, od = odd + (oc * h + i) * w
-            let d = out + (oc * 2 * h + 2 * i + py) * 2 * w
-            for j in 0..<w {
-                d[2 * j] = e[j] + b
-                d[2 * j + 1] = od[j] + b
+    parallelRanges(o, grain: 8) { outChannels in
+        for oc in outChannels {
+            let b = bias?[oc] ?? 0
+            for i in 0..<h {
+                let e = even + (oc * h + i) * w, od = odd + (oc * h + i) * w
+                let d = out + (oc * 2 * h + 2 * i + py) * 2 * w
+                for j in 0..<w {
+                    d[2 * j] = e[j] + b
+                    d[2 * j + 1] = od[j] + b
+                }
             }
         }
     }

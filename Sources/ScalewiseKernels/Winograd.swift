@@ -74,9 +74,10 @@ func transformWeights(_ w: UnsafePointer<Float>, outChannels o: Int, inChannels 
 private func transformInput(_ input: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
                             firstTileRow ty0: Int, tileRows: Int, into v: UnsafeMutablePointer<Float>) {
     let tilesX = (w + 1) / 2, n = tileRows * tilesX, padded = 2 * tilesX + 2
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: 8 * padded) { buffer in
+    parallelRanges(c, grain: 8) { channels in
+      withUnsafeTemporaryAllocation(of: Float.self, capacity: 8 * padded) { buffer in
         let d = buffer.baseAddress!, t = d + 4 * padded  // d: 4 padded input rows; t: B^T·d, 4 rows
-        for ch in 0..<c {
+        for ch in channels {
             let plane = input + ch * h * w
             for ty in ty0..<(ty0 + tileRows) {
                 for k in 0..<4 {
@@ -105,6 +106,7 @@ private func transformInput(_ input: UnsafePointer<Float>, channels c: Int, heig
                 }
             }
         }
+      }
     }
 }
 
@@ -114,7 +116,8 @@ private func transformOutput(_ m: UnsafePointer<Float>, outChannels o: Int, heig
                              firstTileRow ty0: Int, tileRows: Int, bias: UnsafePointer<Float>?,
                              out: UnsafeMutablePointer<Float>) {
     let tilesX = (w + 1) / 2, n = tileRows * tilesX, stride = o * n, fullX = w / 2
-    for oc in 0..<o {
+    parallelRanges(o, grain: 8) { outChannels in
+    for oc in outChannels {
         let b = bias?[oc] ?? 0
         for ty in ty0..<(ty0 + tileRows) {
             let p = m + oc * n + (ty - ty0) * tilesX
@@ -143,5 +146,6 @@ private func transformOutput(_ m: UnsafePointer<Float>, outChannels o: Int, heig
                 if let bottom { bottom[2 * fullX] = y.2 }
             }
         }
+    }
     }
 }

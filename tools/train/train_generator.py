@@ -143,16 +143,68 @@ def main():
 
 
 def init_from(model, path):
+    """Copy every tensor of `path` (training checkpoint or exported file) whose name and shape match. When the
+    schedules differ (e.g. 64 px from 32 px), the per-scale tables are resized instead of dropped: `pos_1LC`
+    ([1, L, C], per-scale positional grids concatenated) keeps the block of every side the old schedule had and
+    bicubic-interpolates the old largest grid for the new sides; `lvl_embed` level i takes old level
+    min(i, old_levels - 1)."""
     if path.endswith('.safetensors'):
         import export
+        from safetensors import safe_open
         from safetensors.torch import load_file
         src = export.dequantize(load_file(path))
+        with safe_open(path, 'pt') as f:
+            meta = f.metadata() or {}
+        src_cfg = json.loads(meta.get('config', '{}'))
     else:
-        src = torch.load(path, map_location='cpu', weights_only=False)['model']
+        ck = torch.load(path, map_location='cpu', weights_only=False)
+        src, src_cfg = ck['model'], ck.get('config', {})
     own = model.state_dict()
     take = {k: v.to(own[k].dtype) for k, v in src.items() if k in own and own[k].shape == v.shape}
+    new_pn = tuple(getattr(model, 'patch_nums', ()) or ())
+    resized = resize_scale_tables(src, own, src_cfg.get('patch_nums'), new_pn)
+    take.update({k: v.to(own[k].dtype) for k, v in resized.items()})
     model.load_state_dict(take, strict=False)
-    print(f'init from {path}: {len(take)}/{len(own)} tensors', flush=True)
+    print(f'init from {path}: {len(take)}/{len(own)} tensors ({len(resized)} resized)', flush=True)
+
+
+def resize_scale_tables(src, own, old_pn, new_pn):
+    """Resized `pos_1LC` / `lvl_embed.weight` from the old schedule `old_pn` to `new_pn` (see init_from)."""
+    import torch.nn.functional as F
+    out = {}
+    if not new_pn:
+        return out
+    if not old_pn and 'pos_1LC' in src:   # no recorded config: the VAR prefix cut whose length matches
+        L = src['pos_1LC'].shape[1]
+        old_pn = next((common.patch_nums_for(s) for s in range(1, 33)
+                       if sum(p * p for p in common.patch_nums_for(s)) == L), None)
+    if not old_pn:
+        return out
+    old_pn = tuple(int(p) for p in old_pn)
+    k = 'pos_1LC'
+    if k in src and k in own and src[k].shape != own[k].shape and src[k].shape[1] == sum(p * p for p in old_pn):
+        C = src[k].shape[-1]
+        blocks = dict(zip(old_pn, src[k][0].float().split([p * p for p in old_pn], dim=0)))
+        big = old_pn[-1]
+        grid = blocks[big].reshape(big, big, C).permute(2, 0, 1)[None]            # [1, C, big, big]
+        parts, how = [], []
+        for pn in new_pn:
+            if pn in blocks:
+                parts.append(blocks[pn])
+                how.append(f'{pn}:copy')
+            else:
+                g = F.interpolate(grid, size=(pn, pn), mode='bicubic', align_corners=False)
+                parts.append(g[0].permute(1, 2, 0).reshape(pn * pn, C))
+                how.append(f'{pn}:bicubic({big})')
+        out[k] = torch.cat(parts)[None]
+        print(f'resized {k} {tuple(src[k].shape)} -> {tuple(out[k].shape)}: {" ".join(how)}', flush=True)
+    k = 'lvl_embed.weight'
+    if k in src and k in own and src[k].shape != own[k].shape and src[k].shape[0] == len(old_pn):
+        n_old = src[k].shape[0]
+        pick = [min(i, n_old - 1) for i in range(own[k].shape[0])]
+        out[k] = src[k].float()[pick]
+        print(f'resized {k} {tuple(src[k].shape)} -> {tuple(out[k].shape)}: new level <- old level {pick}', flush=True)
+    return out
 
 
 def encode_cached(fam, tok_ck, args, data, test, dev):

@@ -27,6 +27,9 @@ def parse():
     p.add_argument('--out', required=True)
     p.add_argument('--minutes', type=float, default=4.0)
     p.add_argument('--resume', action='store_true')
+    p.add_argument('--init', help='start from the weights of this tokenizer checkpoint (ckpt.pt, e.g. from export.py '
+                   '--unpack) where names and shapes match; fresh optimizer and LR schedule (e.g. 64 px from 32 px: '
+                   'the network is fully convolutional)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--device', default='auto')
     p.add_argument('--batch', type=int, default=256)
@@ -65,6 +68,8 @@ def main():
     model = tok.model
     n_params = sum(p.numel() for p in model.parameters())
     print(f'{args.kind}: {n_params / 1e6:.3f} M params, config {json.dumps(model.config)}', flush=True)
+    if args.init and not (args.resume and os.path.exists(os.path.join(args.out, 'ckpt.pt'))):
+        init_from(model, args.init, args.kind)
     opt = common.make_adamw(model, args.lr)
     run = common.Run(args.out, args)
     gen = torch.Generator().manual_seed(args.seed)
@@ -136,6 +141,19 @@ def main():
     with open(os.path.join(args.out, 'eval.json'), 'w') as f:
         json.dump(ev, f, indent=1)
     print('final', json.dumps(ev), flush=True)
+
+
+def init_from(model, path, kind):
+    """Copy every tensor of a tokenizer checkpoint whose name and shape match (buffers sized by the schedule, such
+    as the EMA code-hit table, are left as built)."""
+    ck = torch.load(path, map_location='cpu', weights_only=False)
+    assert ck.get('kind', kind) == kind, f'--init is a {ck.get("kind")} checkpoint, not {kind}'
+    own = model.state_dict()
+    take = {k: v.to(own[k].dtype) for k, v in ck['model'].items() if k in own and own[k].shape == v.shape}
+    skipped = sorted(k for k in ck['model'] if k not in take)
+    model.load_state_dict(take, strict=False)
+    print(f'init from {path}: {len(take)}/{len(own)} tensors' + (f', not copied: {skipped}' if skipped else ''),
+          flush=True)
 
 
 if __name__ == '__main__':
