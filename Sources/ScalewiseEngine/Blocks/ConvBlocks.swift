@@ -31,7 +31,7 @@ struct Conv2d {
         let (h, wd) = (x.shape[1], x.shape[2])
         let ho = (h + pad.top + pad.bottom - k) / stride + 1
         let wo = (wd + pad.left + pad.right - k) / stride + 1
-        let out = Tensor(shape: [cout, ho, wo])
+        let out = scratch.map([cout, ho, wo])  // conv2d writes every element
         conv2d(x, weight: weight, bias: bias, stride: stride,
                padding: Padding(top: pad.top, left: pad.left, bottom: pad.bottom, right: pad.right), out: out,
                scratch: scratch)
@@ -40,7 +40,7 @@ struct Conv2d {
 
     /// Nearest-neighbour ×2 followed by this 3×3 conv, without materialising the 4× larger map.
     func upsampled(_ x: Tensor, _ scratch: Scratch = Scratch()) -> Tensor {
-        let out = Tensor(shape: [cout, x.shape[1] * 2, x.shape[2] * 2])
+        let out = scratch.map([cout, x.shape[1] * 2, x.shape[2] * 2])
         upsampleNearest2xConv3x3(x, weight: weight, bias: bias, out: out, scratch: scratch)
         return out
     }
@@ -56,9 +56,9 @@ struct GroupNorm {
         beta = try param(w, prefix + ".bias", [channels])
     }
 
-    func callAsFunction(_ x: Tensor, silu: Bool) -> Tensor {
-        let y = x.copy()
-        groupNorm(y, groups: groups, eps: eps, gamma: gamma, beta: beta, fusedSiLU: silu)
+    func callAsFunction(_ x: Tensor, silu: Bool, _ scratch: Scratch = Scratch()) -> Tensor {
+        let y = scratch.map(x.shape)
+        groupNorm(x, groups: groups, eps: eps, gamma: gamma, beta: beta, fusedSiLU: silu, out: y)
         return y
     }
 
@@ -82,10 +82,20 @@ struct ResnetBlock {
         shortcut = cin == cout ? nil : try Conv2d(w, prefix + ".nin_shortcut", cin: cin, cout: cout, k: 1)
     }
 
+    /// Leaves `x` to the caller; the intermediate maps go back to `scratch`.
     func callAsFunction(_ x: Tensor, _ scratch: Scratch = Scratch()) -> Tensor {
-        let h = conv2(norm2.inPlace(conv1(norm1(x, silu: true), scratch), silu: true), scratch)
-        let s = shortcut.map { $0(x, scratch) } ?? x
-        add(s, into: h)
+        let n1 = norm1(x, silu: true, scratch)
+        let h1 = conv1(n1, scratch)
+        scratch.recycle(n1)
+        let h = conv2(norm2.inPlace(h1, silu: true), scratch)
+        scratch.recycle(h1)
+        if let shortcut {
+            let s = shortcut(x, scratch)
+            add(s, into: h)
+            scratch.recycle(s)
+        } else {
+            add(x, into: h)
+        }
         return h
     }
 }
@@ -119,9 +129,10 @@ struct AttnBlock {
     func callAsFunction(_ x: Tensor, _ scratch: Scratch = Scratch()) -> Tensor {
         let (h, wd) = (x.shape[1], x.shape[2])
         let n = h * wd
-        let hn = norm(x, silu: false)
-        let qkvMap = Tensor(shape: [3 * C, h, wd])
+        let hn = norm(x, silu: false, scratch)
+        let qkvMap = scratch.map([3 * C, h, wd])
         conv2d(hn, weight: qkv, bias: qkvBias, padding: .zero, out: qkvMap, scratch: scratch)
+        scratch.recycle(hn)
         // Channel-major [3C, N] → token-major [N, 3C] so the shared attention kernel applies.
         let tokens = Tensor(shape: [n, 3 * C])
         transpose(qkvMap.ptr, rows: 3 * C, cols: n, into: tokens.ptr)
@@ -129,9 +140,11 @@ struct AttnBlock {
         attention(q: tokens.ptr, ldq: 3 * C, queries: n, k: tokens.ptr + C, ldk: 3 * C, v: tokens.ptr + 2 * C,
                   ldv: 3 * C, keys: n, heads: 1, headDim: C, scale: 1 / Float(C).squareRoot(), out: o.ptr, ldo: C,
                   scratch: scratch)
-        let oMap = Tensor(shape: [C, h, wd])
+        let oMap = scratch.map([C, h, wd])
         transpose(o.ptr, rows: n, cols: C, into: oMap.ptr)
+        scratch.recycle(qkvMap)
         let y = proj(oMap, scratch)
+        scratch.recycle(oMap)
         add(x, into: y)
         return y
     }

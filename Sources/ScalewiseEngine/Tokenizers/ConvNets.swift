@@ -29,14 +29,21 @@ struct ConvLevel {
     var attns: [AttnBlock] = []
     var resample: Conv2d?
 
+    /// Consumes `x`: every map but the result goes back to `scratch`.
     func run(_ x: Tensor, _ scratch: Scratch) -> Tensor {
         var h = x
         for (j, b) in blocks.enumerated() {
-            h = b(h, scratch)
-            if !attns.isEmpty { h = attns[j](h, scratch) }
+            h = replacing(h, with: b(h, scratch), scratch)
+            if !attns.isEmpty { h = replacing(h, with: attns[j](h, scratch), scratch) }
         }
         return h
     }
+}
+
+/// Recycles `old` (a map of the pass that nothing reads any more) and returns `new`.
+@inline(__always) func replacing(_ old: Tensor, with new: Tensor, _ scratch: Scratch) -> Tensor {
+    scratch.recycle(old)
+    return new
 }
 
 struct ConvDecoder {
@@ -75,14 +82,16 @@ struct ConvDecoder {
         convOut = try Conv2d(w, prefix + ".conv_out", cin: cin, cout: outChannels, k: 3)
     }
 
+    /// One pass; its maps are recycled through one scratch, so pages are touched only while the pass grows.
     func callAsFunction(_ z: Tensor) -> Tensor {
         let s = Scratch()
-        var h = mid.0(convIn(z, s), s)
-        if let a = mid.1 { h = a(h, s) }
-        h = mid.2(h, s)
+        var h = convIn(z, s)
+        h = replacing(h, with: mid.0(h, s), s)
+        if let a = mid.1 { h = replacing(h, with: a(h, s), s) }
+        h = replacing(h, with: mid.2(h, s), s)
         for level in levels {
             h = level.run(h, s)
-            if let up = level.resample { h = up.upsampled(h, s) }
+            if let up = level.resample { h = replacing(h, with: up.upsampled(h, s), s) }
         }
         return convOut(normOut.inPlace(h, silu: true), s)
     }
@@ -133,11 +142,11 @@ struct ConvEncoder {
         var h = convIn(x, s)
         for level in levels {
             h = level.run(h, s)
-            if let down = level.resample { h = down(h, s) }
+            if let down = level.resample { h = replacing(h, with: down(h, s), s) }
         }
-        h = mid.0(h, s)
-        if let a = mid.1 { h = a(h, s) }
-        h = mid.2(h, s)
-        return convOut(normOut(h, silu: true), s)
+        h = replacing(h, with: mid.0(h, s), s)
+        if let a = mid.1 { h = replacing(h, with: a(h, s), s) }
+        h = replacing(h, with: mid.2(h, s), s)
+        return convOut(normOut.inPlace(h, silu: true), s)
     }
 }
