@@ -91,3 +91,14 @@ public func addChannelBias(_ x: UnsafeMutablePointer<Float>, channels: Int, spat
 public func clamp(_ x: UnsafeMutablePointer<Float>, count n: Int, to lo: Float, _ hi: Float) {
     for i in 0..<n { x[i] = min(max(x[i], lo), hi) }
 }
+
+/// x[t, c] += gate[c]·y[t, c] over `rows` rows of `channels` (AdaLN's gated residual).
+public func gatedAdd(_ y: UnsafePointer<Float>, gate: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>,
+                     rows: Int, channels c: Int) {
+    parallelRanges(rows, grain: max(1, elementGrain / max(c, 1))) { rs in
+        for t in rs {
+            let xp = x + t * c, yp = y + t * c
+            for j in 0..<c { xp[j] += gate[j] * yp[j] }
+        }
+    }
+}

@@ -103,3 +103,24 @@ public func l2NormalizeRows(_ x: UnsafeMutablePointer<Float>, rows: Int, dim: In
         }
     }
 }
+
+/// VAR's L2-normalised attention on a fused `[rows, 3C]` qkv buffer (C = heads·headDim), in place: every
+/// head's q is normalised and multiplied by `qScale[h]`, every head's k normalised; v is untouched.
+public func normalizeQK(_ qkv: UnsafeMutablePointer<Float>, rows: Int, heads: Int, headDim: Int,
+                        qScale: UnsafePointer<Float>) {
+    let C = heads * headDim
+    parallelRanges(rows, grain: 16) { rs in
+        for r in rs {
+            let row = qkv + r * 3 * C
+            for h in 0..<heads {
+                let q = row + h * headDim, k = row + C + h * headDim
+                let qn = max(Float(sumSquaredDeviation(q, headDim, mean: 0)).squareRoot(), 1e-12)
+                for j in 0..<headDim { q[j] /= qn }
+                let s = qScale[h]
+                for j in 0..<headDim { q[j] *= s }
+                let kn = max(Float(sumSquaredDeviation(k, headDim, mean: 0)).squareRoot(), 1e-12)
+                for j in 0..<headDim { k[j] /= kn }
+            }
+        }
+    }
+}

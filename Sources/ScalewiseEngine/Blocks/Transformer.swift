@@ -56,15 +56,7 @@ struct SelfAttention {
     /// Normalises q and k in place in a [n, 3C] qkv buffer (no-op for legacy checkpoints).
     func normalizeQK(_ buf: UnsafeMutablePointer<Float>, rows n: Int) {
         guard let hs = headScale else { return }
-        let C = heads * headDim
-        for r in 0..<n {
-            let row = buf + r * 3 * C
-            for h in 0..<heads {
-                l2NormalizeRows(row + h * headDim, rows: 1, dim: headDim)
-                ScalewiseKernels.scale(row + h * headDim, count: headDim, by: hs[h])
-                l2NormalizeRows(row + C + h * headDim, rows: 1, dim: headDim)
-            }
-        }
+        hs.withUnsafeBufferPointer { ScalewiseKernels.normalizeQK(buf, rows: n, heads: heads, headDim: headDim, qScale: $0.baseAddress!) }
     }
 }
 
@@ -146,11 +138,8 @@ extension AdaLNBlock {
     /// x += γ ⊙ y with the sublayer's γ chunk.
     private func gatedAdd(_ x: Tensor, _ y: Tensor, rows: Int, tokens l: Int, mod: Tensor, sublayer i: Int) {
         for r in 0..<rows {
-            let g = mod.ptr + r * adaLin.cout + i * C
-            for t in 0..<l {
-                let xp = x.ptr + (r * l + t) * C, yp = y.ptr + (r * l + t) * C
-                for c in 0..<C { xp[c] += g[c] * yp[c] }
-            }
+            ScalewiseKernels.gatedAdd(y.ptr + r * l * C, gate: mod.ptr + r * adaLin.cout + i * C, into: x.ptr + r * l * C,
+                                      rows: l, channels: C)
         }
     }
 }
