@@ -72,8 +72,4 @@ struct Bench: ParsableCommand {
     }
 }
 
-func peakRSSMegabytes() -> Double {
-    var u = rusage()
-    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
-    return Double(u.ru_maxrss) / 1024
-}
+func peakRSSMegabytes() -> Double { Double(peakRSSBytes()) / 1048576 }
