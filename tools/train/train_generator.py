@@ -45,6 +45,9 @@ def parse():
     p.add_argument('--eval_every', type=float, default=60.0)
     p.add_argument('--eval_n', type=int, default=512)
     p.add_argument('--limit', type=int, default=0, help='use only the first N training images (smoke tests)')
+    p.add_argument('--subset', type=int, default=0, help='train on a fixed random subset of N training images (all '
+                   'classes and faces; the data is ordered by package, so --limit would keep a few packages only), '
+                   'e.g. to cut the one-off encoding time of a short 64-px CPU run')
     p.add_argument('--threads', type=int, default=0)
     return p.parse_args()
 
@@ -62,6 +65,10 @@ def main():
     for p in tok.model.parameters():
         p.requires_grad_(False)
     data = common.Glyphs(args.data, 'train', dev, args.limit)
+    if args.subset and args.subset < data.n:
+        keep = torch.randperm(data.n, generator=torch.Generator().manual_seed(args.seed))[:args.subset].sort().values
+        data.images, data.labels, data.n = data.images[keep.to(dev)], data.labels[keep.to(dev)], args.subset
+        print(f'subset: {data.n} training images (seed {args.seed})', flush=True)
     fam = gen_families.make(args.family, tok, data.images.shape[-1] // tok.model.downsample)
     assert tok.kind == fam.tokenizer_kind, f'{args.family} needs a {fam.tokenizer_kind} tokenizer, got {tok.kind}'
     test = common.Glyphs(args.data, 'test', dev, args.eval_n)
@@ -214,6 +221,8 @@ def encode_cached(fam, tok_ck, args, data, test, dev):
     kind = {'mvar': 'var', 'mambavar': 'var'}.get(kind, kind)
     path = os.path.join(os.path.dirname(os.path.abspath(args.tokenizer)), f'tokens_{kind}.pt')
     key = dict(step=tok_ck.get('step'), data=data.sha256, n=data.n, test_n=test.n)
+    if getattr(args, 'subset', 0):
+        key['subset_seed'] = args.seed
     if os.path.exists(path):
         c = torch.load(path, map_location='cpu', weights_only=False)
         if c['key'] == key:
