@@ -154,7 +154,7 @@ def init_from(model, path):
     schedules differ (e.g. 64 px from 32 px), the per-scale tables are resized instead of dropped: `pos_1LC`
     ([1, L, C], per-scale positional grids concatenated) keeps the block of every side the old schedule had and
     bicubic-interpolates the old largest grid for the new sides; `lvl_embed` level i takes old level
-    min(i, old_levels - 1)."""
+    min(i, old_levels - 1). FlexVAR's 2D position map [1, C, H, W] is bicubic-resized."""
     if path.endswith('.safetensors'):
         import export
         from safetensors import safe_open
@@ -179,6 +179,14 @@ def resize_scale_tables(src, own, old_pn, new_pn):
     """Resized `pos_1LC` / `lvl_embed.weight` from the old schedule `old_pn` to `new_pn` (see init_from)."""
     import torch.nn.functional as F
     out = {}
+    k = 'pos_1LC'
+    if k in src and k in own and src[k].dim() == 4 and src[k].shape[:2] == own[k].shape[:2] \
+            and src[k].shape != own[k].shape:
+        # FlexVAR: one learnable 2D map [1, C, H, W], area-resized to every step's side, sized 2x the largest
+        # side (16x16 for an 8x8 latent, 32x32 for 16x16); upsampled, its area-resize to each side is ~unchanged
+        out[k] = F.interpolate(src[k].float(), size=tuple(own[k].shape[2:]), mode='bicubic', align_corners=False)
+        print(f'resized {k} {tuple(src[k].shape)} -> {tuple(out[k].shape)}: bicubic', flush=True)
+        return out
     if not new_pn:
         return out
     if not old_pn and 'pos_1LC' in src:   # no recorded config: the VAR prefix cut whose length matches
