@@ -28,6 +28,20 @@ final class ShippedModelTests: XCTestCase {
             .filter { $0.pathExtension == "json" }.sorted { $0.path < $1.path }
     }
 
+    /// With no model named, the 64-px VAR is used when present; the 32-px VAR next; otherwise the first file.
+    func testDefaultModelIsThe64PixelVAR() throws {
+        let shipped = try FileManager.default.contentsOfDirectory(atPath: Self.root.path + "/weights")
+            .filter { $0.hasSuffix(".safetensors") }.sorted().map { Self.root.path + "/weights/" + $0 }
+        let pick = try XCTUnwrap(ModelLoader.preferredDefault(among: shipped))
+        XCTAssertTrue(pick.hasSuffix("/weights/glyphs64-var.safetensors"), pick)
+        XCTAssertEqual(try ModelLoader.openWeights(pick).metadata["image_size"], "64")
+        let without = shipped.filter { !$0.hasSuffix("glyphs64-var.safetensors") }
+        XCTAssertEqual(ModelLoader.preferredDefault(among: without).map { URL(fileURLWithPath: $0).lastPathComponent },
+                       "glyphs-var.safetensors")
+        XCTAssertEqual(ModelLoader.preferredDefault(among: ["/x/a.safetensors", "/x/b.pth"]), "/x/a.safetensors")
+        XCTAssertNil(ModelLoader.preferredDefault(among: []))
+    }
+
     /// Every generator in weights/ has a fixture (a new shipped model cannot skip this test).
     func testEveryShippedGeneratorHasAFixture() throws {
         let covered = Set(try fixtures().map { try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: $0)).model })

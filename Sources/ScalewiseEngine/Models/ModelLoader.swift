@@ -57,11 +57,22 @@ public enum ModelLoader {
         throw WeightsError.io(model, "no such model in \(searchPaths.joined(separator: ", "))")
     }
 
+    /// Shipped generators in the order the TUI and `generate` prefer them when no model is named: the 64-px VAR
+    /// (the issue's miniature of VAR-256: 16×16 latent, VAR's 10 scales), then the 32-px one.
+    public static let preferredDefaults = ["glyphs64-var.safetensors", "glyphs-var.safetensors"]
+
     /// The model the TUI and `generate` use when none is named.
     public static func defaultModel() throws -> String {
-        let all = availableModels()
-        if let p = all.first(where: { $0.hasSuffix("/glyphs-var.safetensors") }) ?? all.first { return p }
+        if let p = preferredDefault(among: availableModels()) { return p }
         throw WeightsError.io("weights/", "no model found in \(searchPaths.joined(separator: ", "))")
+    }
+
+    /// The first of `preferredDefaults` found in `paths` (in search-path order), else the first path.
+    public static func preferredDefault(among paths: [String]) -> String? {
+        for name in preferredDefaults {
+            if let p = paths.first(where: { $0.hasSuffix("/" + name) }) { return p }
+        }
+        return paths.first
     }
 
     static func isGenerator(_ w: WeightSource) -> Bool {
