@@ -20,7 +20,7 @@ struct Scalewise: ParsableCommand {
 
 /// Flags every command that loads a model shares.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .shortAndLong, help: "Model name in the search paths, or a .safetensors/.pth path (default: the shipped model).")
+    @Option(name: .shortAndLong, help: "Model name in the search paths, or a .safetensors/.pth path (default: glyphs64-var, else glyphs-var).")
     var model: String?
 
     @Option(help: "Tokenizer file, when the model's metadata does not name one.")
