@@ -17,8 +17,10 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         // glibc's mallopt (the CLI fixes the mmap threshold; see ModelOptions.load).
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        // oneDNN for the bf16 and int8 matrix products (no pkg-config file in Debian: the module map links dnnl).
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
-        .target(name: "ScalewiseKernels", dependencies: ["COpenBLAS"],
+        .target(name: "ScalewiseKernels", dependencies: ["COpenBLAS", "CDNNL"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"])]),
         .target(name: "ScalewiseEngine", dependencies: ["ScalewiseKernels", "CPNG"]),
         .target(name: "ScalewiseTUI", dependencies: ["ScalewiseEngine", "CNCursesW"]),

@@ -83,6 +83,12 @@ public protocol GenerationSession: AnyObject {
     var options: SamplingOptions { get }
     /// Runs exactly one more scale.
     func step() throws -> ScaleResult
+    /// Runs one more scale with its tokens given (teacher forcing), or sampled when `forcing` is nil.
+    func step(forcing: [Int32]?) throws -> ScaleResult
+    /// Keep each step's guided logits in `lastLogits` (tests, analysis).
+    var keepLogits: Bool { get set }
+    /// The guided logits of the last step, [tokens, V], when `keepLogits` is set.
+    var lastLogits: [Float] { get }
     /// Returns to the state right after scale `k` (k = 0 means nothing generated) without recomputing.
     func rewind(to k: Int)
     /// Rewinds to `k` and changes the seed for the scales after it.

@@ -1,6 +1,9 @@
 import Foundation
 import ScalewiseKernels
 
+/// The precision of a model's linear layers, re-exported for the front ends.
+public typealias Precision = ScalewiseKernels.Precision
+
 /// BLAS thread count, re-exported so front ends need not import the kernel layer.
 public func setThreads(_ n: Int) { Threads.set(n) }
 public func threadCount() -> Int { Threads.count }

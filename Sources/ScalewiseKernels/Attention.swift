@@ -16,6 +16,11 @@ public func attention(q: UnsafePointer<Float>, ldq: Int, queries lq: Int,
                       out: UnsafeMutablePointer<Float>, ldo: Int, scratch: Scratch,
                       scoreBudget: Int = attentionScoreBudget) {
     guard lq > 0 && heads > 0 else { return }
+    if Threads.pool == .openmp {
+        attentionDNNL(q: q, ldq: ldq, queries: lq, k: k, ldk: ldk, v: v, ldv: ldv, keys: lk, heads: heads, headDim: d,
+                      scale: scale, headScales: headScales, mask: mask, ldMask: ldMask, out: out, ldo: ldo, scratch: scratch)
+        return
+    }
     let perHead = lq * lk
     // Heads are processed in groups, each phase (scores, softmax, weighted sum) over the whole group:
     // alternating one-thread softmax with two-thread sgemm per head leaves OpenBLAS's worker spinning
@@ -69,4 +74,30 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, heads: Int, headDim d: In
     attention(q: q.ptr, ldq: width, queries: lq, k: k.ptr, ldk: width, v: v.ptr, ldv: width, keys: lk,
               heads: heads, headDim: d, scale: scale, headScales: headScales?.ptr, mask: mask?.ptr,
               out: out.ptr, ldo: width, scratch: scratch)
+}
+
+/// `attention` on oneDNN's threads (the bf16 and int8 paths, `Threads.pool == .openmp`): all heads in one
+/// batched product per phase, reading q, k and v in place through strides. Float32 throughout, like the
+/// OpenBLAS path, but summed in another order, so not bit-identical to it.
+func attentionDNNL(q: UnsafePointer<Float>, ldq: Int, queries lq: Int, k: UnsafePointer<Float>, ldk: Int,
+                   v: UnsafePointer<Float>, ldv: Int, keys lk: Int, heads: Int, headDim d: Int, scale: Float,
+                   headScales: UnsafePointer<Float>?, mask: UnsafePointer<Float>?, ldMask: Int?,
+                   out: UnsafeMutablePointer<Float>, ldo: Int, scratch: Scratch) {
+    let perHead = lq * lk
+    let scores = scratch.floats(heads * perHead, .scores)
+    // scores[h] = q_h · k_hᵀ: q as [H, Lq, d] (strides d, ldq, 1), kᵀ as [H, d, Lk] (strides d, 1, ldk).
+    DNNL.stridedMatmul(b: heads, m: lq, n: lk, k: d, src: [d, ldq, 1], weights: [d, 1, ldk], dst: [perHead, lk, 1])
+        .execute(src: q, weights: k, bias: nil, dst: scores)
+    parallelRanges(heads * lq, grain: max(1, 16384 / max(lk, 1))) { rows in
+        for row in rows {
+            let h = row / lq, r = row % lq, s = scores + row * lk
+            let alpha = scale * (headScales?[h] ?? 1)
+            if alpha != 1 { for j in 0..<lk { s[j] *= alpha } }
+            if let mask { add(s, mask + r * (ldMask ?? lk), out: s, count: lk) }
+        }
+    }
+    softmaxRows(scores, rows: heads * lq, cols: lk)
+    // out_h = P_h · v_h: v as [H, Lk, d] (strides d, ldv, 1), out as [H, Lq, d] (strides d, ldo, 1).
+    DNNL.stridedMatmul(b: heads, m: lq, n: d, k: lk, src: [perHead, lk, 1], weights: [d, ldv, 1], dst: [d, ldo, 1])
+        .execute(src: scores, weights: v, bias: nil, dst: out)
 }

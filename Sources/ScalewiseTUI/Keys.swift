@@ -258,7 +258,7 @@ extension App {
     private func chooseModel(_ paths: [String], _ sel: Int, _ lane: Int) {
         overlay = nil
         message = "loading \((paths[sel] as NSString).lastPathComponent)…"
-        worker.submit(.load(path: paths[sel], lane: lane), epoch: epoch)
+        worker.submit(.load(path: paths[sel], lane: lane, precision: lanes[0].generator.precision), epoch: epoch)
     }
 
     private func mouse() {

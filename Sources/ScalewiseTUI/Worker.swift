@@ -26,7 +26,7 @@ enum Job: Sendable {
     /// Finish the run if needed, then save lane 0's image (and with `strip`, the strip + animation).
     case save(dir: String, strip: Bool)
     /// Load a model file.
-    case load(path: String, lane: Int)
+    case load(path: String, lane: Int, precision: Precision)
 }
 
 struct LaneSpec: Sendable {
@@ -166,8 +166,8 @@ final class Worker: @unchecked Sendable {
             let l = lanes[0]
             post(.saved(paths: try Saver.save(l.spec.generator, l.session, dir: dir, strip: strip, edit: l.spec.edit?.label),
                         strip: strip))
-        case .load(let path, let lane):
-            post(.loaded(generator: try ModelLoader.load(path), lane: lane))
+        case .load(let path, let lane, let precision):
+            post(.loaded(generator: try ModelLoader.load(path, precision: precision), lane: lane))
         }
     }
 

@@ -14,6 +14,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         guard images >= 1 else { throw ValidationError("--images must be ≥ 1") }
+        let precision = try modelOptions.resolvedPrecision()
         let gen = try modelOptions.load()
         let loadedRSS = Double(currentRSSBytes()) / 1048576
         let ceiling = measureSgemmCeiling()
@@ -52,11 +53,14 @@ struct Bench: ParsableCommand {
                   + "\"gflops_per_s\": \(gflops), \"transformer_gflop\": \(flops.transformer / 1e9), "
                   + "\"decoder_gflop\": \(flops.decoder / 1e9), \"peak_rss_mb\": \(rss), \"threads\": \(threadCount()), "
                   + "\"loaded_rss_mb\": \(loadedRSS), \"kv_cache_mb\": \(kvMB), \"rss_budget_mb\": \(budget), "
-                  + "\"sgemm_ceiling_gflops\": \(ceiling), \"blas_kernels\": \"\(blasKernels)\"}")
+                  + "\"sgemm_ceiling_gflops\": \(ceiling), \"blas_kernels\": \"\(blasKernels)\", "
+                  + "\"precision\": \"\(gen.precision)\", \"precision_reason\": \"\(precision.reason)\", \"cpu_isa\": \"\(Precision.cpuISA)\", "
+                  + "\"per_scale_ms\": [\(perScale.map { String($0) }.joined(separator: ", "))]}")
             return
         }
         print("model \(gen.name) (\(gen.family), \(String(format: "%.1f", Double(gen.parameterCount) / 1e6)) M params), "
               + "\(threadCount()) threads, cfg \(cfg), \(images) image(s)")
+        print("precision \(gen.precision) (\(precision.reason)); oneDNN ISA \(Precision.cpuISA)")
         print(String(format: "OpenBLAS kernels %@, sgemm ceiling %.0f GFLOP/s ([1024,1024]·[1024,4096])", blasKernels, ceiling))
         for (k, shape) in gen.schedules[0].enumerated() {
             print(String(format: "  scale %2d %7@ %8.1f ms", k + 1, shape.description, perScale[k]))

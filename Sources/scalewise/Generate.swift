@@ -50,6 +50,7 @@ struct Generate: ParsableCommand {
                 throw EngineError.badArgument("\(src) is an edit (\(e)) of an image it does not hold; it cannot be reproduced")
             }
             if mo.model == nil { mo.model = record!.model }
+            if mo.precision == nil { mo.precision = record!.precision ?? "fp32" }
         }
         let gen = try mo.load()
         let classIndex = try record?.classIndex ?? gen.resolveClass(classLabel!)

@@ -6,14 +6,21 @@ struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a weight file's family, config, metadata and parameter count.")
 
     @Argument(help: "A .safetensors or .pth file, or a model name.") var file: String
+    @Option(help: ArgumentHelp("The precision to report on: auto, fp32, bf16 or int8.", valueName: "auto|fp32|bf16|int8"))
+    var precision = "auto"
 
     func run() throws {
+        guard let p = Precision.resolve(precision) else {
+            throw ValidationError("--precision must be auto, fp32, bf16 or int8 (got '\(precision)')")
+        }
         let path = try ModelLoader.resolve(file)
         let w = try ModelLoader.openWeights(path)
         print("file:       \(path)")
         print("family:     \(ModelLoader.family(of: w))")
         print("tensors:    \(w.keys.count)")
         print("parameters: \(w.parameterCount) (\(String(format: "%.2f", Double(w.parameterCount) / 1e6)) M)")
+        print("precision:  \(p.precision) (\(p.reason)); linear weights held at \(p.precision.weightBytes) byte(s) each, "
+              + "fp32 elsewhere; oneDNN ISA \(Precision.cpuISA)")
         for key in w.metadata.keys.sorted() where key != "classes" && key != "preview" {
             print("\(key): \(w.metadata[key]!)")
         }

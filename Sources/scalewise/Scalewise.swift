@@ -29,6 +29,19 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "BLAS threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: ArgumentHelp("Arithmetic of the generator's linear layers: auto (bf16 where the CPU computes it natively, else fp32), fp32 (the exact reference), bf16 or int8.",
+                               valueName: "auto|fp32|bf16|int8"))
+    var precision: String?
+
+    /// The precision to load in, and why (`auto` by default; a PNG's record when reproducing one).
+    func resolvedPrecision() throws -> (precision: Precision, reason: String) {
+        let text = precision ?? "auto"
+        guard let p = Precision.resolve(text) else {
+            throw ValidationError("--precision must be auto, fp32, bf16 or int8 (got '\(text)')")
+        }
+        return p
+    }
+
     func load() throws -> Generator {
         // The decoder's feature maps (up to 42 MB each at 256 px) come and go layer by layer. glibc raises its
         // mmap threshold after the first such free, so later maps land in the heap and stay resident when
@@ -38,6 +51,7 @@ struct ModelOptions: ParsableArguments {
             guard t > 0 else { throw ValidationError("--threads must be positive") }
             setThreads(t)
         }
-        return try ModelLoader.load(model ?? ModelLoader.defaultModel(), tokenizer: tokenizer)
+        return try ModelLoader.load(model ?? ModelLoader.defaultModel(), tokenizer: tokenizer,
+                                    precision: resolvedPrecision().precision)
     }
 }

@@ -45,7 +45,7 @@ struct TUICommand: ParsableCommand {
         // Loading happens before the screen opens: a missing model is a plain one-line error.
         let gen = try modelOptions.load()
         if let c = classLabel { _ = try gen.resolveClass(c) }
-        let second = try compare.map { try ModelLoader.load($0) }
+        let second = try compare.map { try ModelLoader.load($0, precision: gen.precision) }
         if let path = image {
             guard gen is FlexVARGenerator else {
                 throw EngineError.badArgument("--image needs a FlexVAR model, not \(gen.family)")

@@ -202,7 +202,7 @@ final class FlexVARParityTests: XCTestCase {
     /// The comparisons bite: a perturbed generator weight breaks logit parity, a perturbed decoder weight pixels.
     func testPerturbedModelFailsParity() throws {
         let gen = try loadGenerator(), exp = try expected()
-        let w = gen.model.trunk.blocks[0].fc1.weight
+        let w = gen.model.trunk.blocks[0].fc1.weight.fp32!
         w.ptr[0] += 0.5
         defer { w.ptr[0] -= 0.5 }
         XCTAssertGreaterThan(Parity.relErr(try teacherForcedLogits(gen, exp), try exp.floats("tf.logits")), 1e-4)

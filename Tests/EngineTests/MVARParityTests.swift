@@ -128,7 +128,7 @@ final class MVARParityTests: XCTestCase {
     /// The comparison bites: a perturbed weight must break logit parity.
     func testPerturbedModelFailsParity() throws {
         let gen = try loadGenerator(), exp = try expected()
-        let w = gen.model.trunk.blocks[1].attn.proj.weight
+        let w = gen.model.trunk.blocks[1].attn.proj.weight.fp32!
         w.ptr[5] += 0.5
         defer { w.ptr[5] -= 0.5 }
         XCTAssertGreaterThan(Parity.relErr(try teacherForcedLogits(gen, exp), try exp.floats("tf.logits")), 1e-4)

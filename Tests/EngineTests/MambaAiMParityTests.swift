@@ -106,7 +106,7 @@ final class MambaAiMParityTests: XCTestCase {
 
     /// The comparison bites: a perturbed mixer weight breaks logit parity.
     func testPerturbedModelFailsParity() throws {
-        let model = try load().model, w = model.layers[1].mixer.inProj.weight
+        let model = try load().model, w = model.layers[1].mixer.inProj.weight.fp32!
         w.ptr[5] += 0.5
         defer { w.ptr[5] -= 0.5 }
         let err = relativeError(try stepLogits(model, label: 0, posShift: 0),

@@ -110,8 +110,8 @@ final class VARParityTests: XCTestCase {
     /// The comparison bites: a perturbed weight must break logit parity.
     func testPerturbedModelFailsParity() throws {
         let gen = try loadGenerator(), exp = try expected()
-        gen.model.trunk.blocks[0].fc1.weight.ptr[0] += 0.5
-        defer { gen.model.trunk.blocks[0].fc1.weight.ptr[0] -= 0.5 }
+        gen.model.trunk.blocks[0].fc1.weight.fp32!.ptr[0] += 0.5
+        defer { gen.model.trunk.blocks[0].fc1.weight.fp32!.ptr[0] -= 0.5 }
         let s = try VARSession(model: gen.model, classIndex: 3, options: SamplingOptions(cfg: 0, topK: 1, topP: 0))
         s.keepLogits = true
         var got: [Float] = []

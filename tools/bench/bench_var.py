@@ -1,11 +1,14 @@
-"""Seconds per 256 px image: the PyTorch VAR code vs `scalewise bench`, same random weights, same threads.
+"""Seconds per 256 px image: the PyTorch VAR code vs `scalewise bench`, same random weights, same threads, one run.
 
     python3 tools/bench/bench_var.py [--depth 16] [--threads 2] [--official /tmp/official/VAR] [--images 1]
+                                     [--precisions fp32,bf16,int8]
 
 Builds a random-weight VAR-d{depth} + vae_ch160v4096z32 (official shapes), saves them as .safetensors in a
 scratch folder, times the official `autoregressive_infer_cfg` (from a checkout of FoundationVision/VAR given by
---official, else our architecture-identical reference in tools/reference), split into transformer and decoder,
-then runs `scalewise bench` on the same files and prints both and the ratio. fp32 on both sides.
+--official, else our architecture-identical reference in tools/reference) in fp32 and under
+`torch.autocast('cpu', dtype=torch.bfloat16)`, each split into transformer and decoder, then runs
+`scalewise bench --precision P` on the same files for each precision and prints one table (seconds, ratios
+to both PyTorch runs, GFLOP/s, peak RSS) and a per-scale table of ours.
 """
 import argparse
 import json
@@ -59,7 +62,7 @@ def save(module, path, meta):
     save_file(sd, path, metadata=meta)
 
 
-def time_torch(vae, var, images, cfg, top_k, top_p):
+def time_torch(vae, var, images, cfg, top_k, top_p, autocast=False):
     decode_s, total_s = 0.0, 0.0
     orig = vae.fhat_to_img
 
@@ -86,7 +89,9 @@ def time_torch(vae, var, images, cfg, top_k, top_p):
                 decode_s = d0
         raise RuntimeError('the official sampler failed on 10 seeds')
 
-    with torch.inference_mode():
+    import contextlib
+    amp = torch.autocast('cpu', dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+    with torch.inference_mode(), amp:
         one(0)
         decode_s = 0.0
         total_s = sum(one(i) for i in range(images))
@@ -100,6 +105,7 @@ def main():
     ap.add_argument('--images', type=int, default=1)
     ap.add_argument('--official', default=None, help='path to a FoundationVision/VAR checkout')
     ap.add_argument('--scratch', default='/tmp/scalewise-bench')
+    ap.add_argument('--precisions', default='fp32,bf16,int8')
     ap.add_argument('--binary', default=os.path.join(ROOT, '.build', 'release', 'scalewise'))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -113,24 +119,45 @@ def main():
     save(var, var_path, {'family': 'var', 'tokenizer': os.path.basename(vae_path)})
     os.sync()  # no writeback of the fresh files during the timed runs
     cfg, top_k, top_p = 4.0, 900, 0.95
-    t_tr, t_dec = time_torch(vae, var, args.images, cfg, top_k, top_p)
+    official = {'fp32': time_torch(vae, var, args.images, cfg, top_k, top_p),
+                'bf16 autocast': time_torch(vae, var, args.images, cfg, top_k, top_p, autocast=True)}
     del vae, var  # our run should not share the machine's memory with PyTorch's copy of the model
     import gc
     gc.collect()
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads))
-    out = subprocess.run([args.binary, 'bench', '--model', var_path, '--threads', str(args.threads),
-                          '--images', str(args.images), '--json'], env=env, check=True, capture_output=True, text=True)
-    ours = json.loads(out.stdout.strip().splitlines()[-1])
-    rows = [('transformer', t_tr, ours['transformer_s']), ('decode', t_dec, ours['decode_s']),
-            ('total', t_tr + t_dec, ours['transformer_s'] + ours['decode_s'])]
-    print(f'VAR-d{args.depth} 256px, cfg {cfg}, top-k {top_k}, top-p {top_p}, {args.threads} threads, fp32; '
-          f'PyTorch {torch.__version__} ({which} code)')
-    print(f'{"stage":12s} {"pytorch s":>10s} {"scalewise s":>12s} {"ratio":>7s}')
-    for name, a, b in rows:
-        print(f'{name:12s} {a:10.2f} {b:12.2f} {a / b:6.2f}x')
-    print(f'scalewise: {ours.get("gflops_per_s", 0):.0f} GFLOP/s overall; OpenBLAS {ours.get("blas_kernels", "?")} kernels, '
-          f'sgemm ceiling {ours.get("sgemm_ceiling_gflops", 0):.0f} GFLOP/s; peak RSS {ours.get("peak_rss_mb", 0):.0f} MiB '
-          f'(budget {ours.get("rss_budget_mb", 0):.0f} MiB = loaded + KV cache + 300 MB)')
+    ours = {}
+    for p in args.precisions.split(','):
+        out = subprocess.run([args.binary, 'bench', '--model', var_path, '--threads', str(args.threads),
+                              '--images', str(args.images), '--precision', p, '--json'],
+                             env=env, check=True, capture_output=True, text=True)
+        ours[p] = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f'VAR-d{args.depth} 256px, cfg {cfg}, top-k {top_k}, top-p {top_p}, {args.threads} threads, {args.images} '
+          f'image(s) after a warm-up; PyTorch {torch.__version__} ({which} code); oneDNN ISA '
+          f'{next(iter(ours.values())).get("cpu_isa", "?")}')
+    t32 = sum(official['fp32'])
+    tbf = sum(official['bf16 autocast'])
+    print()
+    print(f'| run | transformer s | decoder s | total s | vs official fp32 | vs official bf16 autocast | GFLOP/s | peak RSS MiB |')
+    print('|---|---|---|---|---|---|---|---|')
+    for name, (tr, dec) in official.items():
+        print(f'| official {name} | {tr:.2f} | {dec:.2f} | {tr + dec:.2f} | {t32 / (tr + dec):.2f}x | {tbf / (tr + dec):.2f}x | | |')
+    for p, o in ours.items():
+        tot = o['transformer_s'] + o['decode_s']
+        print(f'| Scalewise {p} | {o["transformer_s"]:.2f} | {o["decode_s"]:.2f} | {tot:.2f} | {t32 / tot:.2f}x | '
+              f'{tbf / tot:.2f}x | {o["gflops_per_s"]:.0f} | {o["peak_rss_mb"]:.0f} |')
+    print()
+    ps = list(ours)
+    print('| scale | ' + ' | '.join(f'{p} ms' for p in ps) + ' |')
+    print('|---|' + '---|' * len(ps))
+    sides = [1, 2, 3, 4, 5, 6, 8, 10, 13, 16]
+    for k in range(len(next(iter(ours.values()))['per_scale_ms'])):
+        print(f'| {k + 1} ({sides[k]}x{sides[k]}) | ' + ' | '.join(f'{ours[p]["per_scale_ms"][k]:.1f}' for p in ps) + ' |')
+    first6 = {p: sum(ours[p]['per_scale_ms'][:6]) for p in ps}
+    print()
+    print('scales 1-6: ' + ', '.join(f'{p} {v:.0f} ms' for p, v in first6.items()))
+    for p, o in ours.items():
+        print(f'{p}: {o.get("precision_reason", "")}; OpenBLAS {o.get("blas_kernels", "?")}, sgemm ceiling '
+              f'{o.get("sgemm_ceiling_gflops", 0):.0f} GFLOP/s; loaded {o.get("loaded_rss_mb", 0):.0f} MiB')
 
 
 if __name__ == '__main__':

@@ -58,7 +58,7 @@ struct Mamba2 {
         guard d.count == H || d.count == E else { throw WeightsError.mismatch(w.path, "\(prefix).D has \(d.count) values") }
         D = Tensor(shape: [E], data: d.count == E ? d : (0..<E).map { d[$0 / c.headdim] })
         normWeight = try param(w, prefix + ".norm.weight", [E])
-        outProj = try Linear(w, prefix + ".out_proj", cin: E, cout: dModel, bias: false)
+        outProj = try Linear(w, prefix + ".out_proj", cin: E, cout: dModel, bias: false, int8: true)
     }
 
     /// out [rows·l, d_model] for u [rows·l, d_model] (row-major by conditioning row, then token); each row

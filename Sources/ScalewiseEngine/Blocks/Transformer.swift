@@ -1,26 +1,37 @@
 import Foundation
 import ScalewiseKernels
 
-/// PyTorch `nn.Linear`: y = x·Wᵀ + b, W stored [out, in].
+/// PyTorch `nn.Linear`: y = x·Wᵀ + b, W stored [out, in], held in the precision the weights were loaded for
+/// (`WeightSource.linearPrecision`); the bias stays fp32.
+///
+/// int8 is for the bulk of the work only — attention's qkv and output projections, the FFN, Mamba's output
+/// projection — which callers mark with `int8: true`. The layers whose errors the network amplifies (the
+/// vocabulary head, AdaLN modulation, embeddings, Mamba's input projection that produces Δ, B and C) stay in
+/// bf16 when int8 is asked for, as LLM.int8() and SmoothQuant keep their sensitive parts in 16 bits; they are
+/// a few percent of the FLOPs.
 struct Linear {
-    let weight: Tensor  // [out, in]
+    let weight: PackedWeight
     let bias: Tensor?  // [out]
 
-    init(_ w: WeightSource, _ prefix: String, cin: Int, cout: Int, bias hasBias: Bool = true) throws {
-        weight = try param(w, prefix + ".weight", [cout, cin])
+    init(_ w: WeightSource, _ prefix: String, cin: Int, cout: Int, bias hasBias: Bool = true, int8: Bool = false) throws {
+        weight = PackedWeight(try param(w, prefix + ".weight", [cout, cin]), precision: Linear.precision(w, int8: int8))
         bias = hasBias ? try param(w, prefix + ".bias", [cout]) : nil
     }
 
-    init(weight: Tensor, bias: Tensor?) {
-        self.weight = weight
+    init(weight: Tensor, bias: Tensor?, precision: Precision, int8: Bool = false) {
+        self.weight = PackedWeight(weight, precision: precision == .int8 && !int8 ? .bf16 : precision)
         self.bias = bias
     }
 
-    var cout: Int { weight.shape[0] }
-    var cin: Int { weight.shape[1] }
+    static func precision(_ w: WeightSource, int8: Bool) -> Precision {
+        w.linearPrecision == .int8 && !int8 ? .bf16 : w.linearPrecision
+    }
+
+    var cout: Int { weight.outFeatures }
+    var cin: Int { weight.inFeatures }
 
     func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        linear(x, rows: rows, inFeatures: cin, weight: weight.ptr, outFeatures: cout, bias: bias?.ptr, out: y)
+        weight.apply(x, rows: rows, bias: bias?.ptr, out: y)
     }
 }
 
@@ -40,8 +51,8 @@ struct SelfAttention {
         let qb = try w.floats(prefix + ".q_bias", shape: [C])
         let vb = try w.floats(prefix + ".v_bias", shape: [C])
         qkv = Linear(weight: try param(w, prefix + ".mat_qkv.weight", [3 * C, C]),
-                     bias: Tensor(shape: [3 * C], data: qb + [Float](repeating: 0, count: C) + vb))
-        proj = try Linear(w, prefix + ".proj", cin: C, cout: C)
+                     bias: Tensor(shape: [3 * C], data: qb + [Float](repeating: 0, count: C) + vb), precision: w.linearPrecision, int8: true)
+        proj = try Linear(w, prefix + ".proj", cin: C, cout: C, int8: true)
         if w.has(prefix + ".scale_mul_1H11") {
             let s = try w.floats(prefix + ".scale_mul_1H11", shape: [1, heads, 1, 1])
             headScale = s.map { Float(exp(Double(min($0, Float(log(100.0)))))) }
@@ -79,8 +90,8 @@ struct AdaLNBlock {
         adaLin = try Linear(w, prefix + ".ada_lin.1", cin: C, cout: (mamba == nil ? 6 : 9) * C)
         attn = try SelfAttention(w, prefix + ".attn", C: C, heads: heads)
         let hidden = Int((Double(C) * mlpRatio).rounded())
-        fc1 = try Linear(w, prefix + ".ffn.fc1", cin: C, cout: hidden)
-        fc2 = try Linear(w, prefix + ".ffn.fc2", cin: hidden, cout: C)
+        fc1 = try Linear(w, prefix + ".ffn.fc1", cin: C, cout: hidden, int8: true)
+        fc2 = try Linear(w, prefix + ".ffn.fc2", cin: hidden, cout: C, int8: true)
     }
 
     /// Residual sublayers: attention, (Mamba,) FFN.

@@ -27,6 +27,9 @@ final class VARTrunk: @unchecked Sendable {
         head = try Head(w, C: C, vocab: vocab, eps: eps)
     }
 
+    /// The threads our loops run on: OpenMP's next to oneDNN (bf16, int8), Dispatch's next to OpenBLAS (fp32).
+    var pool: LoopPool { head.head.weight.precision == .fp32 ? .dispatch : .openmp }
+
     /// class_emb[label] + pos_start + `pos` (one token).
     func firstInput(label: Int, pos: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>) {
         let e = classEmb.ptr + label * C
@@ -107,6 +110,10 @@ final class TrunkRun {
     /// Runs the blocks and the head on `x` ([rows·l, C]) whose tokens start at position `offset` of the
     /// sequence; fills `logits` [rows·l, V]. Mamba blocks continue from their state after `offset` tokens.
     func forward(tokens l: Int, offset: Int, scope: AttentionScope) {
+        Threads.$pool.withValue(trunk.pool) { forwardOnPool(tokens: l, offset: offset, scope: scope) }
+    }
+
+    private func forwardOnPool(tokens l: Int, offset: Int, scope: AttentionScope) {
         let states = recurrent?.resume(at: offset)
         for (b, block) in trunk.blocks.enumerated() {
             let cache = caches[b], a = block.attn
@@ -132,7 +139,9 @@ final class TrunkRun {
     /// Guided logits and a draw per token (`GuidedSampler`); `forced` skips the draw.
     func sample(tokens l: Int, guidance t: Float, topK: Int, topP: Float, temperature: Float? = nil, rng: inout Rng,
                 forced: [Int32]?) -> [Int32] {
-        sampler.sample(logits.ptr, rows: rows, tokens: l, guidance: t, topK: topK, topP: topP, temperature: temperature,
-                       rng: &rng, forced: forced)
+        Threads.$pool.withValue(trunk.pool) {
+            sampler.sample(logits.ptr, rows: rows, tokens: l, guidance: t, topK: topK, topP: topP, temperature: temperature,
+                           rng: &rng, forced: forced)
+        }
     }
 }

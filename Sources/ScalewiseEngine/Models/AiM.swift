@@ -180,6 +180,11 @@ final class AiMRun {
     /// Runs `l` elements per row (x [rows·l, D]) through the backbone, advancing the states; with `head`,
     /// fills `logits` [rows·l, V].
     func forward(_ x: Tensor, tokens l: Int, scan: Mamba2.Scan, head: Bool = true) {
+        let pool: LoopPool = model.finalAdaLN.weight.precision == .fp32 ? .dispatch : .openmp
+        Threads.$pool.withValue(pool) { forwardOnPool(x, tokens: l, scan: scan, head: head) }
+    }
+
+    private func forwardOnPool(_ x: Tensor, tokens l: Int, scan: Mamba2.Scan, head: Bool) {
         let D = model.D, n = rows * l, eps = model.config.eps
         let residual = x.copy(), h = Tensor(shape: [n, D]), normed = Tensor(shape: [n, D])
         for (i, layer) in model.layers.enumerated() {

@@ -12,6 +12,8 @@ public protocol Generator: AnyObject, Sendable {
     /// The schedule a session runs when none is asked for (the training schedule).
     var defaultSchedule: [ScaleShape] { get }
     var parameterCount: Int { get }
+    /// The precision the linear layers were loaded in (`ModelLoader.load(precision:)`).
+    var precision: Precision { get }
     /// A session over `schedule` (nil: the model's default; only FlexVAR accepts others).
     func makeSession(classIndex: Int, options: SamplingOptions, schedule: [ScaleShape]?) throws -> GenerationSession
     /// Analytic FLOPs of one image: transformer (with the guidance rows) and full decode.
@@ -53,10 +55,12 @@ public final class VARGenerator: Generator, @unchecked Sendable {
     public let classNames: [String]
     public let defaults: SamplingOptions
     public let parameterCount: Int
+    public let precision: Precision
     public var schedules: [[ScaleShape]] { [model.scales] }
 
     init(model: VAR, name: String, family: String, classNames: [String], defaults: SamplingOptions,
-         parameterCount: Int) {
+         parameterCount: Int, precision: Precision) {
+        self.precision = precision
         self.model = model
         self.name = name
         self.family = family
@@ -80,6 +84,7 @@ public final class FlexVARGenerator: Generator, @unchecked Sendable {
     public let classNames: [String]
     public let defaults: SamplingOptions
     public let parameterCount: Int
+    public let precision: Precision
     /// Named step presets for the model's latent side: paper Table 7 (6…13 steps) for a 16×16 latent; for
     /// other sides our analogues (see `FlexVAR.presets(side:)`); always including the training schedule.
     public var schedules: [[ScaleShape]] {
@@ -91,7 +96,9 @@ public final class FlexVARGenerator: Generator, @unchecked Sendable {
 
     public var defaultSchedule: [ScaleShape] { model.config.patch_nums.map { ScaleShape($0, $0) } }
 
-    init(model: FlexVAR, name: String, classNames: [String], defaults: SamplingOptions, parameterCount: Int) {
+    init(model: FlexVAR, name: String, classNames: [String], defaults: SamplingOptions, parameterCount: Int,
+         precision: Precision) {
+        self.precision = precision
         self.model = model
         self.name = name
         self.classNames = classNames
@@ -113,14 +120,16 @@ public final class AiMGenerator: Generator, @unchecked Sendable {
     public let classNames: [String]
     public let defaults: SamplingOptions
     public let parameterCount: Int
+    public let precision: Precision
     /// One step per row of the token map.
     public var schedules: [[ScaleShape]] {
         [[ScaleShape](repeating: ScaleShape(1, model.config.side), count: model.config.side)]
     }
 
-    init(model: AiM, name: String, classNames: [String], defaults: SamplingOptions, parameterCount: Int) {
+    init(model: AiM, name: String, classNames: [String], defaults: SamplingOptions, parameterCount: Int,
+         precision: Precision) {
         (self.model, self.name, self.classNames) = (model, name, classNames)
-        (self.defaults, self.parameterCount) = (defaults, parameterCount)
+        (self.defaults, self.parameterCount, self.precision) = (defaults, parameterCount, precision)
     }
 
     public func makeSession(classIndex: Int, options: SamplingOptions, schedule: [ScaleShape]?) throws -> GenerationSession {

@@ -1,4 +1,5 @@
 import Foundation
+import ScalewiseKernels
 
 /// Finds and loads generators: our `.safetensors` files (family + config in the metadata) and the official
 /// `.pth` checkpoints (family and config inferred from the keys and shapes).
@@ -91,11 +92,13 @@ public enum ModelLoader {
     }
 
     /// Loads a generator and the tokenizer it pairs with (metadata `tokenizer`, else `tokenizer` argument,
-    /// else the official tokenizer file name in the same folder).
-    public static func load(_ model: String, tokenizer: String? = nil) throws -> Generator {
+    /// else the official tokenizer file name in the same folder). The generator's linear layers are held and
+    /// run in `precision`; the tokenizer stays fp32.
+    public static func load(_ model: String, tokenizer: String? = nil, precision: Precision = .fp32) throws -> Generator {
         let path = try resolve(model)
-        let w = try openWeights(path)
-        let fam = family(of: w)
+        let file = try openWeights(path)
+        let fam = family(of: file)
+        let w = PrecisionWeights(file, precision: precision)
         guard isGenerator(w) else { throw WeightsError.mismatch(path, "is a tokenizer (\(fam)), not a generator") }
         let folder = (path as NSString).deletingLastPathComponent, dir = folder.isEmpty ? "." : folder
         let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
@@ -107,7 +110,7 @@ public enum ModelLoader {
             let cfg = try VAR.config(from: w)
             let m = try VAR(w, config: cfg, tokenizer: vq)
             return VARGenerator(model: m, name: name, family: fam, classNames: classNames(w, count: cfg.num_classes),
-                                defaults: defaults(w, family: fam), parameterCount: w.parameterCount)
+                                defaults: defaults(w, family: fam), parameterCount: w.parameterCount, precision: precision)
         case "flexvar":
             let tokPath = try tokenizerPath(for: w, dir: dir, explicit: tokenizer, official: "FlexVAE.pth")
             let tw = try openWeights(tokPath)
@@ -116,13 +119,13 @@ public enum ModelLoader {
             let cfg = try FlexVAR.config(from: w)
             let m = try FlexVAR(w, config: cfg, tokenizer: try FlexVQVAE(tw, config: tc))
             return FlexVARGenerator(model: m, name: name, classNames: classNames(w, count: cfg.num_classes),
-                                    defaults: defaults(w, family: fam), parameterCount: w.parameterCount)
+                                    defaults: defaults(w, family: fam), parameterCount: w.parameterCount, precision: precision)
         case "aim":
             let cfg = try AiM.config(from: w)
             let m = try AiM(w, config: cfg, tokenizer: try aimTokenizer(for: w, dir: dir, explicit: tokenizer))
             return AiMGenerator(model: m, name: name, classNames: classNames(w, count: cfg.num_classes),
                                 defaults: defaults(w, family: fam),
-                                parameterCount: w.parameterCount)
+                                parameterCount: w.parameterCount, precision: precision)
         default:
             throw WeightsError.mismatch(path, "model family '\(fam)' is not supported yet")
         }
@@ -222,6 +225,7 @@ struct PrefixedWeights: WeightSource {
     func dtype(_ key: String) throws -> DType { try base.dtype(prefix + key) }
     func floats(_ key: String) throws -> [Float] { try base.floats(prefix + key) }
     func ints(_ key: String) throws -> [Int] { try base.ints(prefix + key) }
+    var linearPrecision: Precision { base.linearPrecision }
 }
 
 extension WeightSource {

@@ -21,10 +21,13 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     /// A FlexVAR edit ("inpaint …", "extend right", "refine from 4"): the image came from a source image that
     /// the record does not hold, so it cannot be regenerated from the record alone.
     public var edit: String?
+    /// The generator's linear-layer precision ("fp32", "bf16", "int8"); absent in records from before
+    /// precisions existed, which were all fp32.
+    public var precision: String?
     public var engine = "scalewise \(scalewiseVersion)"
 
     enum CodingKeys: String, CodingKey {
-        case version, model, family, schedule, seed, engine, edit
+        case version, model, family, schedule, seed, engine, edit, precision
         case classIndex = "class", className = "class_name", cfg, topK = "top_k", topP = "top_p"
         case moreSmooth = "more_smooth", scaleSeeds = "scale_seeds", constantCFG = "constant_cfg", temperature
     }
@@ -45,6 +48,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         let seeds = session.scaleSeeds
         scaleSeeds = seeds.allSatisfy { $0 == o.seed } ? nil : seeds
         schedule = session.scales
+        precision = generator.precision.rawValue
     }
 
     public var options: SamplingOptions {
@@ -81,7 +85,9 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         if constantCFG == true { items.append(("CFG mode", "constant")) }
         if let t = temperature { items.append(("Temperature", fmt(t))) }
         items.append(("Schedule", schedule.map { $0.h == $0.w ? "\($0.h)" : "\($0.h)x\($0.w)" }.joined(separator: " ")))
-        items += [("Model", model), ("Version", engine)]
+        items += [("Model", model)]
+        if let p = precision { items.append(("Precision", p)) }
+        items.append(("Version", engine))
         if let e = edit { items.append(("Edit", e)) }
         return "\(className)\n" + items.map { "\($0.0): \(q($0.1))" }.joined(separator: ", ")
     }

@@ -1,3 +1,5 @@
+import ScalewiseKernels
+
 /// A read-only bag of named tensors: a `.safetensors` file or a PyTorch `.pth` checkpoint.
 /// Models ask for weights by their official names and get a one-line error naming the key and the
 /// file when one is missing or misshapen.
@@ -18,9 +20,14 @@ public protocol WeightSource: Sendable {
     func floats(_ key: String) throws -> [Float]
     /// Integer and bool tensors (buffers such as `lvl_1L`); floating-point tensors are an error.
     func ints(_ key: String) throws -> [Int]
+    /// The precision linear layers built from this source hold their weights in (fp32 for a plain file;
+    /// `PrecisionWeights` sets another).
+    var linearPrecision: Precision { get }
 }
 
 public extension WeightSource {
+    var linearPrecision: Precision { .fp32 }
+
     func expect(_ key: String, shape expected: [Int]) throws {
         let actual = try shape(key)
         guard actual == expected else {
@@ -130,4 +137,24 @@ struct TensorTable: Sendable {
         }
         return values
     }
+}
+
+/// A weight source whose linear layers load in `precision` (all else unchanged).
+public struct PrecisionWeights: WeightSource {
+    let base: WeightSource
+    public let linearPrecision: Precision
+
+    public init(_ base: WeightSource, precision: Precision) {
+        self.base = base
+        linearPrecision = precision
+    }
+
+    public var path: String { base.path }
+    public var keys: [String] { base.keys }
+    public var metadata: [String: String] { base.metadata }
+    public func has(_ key: String) -> Bool { base.has(key) }
+    public func shape(_ key: String) throws -> [Int] { try base.shape(key) }
+    public func dtype(_ key: String) throws -> DType { try base.dtype(key) }
+    public func floats(_ key: String) throws -> [Float] { try base.floats(key) }
+    public func ints(_ key: String) throws -> [Int] { try base.ints(key) }
 }
