@@ -207,7 +207,7 @@ final class FlexVARParityTests: XCTestCase {
         defer { w.ptr[0] -= 0.5 }
         XCTAssertGreaterThan(Parity.relErr(try teacherForcedLogits(gen, exp), try exp.floats("tf.logits")), 1e-4)
 
-        let vq = gen.model.tokenizer, conv = vq.decoder.convOut.weight
+        let vq = gen.model.tokenizer, conv = vq.decoder.convOut.weight!
         conv.ptr[0] += 0.1
         defer { conv.ptr[0] -= 0.1 }
         let img = vq.decode(codes: vq.embed(try groundTruth(exp, ScaleShape(16, 16), row: 0), h: 16, w: 16))

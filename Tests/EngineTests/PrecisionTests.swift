@@ -22,6 +22,8 @@ final class PrecisionTests: XCTestCase {
     /// Share of teacher-forced positions whose argmax equals fp32's.
     static let agreementBound: [Precision: Double] = [.bf16: 0.95, .int8: 0.85]
     static let options = SamplingOptions(cfg: 3, topK: 1, topP: 0)
+    /// Decoded pixels of the same token pyramid, fp32 decoder vs bf16 convolutions, in 1/255 levels.
+    static let pixelBound = 6
 
     struct Run {
         var tokens: [[Int32]] = []
@@ -53,14 +55,16 @@ final class PrecisionTests: XCTestCase {
         let tfAgree = zip(Parity.argmax(exact.logits, vocab: vocab), Parity.argmax(forced.logits, vocab: vocab)).filter { $0 == $1 }.count
         let agree = zip(exact.tokens.joined(), free.tokens.joined()).filter { $0 == $1 }.count
         let total = exact.tokens.joined().count
-        let pixels = zip(exact.image!.pixels, forced.image!.pixels).map { abs(Int($0) - Int($1)) }.max() ?? 0
+        let diffs = zip(exact.image!.pixels, forced.image!.pixels).map { abs(Int($0) - Int($1)) }
+        let pixels = diffs.max() ?? 0
+        let meanPixels = Double(diffs.reduce(0, +)) / Double(max(diffs.count, 1))
         let perScale = zip(exact.tokens, free.tokens).map { a, b in
             String(format: "%.0f%%", 100 * Double(zip(a, b).filter { $0 == $1 }.count) / Double(max(a.count, 1)))
         }
         let err = Parity.relErr(forced.logits, exact.logits)
         print("precision \(p) \(file): teacher-forced logits rel err \(err), argmax agreement \(tfAgree)/\(total); "
               + "free greedy run agrees \(agree)/\(total) (per scale \(perScale.joined(separator: " "))); "
-              + "decoded max pixel diff \(pixels)")
+              + "decoded (bf16 convolutions) pixel diff mean \(String(format: "%.3f", meanPixels)), max \(pixels)")
         return (err, Double(tfAgree) / Double(total), pixels)
     }
 
@@ -71,7 +75,7 @@ final class PrecisionTests: XCTestCase {
             XCTAssertLessThan(m.logits, bound, "\(file) \(p) logits")
             XCTAssertGreaterThan(m.logits, 0, "\(file) \(p): identical to fp32, so not running in \(p)")
             XCTAssertGreaterThanOrEqual(m.agreement, Self.agreementBound[p]!, "\(file) \(p) greedy agreement")
-            XCTAssertLessThanOrEqual(m.pixels, 1, "\(file) \(p): same tokens, same decoder")
+            XCTAssertLessThanOrEqual(m.pixels, Self.pixelBound, "\(file) \(p): decoded pixels")
         }
     }
 

@@ -212,7 +212,9 @@ final class TUITmuxTests: XCTestCase {
         let (source, _) = try PNG.read(pane.dir.appendingPathComponent("scalewise-c0-0.png").path)
         var mask = RGBImage(width: 32, height: 32)
         for y in 2..<32 { for x in 20..<32 { for c in 0..<3 { mask.pixels[(y * 32 + x) * 3 + c] = 255 } } }
-        let gen = try XCTUnwrap(try ModelLoader.load(TmuxPane.flexFixture) as? FlexVARGenerator)
+        // In the precision the TUI ran (recorded in the PNG; `auto` by default).
+        let precision = try XCTUnwrap(Precision(rawValue: rec.precision ?? "fp32"))
+        let gen = try XCTUnwrap(try ModelLoader.load(TmuxPane.flexFixture, precision: precision) as? FlexVARGenerator)
         func run(_ plan: EditPlan) throws -> RGBImage {
             let (s, _) = try FlexVAREditor(generator: gen).prepare(image: source, plan: plan, classIndex: 0, options: rec.options,
                                                                   schedule: rec.schedule)

@@ -4,7 +4,7 @@ import ScalewiseKernels
 
 extension Conv2d {
     func flops(outH: Int, outW: Int) -> Double {
-        2 * Double(weight.count) * Double(outH * outW)
+        2 * Double(cout * cin * k * k) * Double(outH * outW)
     }
 }
 

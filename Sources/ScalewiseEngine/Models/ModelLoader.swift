@@ -105,7 +105,7 @@ public enum ModelLoader {
         switch fam {
         case "var", "mvar", "mambavar":
             let tokPath = try tokenizerPath(for: w, dir: dir, explicit: tokenizer, official: "vae_ch160v4096z32.pth")
-            let tw = try openWeights(tokPath)
+            let tw = tokenizerWeights(try openWeights(tokPath), precision)
             let vq = try VQVAE(tw, config: try vqvaeConfig(tw))
             let cfg = try VAR.config(from: w)
             let m = try VAR(w, config: cfg, tokenizer: vq)
@@ -113,7 +113,7 @@ public enum ModelLoader {
                                 defaults: defaults(w, family: fam), parameterCount: w.parameterCount, precision: precision)
         case "flexvar":
             let tokPath = try tokenizerPath(for: w, dir: dir, explicit: tokenizer, official: "FlexVAE.pth")
-            let tw = try openWeights(tokPath)
+            let tw = tokenizerWeights(try openWeights(tokPath), precision)
             var tc = FlexVQVAE.Config()
             if let s = tw.metadata["config"], let d = s.data(using: .utf8) { tc = try JSONDecoder().decode(FlexVQVAE.Config.self, from: d) }
             let cfg = try FlexVAR.config(from: w)
@@ -122,13 +122,19 @@ public enum ModelLoader {
                                     defaults: defaults(w, family: fam), parameterCount: w.parameterCount, precision: precision)
         case "aim":
             let cfg = try AiM.config(from: w)
-            let m = try AiM(w, config: cfg, tokenizer: try aimTokenizer(for: w, dir: dir, explicit: tokenizer))
+            let m = try AiM(w, config: cfg, tokenizer: try aimTokenizer(for: w, dir: dir, explicit: tokenizer, precision: precision))
             return AiMGenerator(model: m, name: name, classNames: classNames(w, count: cfg.num_classes),
                                 defaults: defaults(w, family: fam),
                                 parameterCount: w.parameterCount, precision: precision)
         default:
             throw WeightsError.mismatch(path, "model family '\(fam)' is not supported yet")
         }
+    }
+
+    /// A tokenizer's weights for a generator loaded in `precision`: its convolutions run in bf16 unless the
+    /// generator is fp32 (int8 convolutions are not offered: the decoder makes the pixels).
+    static func tokenizerWeights(_ w: WeightSource, _ precision: Precision) -> WeightSource {
+        PrecisionWeights(w, precision: precision == .fp32 ? .fp32 : .bf16)
     }
 
     static func tokenizerPath(for w: WeightSource, dir: String, explicit: String?, official: String) throws -> String {
@@ -142,12 +148,12 @@ public enum ModelLoader {
     /// AiM's LlamaGen VQ-16 tokenizer: inside the checkpoint under `vqvae.` (official files, ours), or the file
     /// named by `--tokenizer` / the `tokenizer` metadata. Its config is our `tokenizer_config` metadata (or a
     /// tokenizer file's own `config`), else VQ-16's with the codebook's shape.
-    static func aimTokenizer(for w: WeightSource, dir: String, explicit: String?) throws -> FlexVQVAE {
-        var src = w
+    static func aimTokenizer(for w: WeightSource, dir: String, explicit: String?, precision: Precision = .fp32) throws -> FlexVQVAE {
+        var src: WeightSource = tokenizerWeights(w, precision)
         if let t = explicit {
-            src = try openWeights(t)
+            src = tokenizerWeights(try openWeights(t), precision)
         } else if let t = w.metadata["tokenizer"] {
-            src = try openWeights(t.hasPrefix("/") ? t : dir + "/" + t)
+            src = tokenizerWeights(try openWeights(t.hasPrefix("/") ? t : dir + "/" + t), precision)
         }
         let tw: WeightSource = src.has("vqvae.quantize.embedding.weight") ? PrefixedWeights(src, prefix: "vqvae.") : src
         var c = FlexVQVAE.Config()

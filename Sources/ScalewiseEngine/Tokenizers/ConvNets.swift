@@ -83,7 +83,12 @@ struct ConvDecoder {
     }
 
     /// One pass; its maps are recycled through one scratch, so pages are touched only while the pass grows.
+    /// bf16 convolutions run on oneDNN's OpenMP threads, and so do the loops between them.
     func callAsFunction(_ z: Tensor) -> Tensor {
+        Threads.$pool.withValue(convIn.packed == nil ? .dispatch : .openmp) { run(z) }
+    }
+
+    private func run(_ z: Tensor) -> Tensor {
         let s = Scratch()
         var h = convIn(z, s)
         h = replacing(h, with: mid.0(h, s), s)
@@ -138,6 +143,10 @@ struct ConvEncoder {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
+        Threads.$pool.withValue(convIn.packed == nil ? .dispatch : .openmp) { run(x) }
+    }
+
+    private func run(_ x: Tensor) -> Tensor {
         let s = Scratch()
         var h = convIn(x, s)
         for level in levels {

@@ -42,8 +42,11 @@ public final class VQVAE: @unchecked Sendable {
         sourcePath = w.path
         let C = config.z_channels
         codebook = try param(w, "quantize.embedding.weight", [config.vocab_size, C])
+        // φ refines f̂ after every scale and so feeds the next scale's transformer input: it stays fp32 (it is
+        // tiny) whatever the decoder's precision, so a bf16 model's tokens see the fp32 residual pyramid.
+        let exact = PrecisionWeights(w, precision: .fp32)
         phis = try (0..<config.share_quant_resi).map {
-            try Conv2d(w, "quantize.quant_resi.qresi_ls.\($0)", cin: C, cout: C, k: 3)
+            try Conv2d(exact, "quantize.quant_resi.qresi_ls.\($0)", cin: C, cout: C, k: 3)
         }
         postQuantConv = try Conv2d(w, "post_quant_conv", cin: C, cout: C, k: 3)
         decoder = try ConvDecoder(w, prefix: "decoder", naming: .var, ch: config.ch, chMult: config.ch_mult,
