@@ -89,20 +89,9 @@ final class ConvPlan: @unchecked Sendable {
         conv = p!
         // f32 NCHW → the convolution's bf16 source layout.
         plainSrc = memoryDesc([1, c.inChannels, h, w], dnnl_f32, dnnl_nchw)
-        var from = plainSrc, to = src
-        var rpd: dnnl_primitive_desc_t? = nil
-        dnnlCheck(dnnl_reorder_primitive_desc_create(&rpd, &from, DNNL.engine, &to, DNNL.engine, nil), "reorder (conv source)")
-        var r: dnnl_primitive_t? = nil
-        dnnlCheck(dnnl_primitive_create(&r, rpd), "reorder primitive_create")
-        dnnl_primitive_desc_destroy(rpd)
-        toSource = r!
-        var fromDst = dst, toPlain = plainDst
-        var dpd: dnnl_primitive_desc_t? = nil
-        dnnlCheck(dnnl_reorder_primitive_desc_create(&dpd, &fromDst, DNNL.engine, &toPlain, DNNL.engine, nil), "reorder (conv output)")
-        var r2: dnnl_primitive_t? = nil
-        dnnlCheck(dnnl_primitive_create(&r2, dpd), "reorder primitive_create")
-        dnnl_primitive_desc_destroy(dpd)
-        fromOutput = r2!
+        toSource = DNNL.reorderPrimitive(from: plainSrc, to: src)
+        fromOutput = DNNL.reorderPrimitive(from: dst, to: plainDst)
+        var to = src
         srcBytes = dnnl_memory_desc_get_size(&to)
         // bf16 OIHW → the convolution's weight layout, once per plan.
         var wmd = weights
@@ -156,16 +145,22 @@ extension DNNL {
     /// Copies `src` (laid out as `from`) into `dst` laid out as `to`.
     static func reorder(_ src: UnsafeRawPointer, _ from: dnnl_memory_desc_t, into dst: UnsafeMutableRawPointer,
                         _ to: dnnl_memory_desc_t) {
+        let p = reorderPrimitive(from: from, to: to)
+        let a = DNNLArgs()
+        a.add(SW_DNNL_ARG_FROM, from, src)
+        a.add(SW_DNNL_ARG_TO, to, dst)
+        run(p, a.args)
+        dnnl_primitive_destroy(p)
+    }
+
+    /// A reorder primitive between two layouts (the caller destroys it).
+    static func reorderPrimitive(from: dnnl_memory_desc_t, to: dnnl_memory_desc_t) -> OpaquePointer {
         var f = from, t = to
         var pd: dnnl_primitive_desc_t? = nil
         dnnlCheck(dnnl_reorder_primitive_desc_create(&pd, &f, engine, &t, engine, nil), "reorder_primitive_desc_create")
         var p: dnnl_primitive_t? = nil
         dnnlCheck(dnnl_primitive_create(&p, pd), "reorder primitive_create")
         dnnl_primitive_desc_destroy(pd)
-        let a = DNNLArgs()
-        a.add(SW_DNNL_ARG_FROM, from, src)
-        a.add(SW_DNNL_ARG_TO, to, dst)
-        run(p!, a.args)
-        dnnl_primitive_destroy(p)
+        return p!
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 
-// The loops of a selective state-space layer (Mamba-2's "SSD", variants-spec §2.2–2.4), for one sequence.
+// The loops of a selective state-space layer (Mamba-2's "SSD"), for one sequence.
 // Tokens are rows; a head h owns columns [h·P, (h+1)·P) of x and y; heads h of group g = h / (H/G) read
 // columns [g·N, (g+1)·N) of B and C. The state S is [H, P, N].
 
@@ -78,7 +78,7 @@ public func ssdRecurrent(x: UnsafePointer<Float>, B: UnsafePointer<Float>, C: Un
     }
 }
 
-/// The same map in chunks of `chunk` tokens with matrix products (variants-spec §2.4). Inside a chunk, with
+/// The same map in chunks of `chunk` tokens with matrix products. Inside a chunk, with
 /// c_t = Σ_{r≤t} Δ_r·a (per head):
 ///   y_t = e^{c_t}·S₀·C_t + Σ_{s≤t} e^{c_t−c_s}·(C_t·B_s)·Δ_s·x_s + D·x_t,
 ///   S   = e^{c_T}·S₀ + Σ_s e^{c_T−c_s}·Δ_s·x_s ⊗ B_s.

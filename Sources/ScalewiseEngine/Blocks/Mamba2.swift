@@ -1,7 +1,7 @@
 import Foundation
 import ScalewiseKernels
 
-/// Mamba-2, the "SSD" layer (`mamba_ssm.modules.mamba2.Mamba2`; variants-spec §2.2), under mamba_ssm's names.
+/// Mamba-2, the "SSD" layer (`mamba_ssm.modules.mamba2.Mamba2`), under mamba_ssm's names.
 /// Per token u, with a conv window of the last K−1 inputs and a state S [H, P, N] carried between calls:
 ///   [z; xBC; dt] = in_proj·u;  xBC ← SiLU(causal depthwise conv);  [x; B; C] = xBC;  Δ = softplus(dt + dt_bias)
 ///   S ← e^{Δ·a}·S + Δ·x ⊗ B  with a = −exp(A_log);   y = S·C + D·x

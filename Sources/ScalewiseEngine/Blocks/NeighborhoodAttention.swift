@@ -2,7 +2,7 @@ import Foundation
 
 /// NATTEN's window rule (stride 1, dilation 1, odd kernel k, non-causal): a query at index i of an n-long
 /// axis sees keys [s, s + k) with s = clamp(i − k/2, 0, n − k) — the window shifts inward at borders rather
-/// than being zero-padded, so every query sees exactly k×k keys (variants-spec §4.2).
+/// than being zero-padded, so every query sees exactly k×k keys.
 public func neighborhoodWindowStart(_ i: Int, n: Int, kernel k: Int) -> Int {
     let k = min(k, n)
     return min(max(i - k / 2, 0), n - k)

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Token sampling with the official `sample_with_top_k_top_p_` semantics (var-spec §3.5.4):
+/// Token sampling with the official `sample_with_top_k_top_p_` semantics:
 /// top-k masks every logit strictly below the k-th largest (ties survive), top-p then drops the low tail
 /// whose mass is at most 1 − p (never the largest), both in place; the draw uses our `Rng`.
 public struct TokenSampler {

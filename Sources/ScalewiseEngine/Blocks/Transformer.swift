@@ -35,7 +35,7 @@ struct Linear {
     }
 }
 
-/// VAR's `SelfAttention` projections (var-spec §2.4): fused q/k/v weight without bias, the bias being
+/// VAR's `SelfAttention` projections: fused q/k/v weight without bias, the bias being
 /// [q_bias; 0; v_bias]; q and k L2-normalised per head, q scaled by exp(min(scale_mul, ln 100)) with a
 /// softmax scale of 1. Checkpoints from before April 2024 lack `scale_mul_1H11`: plain attention, scale 1/32.
 struct SelfAttention {
@@ -72,7 +72,7 @@ struct SelfAttention {
 }
 
 /// The official `AdaLNSelfAttn` block: x += γ1·Attn(LN(x)(1+s1)+b1); x += γ2·FFN(LN(x)(1+s2)+b2).
-/// M-VAR's block (variants-spec §3.2) puts x += γ2·Mamba2(LN(x)(1+s2)+b2) over the whole token history
+/// M-VAR's block puts x += γ2·Mamba2(LN(x)(1+s2)+b2) over the whole token history
 /// between the two, and its AdaLN gives 9C: γ1 γ2 γ3, s1 s2 s3, b1 b2 b3 — γs, scales, shifts, one per sublayer.
 struct AdaLNBlock {
     let adaLin: Linear  // [6C, C] (VAR) or [9C, C] (M-VAR)

@@ -101,7 +101,7 @@ final class TrunkRun {
         sampler = GuidedSampler(vocab: trunk.vocab)
     }
 
-    /// Copies row 0 of `x` ([l, C]) to every other row: all rows read the same tokens (var-spec §3.5.7).
+    /// Copies row 0 of `x` ([l, C]) to every other row: all rows read the same tokens.
     func broadcastInput(tokens l: Int) {
         let C = trunk.C
         for r in 1..<max(rows, 1) { (x.ptr + r * l * C).update(from: x.ptr, count: l * C) }

@@ -1,7 +1,7 @@
 import Foundation
 import ScalewiseKernels
 
-/// AiM: raster-order next-token image generation with Mamba-2 only (arXiv 2408.12245; variants-spec §6).
+/// AiM: raster-order next-token image generation with Mamba-2 only (arXiv 2408.12245).
 /// The sequence is [c, tok_0, …, tok_254]: the class embedding c first (no position; it is also the adaLN
 /// condition), then image token k as word_embeddings[k] + position_embeddings[k + shift]. Layer i (prenorm,
 /// residual r): r ← r + h_{i−1};  h_i = gate ⊙ Mamba2(RMSNorm(r)·(1 + scale) + shift). Output:
@@ -20,7 +20,7 @@ public final class AiM: @unchecked Sendable {
         public var num_groups: Int?
         public var norm_epsilon: Float?
         /// Image token k is fed at position k + shift: 1 in the released sampler (official checkpoints; training
-        /// used k — variants-spec §6.3), 0 for ours, trained and sampled alike.
+        /// used k), 0 for ours, trained and sampled alike.
         public var sample_pos_shift: Int?
         public init() {}
 

@@ -1,7 +1,7 @@
 import Foundation
 import ScalewiseKernels
 
-/// FlexVAR: ground-truth prediction (Jiao et al. 2025; variants-spec §5). Each step predicts the tokens of the
+/// FlexVAR: ground-truth prediction (Jiao et al. 2025). Each step predicts the tokens of the
 /// whole image at that step's size, so the schedule is free: any number of steps, any sizes, non-square too.
 /// Positions come from one learned map area-resized to each step; the next input is the current step's
 /// codes resized bicubically — no residual, no f̂.
@@ -70,7 +70,7 @@ public final class FlexVAR: @unchecked Sendable {
         return scaled.filter { s in zip(s, s.dropFirst()).allSatisfy { $0 < $1 } }
     }
 
-    /// Sizes the official sampler samples stochastically; others are taken greedily (variants-spec §5.3).
+    /// Sizes the official sampler samples stochastically; others are taken greedily.
     static let stochasticSizes: Set<Int> = [1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 23, 24, 32]
 
     public let config: Config

@@ -54,7 +54,7 @@ extension VARTrunk {
 
 extension VAR {
     /// Transformer FLOPs of one image: `rows` conditioning rows (2 with guidance), every scale, every block.
-    /// M-VAR attends within the scale and adds its Mamba sublayer (variants-spec §3.7).
+    /// M-VAR attends within the scale and adds its Mamba sublayer.
     func flops(rows: Int) -> Double {
         trunk.flops(lengths: config.patch_nums.map { $0 * $0 }, cached: !isMambaVAR) * Double(rows)
     }

@@ -1,6 +1,6 @@
 import Foundation
 
-// M-VAR: decoupled scale-wise autoregressive modelling (arXiv 2411.10433; variants-spec §3).
+// M-VAR: decoupled scale-wise autoregressive modelling (arXiv 2411.10433).
 //
 // VAR's tokenizer, embeddings, level positions, head and sampler (`VAR`, `VARSession`), with two changes in
 // every block (`AdaLNBlock` with `mamba`): attention sees only the tokens of the current scale (intra-scale,

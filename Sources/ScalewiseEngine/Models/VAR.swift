@@ -1,7 +1,7 @@
 import Foundation
 import ScalewiseKernels
 
-/// VAR: next-scale prediction (Tian et al. 2024; var-spec §2–3). The base of the family:
+/// VAR: next-scale prediction (Tian et al. 2024). The base of the family:
 /// class token → scale 1; every later scale reads area↓(f̂) of the scales before it, attends to all
 /// earlier scales through the KV cache, and predicts that scale's residual tokens.
 public final class VAR: @unchecked Sendable {
@@ -94,8 +94,8 @@ public final class VAR: @unchecked Sendable {
         trunk.firstInput(label: label, pos: lvlPos.ptr, into: x)
     }
 
-    /// Input of scale si ≥ 1: word_embed(area↓(f̂ → pn)) + lvl_pos over that scale's tokens (var-spec §2.2:
-    /// the whole accumulated f̂ pooled down, not just the previous scale's codes).
+    /// Input of scale si ≥ 1: word_embed(area↓(f̂ → pn)) + lvl_pos over that scale's tokens
+    /// (the whole accumulated f̂ pooled down, not just the previous scale's codes).
     func scaleInput(fHat: Tensor, scale si: Int, into x: UnsafeMutablePointer<Float>) {
         let pn = config.patch_nums[si]
         let down = Tensor(shape: [config.Cvae, pn, pn])

@@ -4,7 +4,7 @@ import ScalewiseKernels
 /// Raster-order AiM generation, one row of the token map per step (16 tokens at 256 px), so the stepping UI
 /// shows token-wise generation next to the coarse-to-fine families. Inside a row the tokens come one at a time
 /// through the Mamba-2 recurrence; guidance is constant, u + cfg·(c − u), at every token, and the chosen token
-/// feeds both rows (variants-spec §6.3). The session keeps only the states after the last fed token: stepping
+/// feeds both rows. The session keeps only the states after the last fed token: stepping
 /// back truncates the tokens and the next step rebuilds the states in one chunked pass over them (GEMMs) —
 /// a snapshot per row would cost 39 MB each for AiM-B.
 public final class AiMSession: GenerationSession, @unchecked Sendable {

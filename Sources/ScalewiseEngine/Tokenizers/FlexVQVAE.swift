@@ -1,7 +1,7 @@
 import Foundation
 import ScalewiseKernels
 
-/// FlexVAR's scalable tokenizer (`FlexVAE.pth`; LlamaGen VQ-16 architecture, variants-spec §5.1): no residual,
+/// FlexVAR's scalable tokenizer (`FlexVAE.pth`; LlamaGen VQ-16 architecture): no residual,
 /// no φ — any single code map h×w decodes on its own to an image (h·d)×(w·d). Codes are looked up in the
 /// L2-normalised codebook. Also AiM's tokenizer (at the full-resolution map).
 public final class FlexVQVAE: @unchecked Sendable {

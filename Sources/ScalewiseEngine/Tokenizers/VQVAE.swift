@@ -1,7 +1,7 @@
 import Foundation
 import ScalewiseKernels
 
-/// VAR's multi-scale residual VQ-VAE (`vae_ch160v4096z32` and our glyph tokenizer), var-spec §1.
+/// VAR's multi-scale residual VQ-VAE (`vae_ch160v4096z32` and our glyph tokenizer; official `models/vqvae.py`).
 /// Generation needs the decoder, the codebook and the φ convs; the encoder is loaded on demand
 /// (image → tokens, for in-painting and tests).
 public final class VQVAE: @unchecked Sendable {
@@ -57,7 +57,7 @@ public final class VQVAE: @unchecked Sendable {
 
     /// Which of the shared φ convs scale `si` of `count` uses: the official argmin over
     /// numpy.linspace(1/(3K), 1−1/(3K), K) against si/(count−1), in float64 (ties are decided by rounding,
-    /// giving [0,0,1,1,1,2,2,3,3,3] at 10 scales — var-spec §1.4).
+    /// giving [0,0,1,1,1,2,2,3,3,3] at 10 scales).
     public static func phiIndex(forScale si: Int, of count: Int, k: Int = 4) -> Int {
         let start = 1.0 / 3.0 / Double(k), stop = 1.0 - 1.0 / 3.0 / Double(k)
         let step = (stop - start) / Double(k - 1)
@@ -83,7 +83,7 @@ public final class VQVAE: @unchecked Sendable {
     }
 
     /// φ_si(bicubic↑(h → side×side)): what scale si adds to f̂; the last scale is not resampled
-    /// (var-spec §1.4). φ(x) = (1 − r)·x + r·conv(x).
+    /// (official `models/quant.py`, `Phi`). φ(x) = (1 − r)·x + r·conv(x).
     public func residual(code h: Tensor, scale si: Int) -> Tensor {
         let side = latentSide
         let up: Tensor
