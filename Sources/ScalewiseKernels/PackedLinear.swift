@@ -112,16 +112,12 @@ public final class PackedWeight: @unchecked Sendable {
     }
 }
 
-/// bf16 bit patterns of x (round to nearest even, as torch's `.bfloat16()`; a NaN stays a NaN).
-func roundToBF16(_ x: UnsafePointer<Float>, rows m: Int, cols k: Int, ld: Int, into dst: UnsafeMutablePointer<UInt16>) {
+/// bf16 bit patterns of the rows of x (see `bf16Bits`) into a packed `[rows, cols]`.
+public func roundToBF16(_ x: UnsafePointer<Float>, rows m: Int, cols k: Int, ld: Int, into dst: UnsafeMutablePointer<UInt16>) {
     parallelRanges(m, grain: max(1, 65536 / max(k, 1))) { rows in
         for r in rows {
             let s = x + r * ld, d = dst + r * k
-            for c in 0..<k {
-                let b = s[c].bitPattern
-                let rounded = UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16)
-                d[c] = (b & 0x7FFF_FFFF) > 0x7F80_0000 ? UInt16(truncatingIfNeeded: b >> 16) | 0x40 : rounded
-            }
+            for c in 0..<k { d[c] = bf16Bits(s[c]) }
         }
     }
 }

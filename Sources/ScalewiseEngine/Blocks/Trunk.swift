@@ -88,7 +88,7 @@ final class TrunkRun {
         let condSiLU = siluCopy(cond)
         blockMods = trunk.blocks.map { $0.modulation(condSiLU) }
         headMod = trunk.head.modulation(condSiLU)
-        caches = trunk.blocks.map { _ in KVCache(rows: labels.count, capacity: capacity, C: C) }
+        caches = trunk.blocks.map { _ in KVCache(rows: labels.count, capacity: capacity, C: C, bf16: trunk.pool == .openmp) }
         let mambas = trunk.blocks.compactMap { $0.mamba?.config }
         recurrent = mambas.isEmpty ? nil : RecurrentStates(layers: mambas, rows: rows)
         let n = rows * maxTokens, hiddenDim = trunk.blocks.first?.fc1.cout ?? 4 * C

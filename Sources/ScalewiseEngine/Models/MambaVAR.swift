@@ -28,8 +28,8 @@ extension VAR {
     }
 
     /// Bytes of VAR's KV cache after scale `si` (K and V of every token so far, every block, `rows` rows):
-    /// the state M-VAR replaces, for comparison.
+    /// the state M-VAR replaces, for comparison. bf16 entries in the bf16 and int8 paths.
     public func kvCacheBytes(afterScale si: Int, rows: Int) -> Int {
-        2 * 4 * rows * beginEnds[si + 1] * C * trunk.blocks.count
+        2 * (trunk.pool == .openmp ? 2 : 4) * rows * beginEnds[si + 1] * C * trunk.blocks.count
     }
 }

@@ -38,6 +38,34 @@ struct ConvLevel {
         }
         return h
     }
+
+    /// The same on a channels-last map (bf16 convolutions), consuming x.
+    func runChannelsLast(_ x: Tensor, _ scratch: Scratch) -> Tensor {
+        var h = x
+        for (j, b) in blocks.enumerated() {
+            h = b.channelsLast(h, scratch)
+            if !attns.isEmpty { h = attns[j].channelsLast(h, scratch) }
+        }
+        return h
+    }
+}
+
+/// Runs a convolutional net: `fp32` on NCHW maps (the reference), `channelsLast` when its convolutions are bf16,
+/// converting the input `[C, H, W]` to `[H, W, C]` and the output back. Each pass recycles its maps through one
+/// scratch, so pages are touched only while the pass grows; bf16 passes run on oneDNN's OpenMP threads, and so
+/// do the loops between their convolutions.
+private func runNet(lowPrecision: Bool, _ x: Tensor, fp32: (Tensor) -> Tensor,
+                    channelsLast: (Tensor, Scratch) -> Tensor) -> Tensor {
+    guard lowPrecision else { return Threads.$pool.withValue(.dispatch) { fp32(x) } }
+    return Threads.$pool.withValue(.openmp) {
+        let s = Scratch()
+        let t = s.map([x.shape[1], x.shape[2], x.shape[0]])
+        transpose(x.ptr, rows: x.shape[0], cols: x.shape[1] * x.shape[2], into: t.ptr)
+        let y = channelsLast(t, s)
+        let out = Tensor(shape: [y.shape[2], y.shape[0], y.shape[1]])
+        transpose(y.ptr, rows: y.shape[0] * y.shape[1], cols: y.shape[2], into: out.ptr)
+        return out
+    }
 }
 
 /// Recycles `old` (a map of the pass that nothing reads any more) and returns `new`.
@@ -82,10 +110,22 @@ struct ConvDecoder {
         convOut = try Conv2d(w, prefix + ".conv_out", cin: cin, cout: outChannels, k: 3)
     }
 
-    /// One pass; its maps are recycled through one scratch, so pages are touched only while the pass grows.
-    /// bf16 convolutions run on oneDNN's OpenMP threads, and so do the loops between them.
     func callAsFunction(_ z: Tensor) -> Tensor {
-        Threads.$pool.withValue(convIn.packed == nil ? .dispatch : .openmp) { run(z) }
+        runNet(lowPrecision: convIn.packed != nil, z, fp32: run, channelsLast: runChannelsLast)
+    }
+
+    private func runChannelsLast(_ z: Tensor, _ s: Scratch) -> Tensor {
+        var h = convIn.channelsLast(rounding: z, s)
+        h = mid.0.channelsLast(h, s)
+        if let a = mid.1 { h = a.channelsLast(h, s) }
+        h = mid.2.channelsLast(h, s)
+        for level in levels {
+            h = level.runChannelsLast(h, s)
+            if let up = level.resample { h = up.upsampledChannelsLast(h, s) }
+        }
+        let n = normOut.channelsLast(h, silu: true, s)
+        s.recycle(h)
+        return convOut.channelsLast(n, s)
     }
 
     private func run(_ z: Tensor) -> Tensor {
@@ -143,7 +183,21 @@ struct ConvEncoder {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        Threads.$pool.withValue(convIn.packed == nil ? .dispatch : .openmp) { run(x) }
+        runNet(lowPrecision: convIn.packed != nil, x, fp32: run, channelsLast: runChannelsLast)
+    }
+
+    private func runChannelsLast(_ x: Tensor, _ s: Scratch) -> Tensor {
+        var h = convIn.channelsLast(rounding: x, s)
+        for level in levels {
+            h = level.runChannelsLast(h, s)
+            if let down = level.resample { h = down.channelsLast(rounding: h, s) }
+        }
+        h = mid.0.channelsLast(h, s)
+        if let a = mid.1 { h = a.channelsLast(h, s) }
+        h = mid.2.channelsLast(h, s)
+        let n = normOut.channelsLast(h, silu: true, s)
+        s.recycle(h)
+        return convOut.channelsLast(n, s)
     }
 
     private func run(_ x: Tensor) -> Tensor {
