@@ -177,9 +177,10 @@ final class Worker: @unchecked Sendable {
         guard let e = spec.edit else {
             return try spec.generator.makeSession(classIndex: spec.classIndex, options: spec.options, schedule: spec.schedule)
         }
-        guard let g = spec.generator as? FlexVARGenerator else { throw TUIError("edit needs a FlexVAR model") }
-        return try FlexVAREditor(generator: g).prepare(image: e.image, plan: e.plan, classIndex: spec.classIndex,
-                                                       options: spec.options, schedule: spec.schedule ?? g.defaultSchedule).0
+        let g = spec.generator
+        guard g.capabilities.canEdit else { throw TUIError("edit needs a FlexVAR model") }
+        return try g.makeEditSession(image: e.image, plan: e.plan, classIndex: spec.classIndex, options: spec.options,
+                                     schedule: spec.schedule ?? g.defaultSchedule).0
     }
 
     /// Steps the lanes in turn, one scale each, posting every frame as soon as it exists.
