@@ -4,21 +4,38 @@ import ScalewiseKernels
 /// Finds and loads generators: our `.safetensors` files (family + config in the metadata) and the official
 /// `.pth` checkpoints (family and config inferred from the keys and shapes).
 public enum ModelLoader {
-    /// Folders searched for models, in order: `weights/` next to the repository the binary was built in,
-    /// `$SCALEWISE_MODELS` (colon-separated), `~/.local/share/scalewise/models`.
+    /// Folders searched for models, in order: `weights/` of the repository the binary was built in,
+    /// `$SCALEWISE_MODELS` (colon-separated), `$XDG_DATA_HOME/scalewise/models` (`~/.local/share/…` by default),
+    /// `<prefix>/share/scalewise/models` for a binary installed as `<prefix>/bin/scalewise` (`make install`),
+    /// then `scalewise/models` under each of `$XDG_DATA_DIRS` (`/usr/local/share:/usr/share` by default).
     public static var searchPaths: [String] {
+        let env = ProcessInfo.processInfo.environment
         var paths: [String] = []
         if let repo = repositoryRoot() { paths.append(repo + "/weights") }
-        if let env = ProcessInfo.processInfo.environment["SCALEWISE_MODELS"] {
-            paths += env.split(separator: ":").map(String.init)
+        if let list = env["SCALEWISE_MODELS"] { paths += list.split(separator: ":").map(String.init) }
+        let home = env["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        let dataHome = env["XDG_DATA_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? home + "/.local/share"
+        paths.append(dataHome + "/scalewise/models")
+        let bin = (executablePath() as NSString).deletingLastPathComponent
+        if (bin as NSString).lastPathComponent == "bin" {
+            paths.append((bin as NSString).deletingLastPathComponent + "/share/scalewise/models")
         }
-        paths.append(NSHomeDirectory() + "/.local/share/scalewise/models")
-        return paths
+        let dataDirs = env["XDG_DATA_DIRS"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/local/share:/usr/share"
+        paths += dataDirs.split(separator: ":").filter { $0.hasPrefix("/") }.map { $0 + "/scalewise/models" }
+        var seen = Set<String>()
+        return paths.filter { seen.insert($0).inserted }
     }
 
-    /// The repository root, found from the executable's location (`.build/<config>/scalewise`).
+    /// The running executable, symbolic links resolved (`/proc/self/exe`; else the first argument).
+    static func executablePath() -> String {
+        if let p = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return p }
+        return URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().path
+    }
+
+    /// The repository root, found from the executable's location (`.build/<config>/scalewise`), else the
+    /// current folder when it holds `Package.swift`.
     public static func repositoryRoot() -> String? {
-        var url = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
+        var url = URL(fileURLWithPath: executablePath())
         for _ in 0..<5 {
             url.deleteLastPathComponent()
             if FileManager.default.fileExists(atPath: url.path + "/Package.swift") { return url.path }
@@ -124,16 +141,8 @@ public enum ModelLoader {
            let names = try? JSONDecoder().decode([String].self, from: d), names.count == count {
             return names
         }
-        if count == 1000, let names = imageNetClasses() { return names }
+        if count == imageNetClassNames.count { return imageNetClassNames }
         return (0..<count).map { "class \($0)" }
-    }
-
-    /// ImageNet-1k class names from `assets/imagenet_classes.txt`, one per line.
-    static func imageNetClasses() -> [String]? {
-        guard let root = repositoryRoot(),
-              let text = try? String(contentsOfFile: root + "/assets/imagenet_classes.txt", encoding: .utf8) else { return nil }
-        let names = text.split(separator: "\n").map(String.init)
-        return names.count == 1000 ? names : nil
     }
 
     /// The file's `defaults` metadata over `base`, the family's official demo settings.
