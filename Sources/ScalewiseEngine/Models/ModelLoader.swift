@@ -76,7 +76,7 @@ public enum ModelLoader {
     }
 
     /// Shipped generators in the order the TUI and `generate` prefer them when no model is named: the 64-px VAR
-    /// (the miniature of VAR-256: 16×16 latent, VAR's 10 scales), then the 32-px one.
+    /// (a miniature of VAR-256: 16×16 latent, VAR's 10 scales), then the 32-px one.
     public static let preferredDefaults = ["glyphs64-var.safetensors", "glyphs-var.safetensors"]
 
     /// The model the TUI and `generate` use when none is named.
