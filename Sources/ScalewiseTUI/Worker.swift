@@ -56,6 +56,8 @@ enum WorkerEvent: Sendable {
 
 /// Runs the engine on its own thread. Sessions are not thread-safe; this thread is the only one that
 /// touches them, so the UI thread never blocks on a scale and only ever sees finished frames.
+/// `@unchecked Sendable`: the queue is behind a `Mutex` and the cancel count is atomic, but `lanes` (sessions are not
+/// `Sendable`) is a plain property that only the worker thread reads and writes.
 final class Worker: @unchecked Sendable {
     private struct Queue {
         var jobs: [(job: Job, epoch: Int, cancelGen: Int)] = []
