@@ -25,22 +25,11 @@ final class InstalledBinaryTests: XCTestCase {
 
     /// Runs the copy from a folder outside the repository, with a home of its own and no model variables.
     func run(_ args: [String], environment extra: [String: String] = [:]) throws -> CLITests.Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: prefix + "/bin/scalewise")
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: tmp)
         var env = ProcessInfo.processInfo.environment
         for k in ["SCALEWISE_MODELS", "XDG_DATA_HOME", "XDG_DATA_DIRS"] { env[k] = nil }
         env["HOME"] = tmp + "/home"
-        p.environment = env.merging(extra) { $1 }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return CLITests.Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                               stderr: String(decoding: e, as: UTF8.self))
+        return try CLITests.run(URL(fileURLWithPath: prefix + "/bin/scalewise"), args, environment: env.merging(extra) { $1 },
+                                in: tmp)
     }
 
     func testFindsModelsInItsPrefix() throws {
