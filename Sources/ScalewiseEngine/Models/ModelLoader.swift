@@ -104,9 +104,10 @@ public enum ModelLoader {
         w.metadata["family"] ?? ModelFamily.of(w)?.name ?? ModelFamily.var.name
     }
 
-    /// Loads a generator and the tokenizer it pairs with (metadata `tokenizer`, else `tokenizer` argument,
-    /// else the official tokenizer file name in the same folder). The generator's linear layers are held and
-    /// run in `precision`; the tokenizer stays fp32.
+    /// Loads a generator and the tokenizer it pairs with (`tokenizer` argument, else metadata `tokenizer`, else
+    /// the official tokenizer file name in the same folder) through its family's entry in `ModelFamily.all`. The
+    /// generator's linear layers are held and run in `precision`; the tokenizer's convolutions in bf16 unless
+    /// `precision` is fp32 (`LoadContext.tokenizerWeights`).
     public static func load(_ model: String, tokenizer: String? = nil, precision: Precision = .fp32) throws -> Generator {
         let path = try resolve(model)
         let file = try openWeights(path)
