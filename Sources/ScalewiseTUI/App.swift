@@ -192,7 +192,7 @@ final class App {
             options.seed = seed
             query = ""
             refilter(keepSelection: true)
-            if edit != nil && !(g is FlexVARGenerator) {
+            if edit != nil && !g.capabilities.canEdit {
                 edit = nil
                 message = "left edit mode: edit needs a FlexVAR model, not \(g.family)"
                 return reconfigure(advanceTo: 0)

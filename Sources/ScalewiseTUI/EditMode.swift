@@ -30,7 +30,7 @@ extension App {
     /// `e`: asks for the PNG to edit, offering the last one saved or opened.
     func editPrompt() {
         let g = lanes[0].generator
-        guard g is FlexVARGenerator else {
+        guard g.capabilities.canEdit else {
             message = "edit needs a FlexVAR model, not \(g.family) (M picks another)"
             return
         }
@@ -40,7 +40,7 @@ extension App {
     /// Loads `path` and starts picking the region to regenerate.
     func openEdit(_ path: String) {
         let g = lanes[0].generator
-        guard let flex = g as? FlexVARGenerator else {
+        guard g.capabilities.canEdit else {
             message = "edit needs a FlexVAR model, not \(g.family)"
             return
         }
@@ -55,7 +55,7 @@ extension App {
         if lanes.count > 1 { lanes.removeLast() }
         // A PNG of ours names its class: editing it keeps that class (the prompt the image was made with).
         if let json = text["scalewise"], let rec = try? GenerationRecord.parse(json),
-           let c = flex.classNames.firstIndex(of: rec.className) {
+           let c = g.classNames.firstIndex(of: rec.className) {
             lanes[0].classIndex = c
         }
         let last = lanes[0].schedule.last ?? ScaleShape(1, 1)

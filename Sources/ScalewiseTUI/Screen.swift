@@ -32,7 +32,7 @@ extension App {
 
     private func drawTitle(_ w: Int) {
         let g = lanes[0].generator
-        var t = " Scalewise · \(g.name) (\(g.family), \(lanes[0].total) scales)"
+        var t = " Scalewise · \(g.name) (\(g.family), \(lanes[0].total) \(g.capabilities.stepUnit)s)"
         if lanes.count > 1 { t += " vs \(lanes[1].generator.name) (\(lanes[1].generator.family))" }
         if let e = edit { t += " · editing \(e.name)" }
         painter.text(0, 0, t, attr: CW_A_BOLD, maxWidth: w)

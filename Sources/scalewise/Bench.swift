@@ -45,8 +45,9 @@ struct Bench: ParsableCommand {
         let flops = gen.flops(cfg: cfg)
         let gflops = (flops.transformer + flops.decoder) / 1e9 / (transformer + decode)
         let rss = peakRSSMegabytes()
-        // The budget: weights + KV cache + 300 MB; "weights" = resident right after loading.
-        let kvMB = Double((gen as? VARGenerator).map { $0.model.kvCacheBytes(afterScale: $0.model.scales.count - 1, rows: cfg == 1 ? 1 : 2) } ?? 0) / 1048576
+        // The memory budget: weights + the session's state (KV cache, recurrent states) + 300 MB; "weights" =
+        // resident right after loading.
+        let kvMB = Double(gen.stateBytes(cfg: cfg)) / 1048576
         let budget = loadedRSS + kvMB + 300e6 / 1048576
         if json {
             print("{\"transformer_s\": \(transformer), \"decode_s\": \(decode), \"projection_ms\": \(projection), "
@@ -63,7 +64,7 @@ struct Bench: ParsableCommand {
         print("precision \(gen.precision) (\(precision.reason)); oneDNN ISA \(Precision.cpuISA)")
         print(String(format: "OpenBLAS kernels %@, sgemm ceiling %.0f GFLOP/s ([1024,1024]·[1024,4096])", blasKernels, ceiling))
         for (k, shape) in gen.schedules[0].enumerated() {
-            print(String(format: "  scale %2d %7@ %8.1f ms", k + 1, shape.description, perScale[k]))
+            print(String(format: "  %@ %2d %7@ %8.1f ms", gen.capabilities.stepUnit, k + 1, shape.description, perScale[k]))
         }
         func pct(_ f: Double, _ t: Double) -> Double { 100 * f / 1e9 / t / ceiling }
         print(String(format: "transformer %.3f s  (%.1f GFLOP, %.0f GFLOP/s, %.0f %% of sgemm)", transformer, flops.transformer / 1e9,
@@ -72,7 +73,7 @@ struct Bench: ParsableCommand {
         print(String(format: "decoder     %.3f s  (%.1f GFLOP direct-conv count, %.0f GFLOP/s, %.0f %% of sgemm)", decode,
                      flops.decoder / 1e9, flops.decoder / 1e9 / decode, pct(flops.decoder, decode)))
         print(String(format: "total       %.3f s per image, %.0f GFLOP/s", transformer + decode, gflops))
-        print(String(format: "peak RSS    %.0f MiB (budget: loaded %.0f + KV cache %.0f + 300 MB = %.0f MiB)", rss, loadedRSS, kvMB, budget))
+        print(String(format: "peak RSS    %.0f MiB (budget: loaded %.0f + state %.0f + 300 MB = %.0f MiB)", rss, loadedRSS, kvMB, budget))
     }
 }
 

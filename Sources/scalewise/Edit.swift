@@ -34,7 +34,8 @@ struct Edit: ParsableCommand {
     }
 
     func run() throws {
-        guard let gen = try modelOptions.load() as? FlexVARGenerator else {
+        let gen = try modelOptions.load()
+        guard gen.capabilities.canEdit else {
             throw EngineError.badArgument("edit needs a FlexVAR model (its steps predict whole images)")
         }
         if !force && FileManager.default.fileExists(atPath: output) {
@@ -46,7 +47,7 @@ struct Edit: ParsableCommand {
         if let k = topK { opts.topK = k }
         if let p = topP { opts.topP = p }
         opts.seed = seed == -1 ? UInt64.random(in: 0..<(1 << 53)) : UInt64(seed)
-        var schedule = gen.model.config.patch_nums.map { ScaleShape($0, $0) }
+        var schedule = gen.defaultSchedule
         if let n = steps {
             guard let s = gen.schedules.first(where: { $0.count == n }) else {
                 throw EngineError.badArgument("no \(n)-step preset")
@@ -62,8 +63,8 @@ struct Edit: ParsableCommand {
         } else {
             plan = .refine(upTo: refine!)
         }
-        let (session, _) = try FlexVAREditor(generator: gen).prepare(image: input, plan: plan, classIndex: cls,
-                                                                    options: opts, schedule: schedule)
+        let (session, _) = try gen.makeEditSession(image: input, plan: plan, classIndex: cls, options: opts,
+                                                   schedule: schedule)
         while session.completed < session.scales.count { _ = try session.step() }
         let out = session.preview(after: session.completed, tier: .decoded)
         var rec = GenerationRecord(generator: gen, session: session)

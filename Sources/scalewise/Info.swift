@@ -62,22 +62,7 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         guard !inputs.isEmpty else { throw ValidationError("no input files") }
-        let first = try ModelLoader.openWeights(inputs[0])
-        var meta = ["format": "scalewise-1", "family": ModelLoader.family(of: first),
-                    "source": inputs.map { ($0 as NSString).lastPathComponent }.joined(separator: ",")]
-        var classes: Int?
-        if ["var", "mvar", "mambavar"].contains(meta["family"]!) {
-            let cfg = try VAR.config(from: first)
-            meta["config"] = String(decoding: try JSONEncoder().encode(cfg), as: UTF8.self)
-            classes = cfg.num_classes
-        } else if meta["family"] == "aim" {  // the official safetensors; its tokenizer stays inside under `vqvae.`
-            let cfg = try AiM.config(from: first)
-            meta["config"] = String(decoding: try JSONEncoder().encode(cfg), as: UTF8.self)
-            classes = cfg.num_classes
-        }
-        if classes == 1000, let names = ModelLoader.classNames(first, count: 1000) as [String]? {
-            meta["classes"] = String(decoding: try JSONEncoder().encode(names), as: UTF8.self)
-        }
+        let meta = try ModelLoader.convertMetadata(first: try ModelLoader.openWeights(inputs[0]), sources: inputs)
         try convertToSafeTensors(inputs: inputs, output: output, dtype: f16 ? .f16 : .f32, metadata: meta, overwrite: force)
         print("wrote \(output)")
     }

@@ -47,7 +47,7 @@ struct TUICommand: ParsableCommand {
         if let c = classLabel { _ = try gen.resolveClass(c) }
         let second = try compare.map { try ModelLoader.load($0, precision: gen.precision) }
         if let path = image {
-            guard gen is FlexVARGenerator else {
+            guard gen.capabilities.canEdit else {
                 throw EngineError.badArgument("--image needs a FlexVAR model, not \(gen.family)")
             }
             _ = try PNG.read(path)  // an unreadable file is a one-line error, before the screen opens

@@ -1,5 +1,5 @@
-"""FlexVAR's scalable tokenizer (jiaosiyu1999/FlexVAR models/vq_llama.py = LlamaGen VQ-16), re-written from the spec
-(../shared/research/variants-spec.md §5.1) under the official parameter names. Training-capable.
+"""FlexVAR's scalable tokenizer (jiaosiyu1999/FlexVAR models/vq_llama.py = LlamaGen VQ-16), re-written from the paper
+(§3.3) and the official code under the official parameter names. Training-capable.
 
 One code map of ANY size (h, w) decodes to an image of (down*h, down*w) pixels, down = 2**(len(ch_mult)-1):
   encode: f = quant_conv(encoder(img)) [B, Cvae, H, W];  f_k = area-resize(f -> h x w);

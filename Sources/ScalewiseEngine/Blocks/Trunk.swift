@@ -4,7 +4,7 @@ import ScalewiseKernels
 /// The class-conditional AdaLN transformer that VAR, FlexVAR and MVAR checkpoints share (same keys):
 /// class embedding (last row = null class), `pos_start`, `word_embed`, the blocks and the AdaLN head.
 /// Positions and the inference procedure are each family's own.
-final class VARTrunk: @unchecked Sendable {
+final class VARTrunk: Sendable {
     let C: Int, vocab: Int, Cvae: Int, numClasses: Int
     let classEmb: Tensor  // [classes + 1, C]
     let posStart: Tensor  // [1, 1, C]

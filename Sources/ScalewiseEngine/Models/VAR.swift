@@ -4,7 +4,7 @@ import ScalewiseKernels
 /// VAR: next-scale prediction (Tian et al. 2024). The base of the family:
 /// class token → scale 1; every later scale reads area↓(f̂) of the scales before it, attends to all
 /// earlier scales through the KV cache, and predicts that scale's residual tokens.
-public final class VAR: @unchecked Sendable {
+public final class VAR: Sendable {
     public struct Config: Codable, Sendable, Equatable {
         public var depth = 16
         public var embed_dim = 1024
@@ -62,10 +62,7 @@ public final class VAR: @unchecked Sendable {
 
     /// Reads the config from a file's metadata, or infers it from tensor shapes (official `.pth` files).
     public static func config(from w: WeightSource) throws -> Config {
-        if let json = w.metadata["config"], let data = json.data(using: .utf8),
-           let c = try? JSONDecoder().decode(Config.self, from: data) {
-            return c
-        }
+        if let c = metadataConfig(w, as: Config.self) { return c }
         var c = Config()
         let depth = w.keys.compactMap { k -> Int? in
             guard k.hasPrefix("blocks.") else { return nil }
@@ -102,4 +99,108 @@ public final class VAR: @unchecked Sendable {
         areaResize(fHat, to: down)
         trunk.embed(map: down, pos: lvlPos.ptr + beginEnds[si] * C, into: x)
     }
+
+    /// The `config` metadata `scalewise convert` writes for VAR, MVAR and M-VAR checkpoints.
+    static func convertConfig(_ w: WeightSource) throws -> (json: String, classes: Int)? {
+        let c = try config(from: w)
+        return (try configJSON(c), c.num_classes)
+    }
+
+    /// The conditioning the blocks imply when no family says otherwise: M-VAR's when they carry Mamba.
+    var blockConditioning: ScaleConditioning { isMambaVAR ? DecoupledConditioning() : NextScaleConditioning() }
+
+    /// Bytes of a KV cache of `tokens` tokens (K and V, every block, `rows` conditioning rows; f32 entries, bf16
+    /// in the bf16 and int8 paths).
+    func kvCacheBytes(tokens: Int, rows: Int) -> Int {
+        2 * (trunk.pool == .openmp ? 2 : 4) * rows * tokens * C * trunk.blocks.count
+    }
+
+    /// Bytes of VAR's KV cache after scale `si` (every token so far): the state VAR carries between scales.
+    public func kvCacheBytes(afterScale si: Int, rows: Int) -> Int { kvCacheBytes(tokens: beginEnds[si + 1], rows: rows) }
+}
+
+/// What a scale of a model on VAR's checkpoint layout is conditioned on: the one thing VAR, MVAR and M-VAR do
+/// differently at inference (they share the trunk, the tokenizer, f̂ and the sampler; `VARSession`).
+protocol ScaleConditioning: Sendable {
+    /// How the tokens of scale `si` (pn×pn) attend.
+    func attention(scale si: Int, side pn: Int) -> AttentionScope
+    /// Whether attention reaches the earlier scales (a KV cache over the whole sequence) or stays in the scale.
+    var attendsToEarlierScales: Bool { get }
+    /// Whether sampling at `cfg` skips the unconditional row.
+    func unguided(cfg: Float) -> Bool
+    /// MVAR's scale- and spatial-Markov conditioning: nothing but f̂ carries over between scales.
+    var markov: Bool { get }
+    /// Bytes of the state a session holds at its largest for `rows` conditioning rows.
+    func stateBytes(_ model: VAR, rows: Int) -> Int
+}
+
+extension ScaleConditioning {
+    func unguided(cfg: Float) -> Bool { cfg == 0 }
+    var markov: Bool { false }
+}
+
+/// VAR's own (paper §3.2, the block-wise causal mask): every scale attends to itself and all earlier scales,
+/// the earlier ones through the KV cache.
+struct NextScaleConditioning: ScaleConditioning {
+    func attention(scale si: Int, side pn: Int) -> AttentionScope { .cached }
+    var attendsToEarlierScales: Bool { true }
+    func stateBytes(_ model: VAR, rows: Int) -> Int { model.kvCacheBytes(afterScale: model.scales.count - 1, rows: rows) }
+}
+
+/// A generator on VAR's checkpoint layout; its `conditioning` makes it VAR, MVAR or M-VAR.
+public final class VARGenerator: Generator {
+    public let info: GeneratorInfo
+    public let model: VAR
+    let conditioning: ScaleConditioning
+    public var schedules: [[ScaleShape]] { [model.scales] }
+
+    init(info: GeneratorInfo, model: VAR, conditioning: ScaleConditioning) {
+        (self.info, self.model, self.conditioning) = (info, model, conditioning)
+    }
+
+    public func makeSession(classIndex: Int, options: SamplingOptions, schedule: [ScaleShape]?) throws -> GenerationSession {
+        if let s = schedule, s != model.scales {
+            throw EngineError.badArgument("\(family) runs its fixed schedule \(model.config.patch_nums); only FlexVAR takes others")
+        }
+        return try VARSession(model: model, classIndex: classIndex, options: options, conditioning: conditioning)
+    }
+
+    /// Every scale, every block; attention dense within the scale when it does not reach earlier ones (MVAR's
+    /// windows cost less still), M-VAR's Mamba sublayers included; then one decode of the final f̂.
+    public func flops(cfg: Float) -> (transformer: Double, decoder: Double) {
+        let side = model.tokenizer.latentSide, rows = Double(conditioning.unguided(cfg: cfg) ? 1 : 2)
+        let t = model.trunk.flops(lengths: model.config.patch_nums.map { $0 * $0 }, cached: conditioning.attendsToEarlierScales)
+        return (t * rows, model.tokenizer.decoder.flops(h: side, w: side))
+    }
+
+    public func stateBytes(cfg: Float) -> Int { conditioning.stateBytes(model, rows: conditioning.unguided(cfg: cfg) ? 1 : 2) }
+
+    /// Loads a checkpoint on VAR's layout with VAR's tokenizer (`vae_ch160v4096z32.pth` in the official release).
+    static func load(_ w: WeightSource, _ ctx: LoadContext, family: ModelFamily,
+                     conditioning: (VAR.Config) -> ScaleConditioning) throws -> Generator {
+        let tw = try ctx.openTokenizer(for: w, official: "vae_ch160v4096z32.pth")
+        let vq = try VQVAE(tw, config: try vqvaeConfig(tw))
+        let cfg = try VAR.config(from: w)
+        let model = try VAR(w, config: cfg, tokenizer: vq)
+        return VARGenerator(info: ctx.info(w, family: family, classes: cfg.num_classes), model: model,
+                            conditioning: conditioning(cfg))
+    }
+
+    /// A tokenizer file's `config` metadata, else the official vae_ch160v4096z32's.
+    static func vqvaeConfig(_ w: WeightSource) throws -> VQVAE.Config {
+        if let s = w.metadata["config"], let d = s.data(using: .utf8) {
+            return try JSONDecoder().decode(VQVAE.Config.self, from: d)
+        }
+        return VQVAE.Config()
+    }
+}
+
+extension ModelFamily {
+    /// VAR (Tian et al. 2024; official `models/var.py`). Detected last: the other families extend its keys.
+    static let `var`: ModelFamily = ModelFamily(
+        name: "var", title: "VAR",
+        defaults: SamplingOptions(),  // VAR's demo: cfg 4 (ramp), top-k 900, top-p 0.95
+        detect: { $0.has("head.weight") },
+        load: { w, ctx in try VARGenerator.load(w, ctx, family: .var) { _ in NextScaleConditioning() } },
+        convertConfig: VAR.convertConfig)
 }

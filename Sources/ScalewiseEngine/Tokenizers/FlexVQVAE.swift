@@ -4,7 +4,7 @@ import ScalewiseKernels
 /// FlexVAR's scalable tokenizer (`FlexVAE.pth`; LlamaGen VQ-16 architecture): no residual,
 /// no φ — any single code map h×w decodes on its own to an image (h·d)×(w·d). Codes are looked up in the
 /// L2-normalised codebook. Also AiM's tokenizer (at the full-resolution map).
-public final class FlexVQVAE: @unchecked Sendable {
+public final class FlexVQVAE: Sendable {
     public struct Config: Codable, Sendable, Equatable {
         public var codebook_size = 8912
         public var codebook_embed_dim = 32
@@ -95,7 +95,7 @@ public final class FlexVQVAE: @unchecked Sendable {
         return map.apply(codes)
     }
 
-    final class EncoderBox: @unchecked Sendable {
+    final class EncoderBox: Sendable {
         let encoder: ConvEncoder, quantConv: Conv2d
         init(_ w: WeightSource, _ c: Config) throws {
             encoder = try ConvEncoder(w, prefix: "encoder", naming: .llamagen, ch: c.ch, chMult: c.ch_mult,

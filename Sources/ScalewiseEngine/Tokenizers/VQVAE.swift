@@ -4,7 +4,7 @@ import ScalewiseKernels
 /// VAR's multi-scale residual VQ-VAE (`vae_ch160v4096z32` and our glyph tokenizer; official `models/vqvae.py`).
 /// Generation needs the decoder, the codebook and the φ convs; the encoder is loaded on demand
 /// (image → tokens, for in-painting and tests).
-public final class VQVAE: @unchecked Sendable {
+public final class VQVAE: Sendable {
     public struct Config: Codable, Sendable, Equatable {
         public var vocab_size = 4096
         public var z_channels = 32
@@ -168,7 +168,7 @@ public final class VQVAE: @unchecked Sendable {
         return (box.encoder, box.quantConv)
     }
 
-    final class EncoderBox: @unchecked Sendable {
+    final class EncoderBox: Sendable {
         let encoder: ConvEncoder, quantConv: Conv2d
         init(_ e: ConvEncoder, _ q: Conv2d) {
             encoder = e
