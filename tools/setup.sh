@@ -2,7 +2,7 @@
 # Installs the Debian packages Scalewise builds and tests against, only those missing (sudo when not root).
 set -euo pipefail
 need=()
-for p in libncursesw5-dev libopenblas-dev libdnnl-dev libpng-dev ncurses-term tmux; do
+for p in libncursesw5-dev libopenblas-dev libdnnl-dev libpng-dev ncurses-term tmux qemu-user; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
