@@ -23,7 +23,9 @@ let package = Package(
         // Portable by default: the heavy arithmetic is in OpenBLAS and oneDNN, which choose their vector code at
         // run time, and our loops compile for the baseline of the architecture. SCALEWISE_CPU=native (or any
         // `swiftc -target-cpu` name) builds them for one CPU instead: a binary that runs only on such CPUs.
-        .target(name: "ScalewiseKernels", dependencies: ["COpenBLAS", "CDNNL"],
+        // The loops between library calls, built for three x86 levels and chosen at run time.
+        .target(name: "CKernels"),
+        .target(name: "ScalewiseKernels", dependencies: ["COpenBLAS", "CDNNL", "CKernels"],
                 swiftSettings: Context.environment["SCALEWISE_CPU"].map { [.unsafeFlags(["-target-cpu", $0])] } ?? []),
         .target(name: "ScalewiseEngine", dependencies: ["ScalewiseKernels", "CPNG"]),
         .target(name: "ScalewiseTUI", dependencies: ["ScalewiseEngine", "CNCursesW"]),

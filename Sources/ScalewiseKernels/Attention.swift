@@ -3,6 +3,7 @@
 // scale-wise models attend to every key in the cache, and teacher-forced checks pass an explicit mask.
 
 import CDNNL
+import CKernels
 
 /// q `[Lq, ·]`, k and v `[Lk, ·]` hold head h in columns [h·d, (h+1)·d); `ldq`/`ldk`/`ldv`/`ldo` are their
 /// row strides, so k/v can be the first Lk rows of a preallocated KV cache (or slices of a fused qkv
@@ -120,14 +121,14 @@ public func attentionBF16(q: UnsafePointer<UInt16>, ldq: Int, queries lq: Int, k
         .execute(src: q, weights: k, bias: nil, dst: scores)
     parallelRanges(heads * lq, grain: max(1, 16384 / max(lk, 1))) { rows in
         for row in rows {
-            let h = row / lq, r = row % lq, s = scores + row * lk, p = probabilities + row * lk
-            let alpha = scale * (headScales?[h] ?? 1)
-            if alpha != 1 { for j in 0..<lk { s[j] *= alpha } }
-            if let mask { add(s, mask + r * (ldMask ?? lk), out: s, count: lk) }
-            let m = maxElement(s, lk)
-            for j in 0..<lk { s[j] = fastExp(s[j] - m) }
-            let norm = 1 / floatSum(s, lk)
-            for j in 0..<lk { p[j] = bf16Bits(s[j] * norm) }
+            let h = row / lq, r = row % lq, s = scores + row * lk
+            var alpha = scale * (headScales?[h] ?? 1)
+            if let mask {
+                for j in 0..<lk { s[j] *= alpha }
+                add(s, mask + r * (ldMask ?? lk), out: s, count: lk)
+                alpha = 1
+            }
+            sw_softmax_bf16(s, probabilities + row * lk, lk, alpha)
         }
     }
     DNNL.stridedMatmul(b: heads, m: lq, n: d, k: lk, src: [perHead, lk, 1], weights: [d, ldv, 1], dst: [d, ldo, 1],

@@ -4,6 +4,7 @@
 // 287 with OPENBLAS_CORETYPE=SkylakeX, and a whole VAR-d16 image took 22.5 s instead of 6.8 s. The choice is
 // made in the library's constructor, before our code runs, so the fix is to start the process again with
 // OPENBLAS_CORETYPE set (`BLASCore.restartIfGeneric`).
+import CKernels
 import COpenBLAS
 import Glibc
 

@@ -2,18 +2,11 @@
 // pixels: each reads the f32 output of one convolution and writes the bf16 source of the next, so a map is
 // rounded once, in the pass that touches it anyway.
 
-/// bf16 bit pattern of x, round to nearest even (as torch's `.bfloat16()`); a NaN stays a NaN.
-@inline(__always) func bf16Bits(_ x: Float) -> UInt16 {
-    let b = x.bitPattern
-    let rounded = UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16)
-    return (b & 0x7FFF_FFFF) > 0x7F80_0000 ? UInt16(truncatingIfNeeded: b >> 16) | 0x40 : rounded
-}
+import CKernels
 
-/// `count` floats rounded to bf16.
+/// `count` floats rounded to bf16 (nearest even, as torch's `.bfloat16()`; a NaN stays a NaN).
 public func roundToBF16(_ x: UnsafePointer<Float>, count: Int, into dst: UnsafeMutablePointer<UInt16>) {
-    parallelRanges(count, grain: 1 << 16) { r in
-        for i in r { dst[i] = bf16Bits(x[i]) }
-    }
+    parallelRanges(count, grain: 1 << 16) { r in sw_round_bf16(x + r.lowerBound, dst + r.lowerBound, r.count) }
 }
 
 /// PyTorch `GroupNorm(groups, C, eps)` (biased variance, eps inside the square root, per-channel affine) on a
@@ -35,14 +28,8 @@ public func groupNormChannelsLast(_ x: UnsafePointer<Float>, pixels p: Int, chan
         let s2 = s1 + c
         for k in range {
             s1.update(repeating: 0, count: 2 * c)
-            for i in (k * p / chunks)..<((k + 1) * p / chunks) {
-                let row = x + i * c
-                for j in 0..<c {
-                    let d = row[j] - x[j]
-                    s1[j] += d
-                    s2[j] += d * d
-                }
-            }
+            let first = k * p / chunks
+            sw_channel_sums(x + first * c, (k + 1) * p / chunks - first, c, x, s1, s2)
             let dst = partial + k * 2 * c
             for j in 0..<(2 * c) { dst[j] = Double(s1[j]) }
         }
@@ -79,14 +66,7 @@ public func groupNormChannelsLast(_ x: UnsafePointer<Float>, pixels p: Int, chan
         }
     }
     parallelRanges(p, grain: max(1, (1 << 15) / c)) { range in
-        for i in range {
-            let row = x + i * c, o = out + i * c
-            if silu {
-                for j in 0..<c { o[j] = bf16Bits(siluScalar((row[j] - m[j]) * a[j] + b[j])) }
-            } else {
-                for j in 0..<c { o[j] = bf16Bits((row[j] - m[j]) * a[j] + b[j]) }
-            }
-        }
+        for i in range { sw_affine_bf16(x + i * c, m, a, b, out + i * c, c, silu ? 1 : 0) }
     }
 }
 
@@ -98,8 +78,8 @@ public func upsampleNearest2xChannelsLast(_ x: UnsafePointer<Float>, height h: I
         for y in rows {
             let top = out + 2 * y * 2 * w * c
             for xi in 0..<w {
-                let s = x + (y * w + xi) * c, d = top + 2 * xi * c
-                for j in 0..<c { d[j] = bf16Bits(s[j]) }
+                let d = top + 2 * xi * c
+                sw_round_bf16(x + (y * w + xi) * c, d, c)
                 (d + c).update(from: d, count: c)
             }
             (top + 2 * w * c).update(from: top, count: 2 * w * c)

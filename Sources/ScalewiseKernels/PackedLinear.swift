@@ -8,6 +8,7 @@
 // exactly in int32 and out[m, n] = acc·sx[m]·sw[n] + b[n] — the W8A8 scheme of LLM.int8()/SmoothQuant without
 // outlier handling, measured against fp32 in the tests and the README.
 import CDNNL
+import CKernels
 import Synchronization
 
 /// A linear layer's weight `[N, K]` (PyTorch's `[out, in]`) in one precision.
@@ -112,12 +113,11 @@ public final class PackedWeight: @unchecked Sendable {
     }
 }
 
-/// bf16 bit patterns of the rows of x (see `bf16Bits`) into a packed `[rows, cols]`.
+/// The rows of x rounded to bf16 (nearest even; a NaN stays a NaN) into a packed `[rows, cols]`.
 public func roundToBF16(_ x: UnsafePointer<Float>, rows m: Int, cols k: Int, ld: Int, into dst: UnsafeMutablePointer<UInt16>) {
     parallelRanges(m, grain: max(1, 65536 / max(k, 1))) { rows in
         for r in rows {
-            let s = x + r * ld, d = dst + r * k
-            for c in 0..<k { d[c] = bf16Bits(s[c]) }
+            sw_round_bf16(x + r * ld, dst + r * k, k)
         }
     }
 }
