@@ -36,6 +36,10 @@ enum Overlay {
 final class App {
     let term: Terminal
     let painter: Painter
+    /// Pixel pictures (kitty, sixel, iTerm2); inactive in block mode.
+    let pixels: PixelLayer
+    let report: TerminalReport
+    let graphicsReason: String
     let worker = Worker()
     var lanes: [Lane]
     var options: SamplingOptions
@@ -73,8 +77,12 @@ final class App {
     var cellCache: [String: [Cell]] = [:]
 
     init(term: Terminal, generator: Generator, compare: Generator?, options o: TUIOptions, wantTruecolor: Bool,
-         logPath: String?) {
+         logPath: String?, report: TerminalReport) {
         self.term = term
+        self.report = report
+        let (gm, why) = report.mode(for: o.graphics)
+        graphicsReason = why
+        pixels = PixelLayer(mode: gm, cellW: report.cellWidth, cellH: report.cellHeight, tmux: report.insideTmux)
         self.wantTruecolor = wantTruecolor
         let mode: ColorMode
         switch o.color {
@@ -109,6 +117,7 @@ final class App {
         if o.symbols == .sextant && symbols != .sextant { message = "sextants unavailable here (glyph width); using quadrants" }
         refilter(keepSelection: true)
         logLine("start term=\(term.termName) colors=\(term.colors) mode=\(mode.rawValue) symbols=\(symbols.rawValue) model=\(generator.name)")
+        logLine("graphics \(gm.rawValue) (\(why)); cell \(report.cellWidth)x\(report.cellHeight) (\(report.cellSource)); probe \(String(format: "%.1f", report.elapsedMs)) ms")
         reconfigure(advanceTo: 0)
         if let p = o.editImage { openEdit(p) }
     }
@@ -142,6 +151,7 @@ final class App {
         }
         worker.cancel()
         worker.waitIdle(timeout: 2)
+        pixels.clearAll(out: 1)
         return exitCode
     }
 

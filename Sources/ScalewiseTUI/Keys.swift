@@ -12,7 +12,7 @@ let keyHelp: [(String, String)] = [
     ("=", "type a value for the focused knob"), ("c k t #", "type cfg / top-k / top-p / seed"),
     ("f", "seed policy: fixed, +1, random"), ("m", "more-smooth on/off"),
     ("s", "save the PNG (with metadata)"), ("S", "save the strip PNG + animated PNG"),
-    ("o", "next colour mode"), ("y", "next symbol mode"),
+    ("o", "next colour mode"), ("y", "next symbol mode"), ("g", "next picture mode: kitty, sixel, iTerm2, blocks"),
     ("M", "pick a model"), ("v", "compare with a second model / close it"),
     ("e", "edit a PNG (FlexVAR): in-paint, extend, refine"),
     ("edit ←→↑↓ hjkl", "move the mask's corner (HJKL: 4 cells; Tab: other corner)"),
@@ -29,7 +29,7 @@ extension App {
         switch c {
         case 0x0D, 0x0A, 0x20: runToEnd()
         case 0x1B: if edit != nil && !busy { editBack() } else { cancel() }
-        case 0x0C: clearok(term.win, true)
+        case 0x0C: clearok(term.win, true); pixels.invalidate()
         case 0x09: moveKnob(1)
         default: break
         }
@@ -57,6 +57,7 @@ extension App {
         case "S": save(strip: true)
         case "o": cycleColor()
         case "y": cycleSymbols()
+        case "g": cycleGraphics()
         case "?": overlay = .help
         case "M": openModels(lane: 0)
         case "e": editPrompt()
@@ -107,7 +108,7 @@ extension App {
         case KEY_ENTER: runToEnd()
         case KEY_BACKSPACE where searching: searchChar(0x7F)
         case KEY_MOUSE: mouse()
-        case KEY_RESIZE: cellCache = [:]
+        case KEY_RESIZE: cellCache = [:]; pixels.invalidate()
         default: break
         }
     }
@@ -246,6 +247,15 @@ extension App {
         symbols = all[(i + 1) % all.count]
         cellCache = [:]
         message = "symbols: \(symbols.rawValue)"
+    }
+
+    func cycleGraphics() {
+        let all = report.available(including: pixels.mode)
+        let i = all.firstIndex(of: pixels.mode) ?? 0
+        pixels.setMode(all[(i + 1) % all.count], out: 1)
+        clearok(term.win, true)  // old sixel/iTerm2 pixels go with a full repaint
+        cellCache = [:]
+        message = "picture: \(pixels.mode.label)"
     }
 
     func openModels(lane: Int) {

@@ -7,6 +7,7 @@ import ScalewiseEngine
 extension App {
     func draw() {
         werase(term.win)
+        pixels.beginFrame()
         let w = painter.width, h = painter.height
         let layout = Layout(width: w, height: h, lanes: lanes.count, total: lanes.map(\.total))
         if layout.tooSmall {
@@ -26,7 +27,9 @@ extension App {
 
     private func refresh() {
         wnoutrefresh(term.win)
+        pixels.prepare(term.win)
         doupdate()
+        pixels.flush(out: 1)
         if !undrawn.isEmpty { logDrawn(now: DispatchTime.now().uptimeNanoseconds) }
     }
 
@@ -74,8 +77,14 @@ extension App {
             painter.text(canvas.y + canvas.rows / 2, canvas.x + max(0, (canvas.cols - hint.count) / 2), hint, attr: CW_A_DIM)
         } else {
             let f = lane.frames[v - 1]
-            painter.cells(cells("c\(l):\(epoch):\(v):\(canvas.cols)x\(canvas.rows)", f.decoded ?? f.projection, canvas.cols, canvas.rows),
-                          y: canvas.y, x: canvas.x, cols: canvas.cols)
+            if showPixels {
+                pixels.add(slot: 1 + l, key: "c\(l):\(epoch):\(v)", x: canvas.x, y: canvas.y, cols: canvas.cols, rows: canvas.rows) {
+                    f.decoded ?? f.projection
+                }
+            } else {
+                painter.cells(cells("c\(l):\(epoch):\(v):\(canvas.cols)x\(canvas.rows)", f.decoded ?? f.projection, canvas.cols, canvas.rows),
+                              y: canvas.y, x: canvas.x, cols: canvas.cols)
+            }
         }
         // Filmstrip: every completed scale, the shown one marked in the number row.
         let s = L.strips[l]
@@ -84,12 +93,27 @@ extension App {
             guard x + s.thumb <= s.x + s.width else { break }
             if k < lane.frames.count {
                 let f = lane.frames[k]
-                painter.cells(cells("t\(l):\(epoch):\(k):\(s.thumb)", f.decoded ?? f.projection, s.thumb, s.rows), y: s.y, x: x, cols: s.thumb)
+                if showPixels {
+                    pixels.add(slot: 10 + 100 * l + k, key: "t\(l):\(epoch):\(k)", x: x, y: s.y, cols: s.thumb, rows: s.rows) {
+                        f.decoded ?? f.projection
+                    }
+                } else {
+                    painter.cells(cells("t\(l):\(epoch):\(k):\(s.thumb)", f.decoded ?? f.projection, s.thumb, s.rows), y: s.y, x: x, cols: s.thumb)
+                }
             } else {
                 painter.text(s.y, x, String(repeating: "·", count: s.thumb), attr: CW_A_DIM)
             }
             let num = String(k + 1)
             painter.text(s.y + s.rows, x, num, attr: k + 1 == v ? CW_A_REVERSE : (k < lane.frames.count ? CW_A_NORMAL : CW_A_DIM))
+        }
+    }
+
+    /// Pictures are drawn with pixels unless in block mode or under a box overlay (which they would cover).
+    var showPixels: Bool {
+        guard pixels.active else { return false }
+        switch overlay {
+        case .help, .models: return false
+        default: return true
         }
     }
 
@@ -164,7 +188,7 @@ extension App {
         }
         let spinner = ["|", "/", "-", "\\"][Int(DispatchTime.now().uptimeNanoseconds / 120_000_000) % 4]
         let state = busy ? "running \(spinner) \(lanes[0].frames.count)/\(lanes[0].total)" : "ready"
-        let left = " \(painter.mode.label) · \(symbols.rawValue) │ \(state)" + (message.isEmpty ? "" : " │ \(message)")
+        let left = " \(modeLabel) │ \(state)" + (message.isEmpty ? "" : " │ \(message)")
         let right = "? help · q quit "
         painter.text(y, 0, left, attr: CW_A_REVERSE, maxWidth: max(0, w - right.count - 1))
         if left.count + right.count < w { painter.text(y, w - right.count, right, attr: CW_A_REVERSE) }
@@ -195,6 +219,13 @@ extension App {
             painter.text(y + 1 + r, x + 2, lines[i], attr: i == selected ? CW_A_REVERSE : CW_A_NORMAL, maxWidth: bw - 3)
         }
         painter.fill(y + 1 + rows, x, bw, attr: CW_A_REVERSE)
+    }
+
+    /// The status line's name for how the picture is drawn: the pixel protocol and zoom, or colours and symbols.
+    var modeLabel: String {
+        guard pixels.active else { return "\(painter.mode.label) · \(symbols.rawValue)" }
+        let z = pixels.canvasZoom.map { $0 >= 1 ? " \($0)×" : " fit" } ?? ""
+        return pixels.mode.rawValue + z
     }
 
     private func pad(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }

@@ -24,6 +24,7 @@ struct TUICommand: ParsableCommand {
     @Flag(name: .customLong("more-smooth"), help: "VAR's Gumbel-softmax smoothing.") var moreSmooth = false
     @Option(help: "Colour mode: auto, truecolor, 256, 16 or mono (auto honours COLORTERM and NO_COLOR).")
     var color: TUIOptions.ColorChoice = .auto
+    @Option(help: "Picture mode: auto (ask the terminal), kitty, sixel, iterm or blocks.") var graphics: GraphicsChoice = .auto
     @Option(help: "Cell symbols: auto, half, quad, sextant or ascii.") var symbols: TUIOptions.SymbolChoice = .auto
     @Option(name: .customLong("output-dir"), help: "Folder for saved PNGs (default: the current folder).") var outputDir = "."
     @Option(help: "A second model to compare side by side.") var compare: String?
@@ -55,6 +56,7 @@ struct TUICommand: ParsableCommand {
         var o = TUIOptions()
         o.color = color
         o.symbols = symbols
+        o.graphics = graphics
         o.classLabel = classLabel
         o.cfg = cfg
         o.topK = topK
