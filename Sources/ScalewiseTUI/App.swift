@@ -83,6 +83,7 @@ final class App {
         let (gm, why) = report.mode(for: o.graphics)
         graphicsReason = why
         pixels = PixelLayer(mode: gm, cellW: report.cellWidth, cellH: report.cellHeight, tmux: report.insideTmux)
+        pixels.sixelColors = report.sixelColors
         self.wantTruecolor = wantTruecolor
         let mode: ColorMode
         switch o.color {

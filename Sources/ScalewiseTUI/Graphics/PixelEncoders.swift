@@ -109,7 +109,8 @@ enum SixelEncoder {
 }
 
 /// Reduces an image to at most `maxColors` colours: exact when it has that few, else median cut
-/// (Heckbert, "Color image quantization for frame buffer display", 1982) weighted by pixel counts.
+/// (Heckbert, "Color image quantization for frame buffer display", 1982) weighted by pixel counts,
+/// refined by k-means.
 enum ColorReducer {
     static func reduce(_ image: RGBImage, maxColors: Int) -> (palette: [RGB], index: [UInt16]) {
         let n = image.width * image.height
@@ -128,19 +129,36 @@ enum ColorReducer {
             palette = counts.keys.sorted()
             for (i, c) in palette.enumerated() { lookup[c] = UInt16(i) }
         } else {
-            palette = medianCut(counts.map { ($0.key, $0.value) }, maxColors)
-            let labs = palette.map { OKLab($0) }
-            for c in counts.keys {
-                let l = OKLab(c)
-                var best = 0, bestD = Float.infinity
-                for (i, p) in labs.enumerated() {
-                    let d = l.distance2(p)
-                    if d < bestD { bestD = d; best = i }
+            let uniques = counts.map { ($0.key, $0.value) }
+            palette = medianCut(uniques, maxColors)
+            // A few Lloyd (k-means) passes move each register to the mean of the colours it stands for.
+            let passes = uniques.count * palette.count <= 1 << 23 ? 3 : 0
+            for _ in 0..<passes {
+                var sums = [(Int, Int, Int, Int)](repeating: (0, 0, 0, 0), count: palette.count)
+                for (c, n) in uniques {
+                    let i = nearest(c, palette)
+                    let (r, g, b) = channels(c)
+                    sums[i] = (sums[i].0 + r * n, sums[i].1 + g * n, sums[i].2 + b * n, sums[i].3 + n)
                 }
-                lookup[c] = UInt16(best)
+                for (i, s) in sums.enumerated() where s.3 > 0 {
+                    palette[i] = rgb(UInt8((s.0 + s.3 / 2) / s.3), UInt8((s.1 + s.3 / 2) / s.3), UInt8((s.2 + s.3 / 2) / s.3))
+                }
             }
+            for (c, _) in uniques { lookup[c] = UInt16(nearest(c, palette)) }
         }
         return (palette, px.map { lookup[$0]! })
+    }
+
+    /// The palette entry closest in RGB (squared distance).
+    static func nearest(_ c: RGB, _ palette: [RGB]) -> Int {
+        let (r, g, b) = channels(c)
+        var best = 0, bestD = Int.max
+        for (i, p) in palette.enumerated() {
+            let (pr, pg, pb) = channels(p)
+            let d = (r - pr) * (r - pr) + (g - pg) * (g - pg) + (b - pb) * (b - pb)
+            if d < bestD { bestD = d; best = i }
+        }
+        return best
     }
 
     static func medianCut(_ colors: [(RGB, Int)], _ k: Int) -> [RGB] {

@@ -26,8 +26,10 @@ final class PixelLayer {
     private(set) var mode: GraphicsMode
     let cellW: Int, cellH: Int
     let tmux: Bool
+    /// Sixel colour registers to use.
+    var sixelColors = 256
     /// Slot (placement id) → what it shows: this frame's wish and what is on screen.
-    private var wanted: [Int: (Placement, () -> RGBImage)] = [:]
+    private var wanted: [Int: (Placement, RGBImage)] = [:]
     private var onScreen: [Int: Placement] = [:]
     private var fitted: [String: Fitted] = [:]
     /// kitty: picture key → image id, for the pictures the terminal holds.
@@ -58,10 +60,11 @@ final class PixelLayer {
 
     func beginFrame() { wanted.removeAll(keepingCapacity: true) }
 
-    /// Asks for `image()` in the cell rectangle; it is only rendered when not already on screen.
-    func add(slot: Int, key: String, x: Int, y: Int, cols: Int, rows: Int, image: @escaping () -> RGBImage) {
+    /// Asks for `image` in the cell rectangle; it is only scaled and encoded when not already on screen.
+    func add(slot: Int, key: String, x: Int, y: Int, cols: Int, rows: Int, image: RGBImage) {
         guard active, cols > 0, rows > 0 else { return }
         wanted[slot] = (Placement(key: "\(key)@\(cols)x\(rows)", x: x, y: y, cols: cols, rows: rows), image)
+        if slot == 1 { canvasZoom = PixelScale.zoom(image.width, image.height, boxW: cols * cellW, boxH: rows * cellH) }
     }
 
     /// Before curses' update: sixel and iTerm2 pictures that move or vanish are only erased by curses
@@ -95,8 +98,8 @@ final class PixelLayer {
             }
         }
         for s in slots {
-            let (p, make) = wanted[s]!
-            let f = fit(p, make)
+            let (p, image) = wanted[s]!
+            let f = fit(p, image)
             let bw = p.cols * cellW, bh = p.rows * cellH
             let ox = max(0, (bw - f.image.width) / 2), oy = max(0, (bh - f.image.height) / 2)
             switch mode {
@@ -119,7 +122,6 @@ final class PixelLayer {
             case .blocks:
                 break
             }
-            if s == 1 { canvasZoom = f.zoom }
         }
         onScreen = wanted.mapValues(\.0)
         forced = false
@@ -151,9 +153,9 @@ final class PixelLayer {
         forced = true
     }
 
-    private func fit(_ p: Placement, _ make: () -> RGBImage) -> Fitted {
+    private func fit(_ p: Placement, _ image: RGBImage) -> Fitted {
         if let f = fitted[p.key] { return f }
-        let r = PixelScale.fit(make(), boxW: p.cols * cellW, boxH: p.rows * cellH)
+        let r = PixelScale.fit(image, boxW: p.cols * cellW, boxH: p.rows * cellH)
         let f = Fitted(image: r.image, zoom: r.zoom)
         fitted[p.key] = f
         return f
@@ -161,7 +163,7 @@ final class PixelLayer {
 
     private func encoded(_ key: String, _ f: Fitted) -> [UInt8] {
         if let b = fitted[key]?.bytes { return b }
-        let b = mode == .sixel ? SixelEncoder.encode(f.image) : ITermEncoder.encode(f.image, tmux: tmux)
+        let b = mode == .sixel ? SixelEncoder.encode(f.image, maxColors: sixelColors) : ITermEncoder.encode(f.image, tmux: tmux)
         fitted[key]?.bytes = b
         return b
     }

@@ -36,6 +36,10 @@ public struct TerminalReport: Sendable {
     public var cellWidth = 0
     public var cellHeight = 0
     public var cellSource = "unknown"
+    /// Sixel colour registers (XTSMGRAPHICS); nil when the terminal did not say.
+    public var sixelRegisters: Int?
+    /// Registers the sixel encoder may use: what the terminal reported (at most 1024), else 256.
+    public var sixelColors: Int { min(1024, max(16, sixelRegisters ?? 256)) }
     /// Bytes read during the probe that were not replies (typed keys): dropped, never taken for keys.
     public var strayBytes = 0
 
@@ -63,7 +67,8 @@ public struct TerminalReport: Sendable {
             r.append((.sixel, false, "not queried"))
         } else if answered {
             let attrs = da1.map(String.init).joined(separator: ";")
-            r.append((.sixel, sixel, sixel ? "DA1 lists attribute 4 (?\(attrs)c)" : "DA1 (?\(attrs)c) has no attribute 4"))
+            let regs = sixelRegisters.map { "; \($0) colour registers (XTSMGRAPHICS)" } ?? "; 256 colour registers assumed"
+            r.append((.sixel, sixel, sixel ? "DA1 lists attribute 4 (?\(attrs)c)\(regs)" : "DA1 (?\(attrs)c) has no attribute 4"))
         } else {
             r.append((.sixel, false, "no DA1 reply within \(timeoutMs) ms"))
         }
@@ -130,8 +135,9 @@ public enum TerminalProbe {
         guard tcsetattr(inFd, TCSANOW, &raw) == 0 else { return finish(r) }
         defer { tcsetattr(inFd, TCSANOW, &saved) }
         r.queried = true
-        // kitty's query, the cell size (CSI 16 t) and the text area (CSI 14 t), then DA1 last.
-        let q = (r.insideTmux ? [] : KittyEncoder.query(tmux: false)) + Array("\u{1B}[16t\u{1B}[14t\u{1B}[c".utf8)
+        // kitty's query, the cell size (CSI 16 t), the text area (CSI 14 t), the number of sixel colour
+        // registers (XTSMGRAPHICS, CSI ? 1;1;0 S), then DA1 last.
+        let q = (r.insideTmux ? [] : KittyEncoder.query(tmux: false)) + Array("\u{1B}[16t\u{1B}[14t\u{1B}[?1;1;0S\u{1B}[c".utf8)
         let start = DispatchTime.now().uptimeNanoseconds
         _ = q.withUnsafeBytes { write(outFd, $0.baseAddress, $0.count) }
         var buf = [UInt8]()
@@ -155,6 +161,7 @@ public enum TerminalProbe {
         r.da1 = parsed.da1
         r.kittyReply = parsed.kitty
         r.strayBytes = parsed.stray
+        r.sixelRegisters = parsed.registers
         if let (w, h) = parsed.cell, w > 0, h > 0, w < 1000, h < 1000 {
             r.cellWidth = w
             r.cellHeight = h
@@ -190,6 +197,7 @@ struct ProbeReplies {
     var kitty: String?
     var cell: (Int, Int)?
     var area: (Int, Int)?
+    var registers: Int?
     var stray = 0
 
     /// Scans `b` for `ESC _G … ESC \` (kitty), `CSI ? … c` (DA1), `CSI 6;h;w t` and `CSI 4;h;w t`;
@@ -219,6 +227,9 @@ struct ProbeReplies {
                 if final == 0x63, params.hasPrefix("?") {  // 'c'
                     r.da1Seen = true
                     r.da1 = params.dropFirst().split(separator: ";").compactMap { Int($0) }
+                } else if final == 0x53, params.hasPrefix("?") {  // 'S': XTSMGRAPHICS ? item ; status ; value
+                    let v = params.dropFirst().split(separator: ";").compactMap { Int($0) }
+                    if v.count >= 3 && v[0] == 1 && v[1] == 0 { r.registers = v[2] }
                 } else if final == 0x74 {  // 't'
                     let v = params.split(separator: ";").compactMap { Int($0) }
                     if v.count == 3 && v[0] == 6 { r.cell = (v[2], v[1]) }
