@@ -90,7 +90,8 @@ final class App {
         case .auto: mode = term.autoMode(wantTruecolor: wantTruecolor)
         case .truecolor: mode = term.supports(.truecolor) ? .truecolor : term.autoMode(wantTruecolor: false)
         case .c256: mode = term.supports(.c256) ? .c256 : term.autoMode(wantTruecolor: false)
-        case .c16: mode = term.supports(.c16) ? .c16 : .mono
+        case .c16: mode = term.supports(.c16) ? .c16 : term.autoMode(wantTruecolor: false)
+        case .c8: mode = term.supports(.c8) ? .c8 : .mono
         case .mono: mode = .mono
         }
         painter = Painter(term: term, mode: mode)

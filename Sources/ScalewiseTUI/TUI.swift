@@ -3,7 +3,7 @@ import ScalewiseEngine
 
 /// What the `tui` command passes in; everything optional has a sensible default.
 public struct TUIOptions: Sendable {
-    public enum ColorChoice: String, CaseIterable, Sendable { case auto, truecolor, c256 = "256", c16 = "16", mono }
+    public enum ColorChoice: String, CaseIterable, Sendable { case auto, truecolor, c256 = "256", c16 = "16", c8 = "8", mono }
     public enum SymbolChoice: String, CaseIterable, Sendable { case auto, half, quad, sextant, ascii }
 
     public var color: ColorChoice = .auto

@@ -90,7 +90,8 @@ final class Terminal {
         if let nc = ProcessInfo.processInfo.environment["NO_COLOR"], !nc.isEmpty { return .mono }
         if direct && wantTruecolor { return .truecolor }
         if colors >= 256 { return .c256 }
-        return colors >= 16 ? .c16 : .mono
+        if colors >= 16 { return .c16 }
+        return colors >= 8 ? .c8 : .mono
     }
 
     /// Modes this terminal can display (a direct terminal shows every indexed palette as RGB).
@@ -99,6 +100,7 @@ final class Terminal {
         case .truecolor: direct
         case .c256: direct || colors >= 256
         case .c16: direct || colors >= 16
+        case .c8: direct || colors >= 8
         case .mono: true
         }
     }

@@ -22,7 +22,7 @@ struct TUICommand: ParsableCommand {
     @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens; 0 = off (default: the model's).") var topK: Int?
     @Option(name: .customLong("top-p"), help: "Nucleus sampling mass; 0 = off (default: the model's).") var topP: Float?
     @Flag(name: .customLong("more-smooth"), help: "VAR's Gumbel-softmax smoothing.") var moreSmooth = false
-    @Option(help: "Colour mode: auto, truecolor, 256, 16 or mono (auto honours COLORTERM and NO_COLOR).")
+    @Option(help: "Colour mode: auto, truecolor, 256, 16, 8 or mono (auto honours COLORTERM and NO_COLOR).")
     var color: TUIOptions.ColorChoice = .auto
     @Option(help: "Picture mode: auto (ask the terminal), kitty, sixel, iterm or blocks.") var graphics: GraphicsChoice = .auto
     @Option(help: "Cell symbols: auto, half, quad, sextant or ascii.") var symbols: TUIOptions.SymbolChoice = .auto
