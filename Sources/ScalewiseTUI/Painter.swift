@@ -70,6 +70,21 @@ final class Painter {
         text(y, x, String(repeating: " ", count: max(0, w)), attr: attr)
     }
 
+    /// kitty placeholder cells for image `id` over `cols`×`rows` cells at (y, x): U+10EEEE with the row
+    /// and column marks, the id as foreground colour (256-colour index, or 0x0000id in direct colour).
+    func placeholders(id: Int, y: Int, x: Int, cols: Int, rows: Int) {
+        guard let p = pair(fg: Int32(id), bg: -1) else { return }
+        var pairNo = p
+        var cc = cchar_t()
+        for r in 0..<min(rows, KittyPlaceholder.maxCells) where y + r < height {
+            for c in 0..<min(cols, KittyPlaceholder.maxCells) where x + c < width {
+                let wch = KittyPlaceholder.cell(row: r, column: c).map { wchar_t(bitPattern: $0) } + [0]
+                setcchar(&cc, wch, CW_A_NORMAL, 0, &pairNo)
+                mvwadd_wch(term.win, Int32(y + r), Int32(x + c), &cc)
+            }
+        }
+    }
+
     /// Cells row by row at (y, x), `cols` wide.
     func cells(_ cells: [Cell], y: Int, x: Int, cols: Int) {
         guard cols > 0 else { return }

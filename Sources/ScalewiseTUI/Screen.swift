@@ -78,8 +78,10 @@ extension App {
         } else {
             let f = lane.frames[v - 1]
             if showPixels {
-                pixels.add(slot: 1 + l, key: "c\(l):\(epoch):\(v)", x: canvas.x, y: canvas.y, cols: canvas.cols, rows: canvas.rows,
-                           image: f.decoded ?? f.projection)
+                if let id = pixels.add(slot: 1 + l, key: "c\(l):\(epoch):\(v)", x: canvas.x, y: canvas.y, cols: canvas.cols,
+                                       rows: canvas.rows, image: f.decoded ?? f.projection) {
+                    painter.placeholders(id: id, y: canvas.y, x: canvas.x, cols: canvas.cols, rows: canvas.rows)
+                }
             } else {
                 painter.cells(cells("c\(l):\(epoch):\(v):\(canvas.cols)x\(canvas.rows)", f.decoded ?? f.projection, canvas.cols, canvas.rows),
                               y: canvas.y, x: canvas.x, cols: canvas.cols)
@@ -93,8 +95,10 @@ extension App {
             if k < lane.frames.count {
                 let f = lane.frames[k]
                 if showPixels {
-                    pixels.add(slot: 10 + 100 * l + k, key: "t\(l):\(epoch):\(k)", x: x, y: s.y, cols: s.thumb, rows: s.rows,
-                               image: f.decoded ?? f.projection)
+                    if let id = pixels.add(slot: 10 + 100 * l + k, key: "t\(l):\(epoch):\(k)", x: x, y: s.y, cols: s.thumb, rows: s.rows,
+                                           image: f.decoded ?? f.projection) {
+                        painter.placeholders(id: id, y: s.y, x: x, cols: s.thumb, rows: s.rows)
+                    }
                 } else {
                     painter.cells(cells("t\(l):\(epoch):\(k):\(s.thumb)", f.decoded ?? f.projection, s.thumb, s.rows), y: s.y, x: x, cols: s.thumb)
                 }

@@ -99,7 +99,7 @@ final class FakeTerminal {
     /// Waits until the file `name` in `dir` contains `text` (the TUI's log says what it did, where the
     /// screen stream only holds curses' minimal updates), answering queries meanwhile.
     func waitFile(_ name: String, contains text: String, timeout: Double = 60, file: StaticString = #filePath, line: UInt = #line) {
-        let path = dir.appendingPathComponent(name).path
+        let path = name.hasPrefix("/") ? name : dir.appendingPathComponent(name).path
         func has(_: [UInt8]) -> Bool { (try? String(contentsOfFile: path, encoding: .utf8))?.contains(text) ?? false }
         if !pump(until: has, timeout: timeout) {
             let log = (try? String(contentsOfFile: path, encoding: .utf8)) ?? "(no file)"

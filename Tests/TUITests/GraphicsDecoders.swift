@@ -100,35 +100,38 @@ enum GraphicsDecode {
         return out
     }
 
-    /// Reassembles chunked transmissions (m=1 … m=0): image id → (width, height, RGB bytes).
+    /// Reassembles chunked transmissions (m=1 … m=0): image id → picture; f=24 raw RGB with s and v,
+    /// or f=100 PNG (decoded with libpng through the engine).
     static func kittyImages(_ commands: [KittyCommand]) throws -> [Int: RGBImage] {
         var out = [Int: RGBImage]()
-        var current: (id: Int, w: Int, h: Int, b64: String)?
-        for c in commands {
-            if let cur = current {
-                current!.b64 += c.payload
-                if c.controls["m"] == "0" {
-                    guard let data = Data(base64Encoded: current!.b64), data.count == cur.w * cur.h * 3 else {
-                        throw Failure(description: "image \(cur.id): payload is not \(cur.w)×\(cur.h) RGB")
-                    }
-                    out[cur.id] = RGBImage(width: cur.w, height: cur.h, pixels: Array(data))
-                    current = nil
+        var current: (controls: [String: String], b64: String)?
+        func finish(_ controls: [String: String], _ b64: String) throws {
+            guard let id = controls["i"].flatMap(Int.init), let data = Data(base64Encoded: b64) else {
+                throw Failure(description: "transmission without an id or with bad base64: \(controls)")
+            }
+            switch controls["f"] {
+            case "24":
+                guard let w = controls["s"].flatMap(Int.init), let h = controls["v"].flatMap(Int.init), data.count == w * h * 3 else {
+                    throw Failure(description: "image \(id): payload is not s×v RGB")
                 }
+                out[id] = RGBImage(width: w, height: h, pixels: Array(data))
+            case "100":
+                let path = FileManager.default.temporaryDirectory.appendingPathComponent("kitty-\(getpid())-\(id).png").path
+                try data.write(to: URL(fileURLWithPath: path))
+                defer { unlink(path) }
+                out[id] = try PNG.read(path).0
+            default:
+                throw Failure(description: "image \(id): format \(controls["f"] ?? "none")")
+            }
+        }
+        for c in commands {
+            if current != nil {
+                current!.b64 += c.payload
+                if c.controls["m"] == "0" { try finish(current!.controls, current!.b64); current = nil }
                 continue
             }
             guard c.controls["a"] == "t" || c.controls["a"] == "T" else { continue }
-            guard c.controls["f"] == "24", let id = c.controls["i"].flatMap(Int.init),
-                  let w = c.controls["s"].flatMap(Int.init), let h = c.controls["v"].flatMap(Int.init) else {
-                throw Failure(description: "transmission without f=24, i, s, v: \(c.controls)")
-            }
-            current = (id, w, h, c.payload)
-            if c.controls["m"] != "1" {
-                guard let data = Data(base64Encoded: c.payload), data.count == w * h * 3 else {
-                    throw Failure(description: "image \(id): payload is not \(w)×\(h) RGB")
-                }
-                out[id] = RGBImage(width: w, height: h, pixels: Array(data))
-                current = nil
-            }
+            if c.controls["m"] == "1" { current = (c.controls, c.payload) } else { try finish(c.controls, c.payload) }
         }
         return out
     }

@@ -49,7 +49,7 @@ final class GraphicsEncoderTests: XCTestCase {
     /// A 1×1 red image is one command: f=24 RGB, base64 "/wAA" (FF 00 00), quiet (q=2), last chunk (m=0).
     func testKittyKnownBytes() {
         let red = image(1, 1) { _, _ in (255, 0, 0) }
-        XCTAssertEqual(KittyEncoder.transmit(red, id: 7, tmux: false),
+        XCTAssertEqual(KittyEncoder.transmit(red, id: 7, tmux: false, png: false),
                        bytes("\u{1B}_Ga=t,f=24,s=1,v=1,i=7,q=2,m=0;/wAA\u{1B}\\"))
         XCTAssertEqual(KittyEncoder.place(id: 7, placement: 1, dx: 3, dy: 4, tmux: false),
                        bytes("\u{1B}_Ga=p,i=7,p=1,X=3,Y=4,C=1,q=2\u{1B}\\"))
@@ -62,13 +62,18 @@ final class GraphicsEncoderTests: XCTestCase {
     /// Large images go in ≤ 4096-byte chunks; only the first carries the image's controls.
     func testKittyChunksDecodeBack() throws {
         let img = image(100, 60) { x, y in (x * 2, y * 4, x ^ y) }
-        let cmds = GraphicsDecode.kittyCommands(KittyEncoder.transmit(img, id: 3, tmux: false))
+        let cmds = GraphicsDecode.kittyCommands(KittyEncoder.transmit(img, id: 3, tmux: false, png: false))
         XCTAssertEqual(cmds.count, 6, "18000 bytes → 24000 base64 characters → 6 chunks")
         XCTAssertEqual(cmds[0].controls, ["a": "t", "f": "24", "s": "100", "v": "60", "i": "3", "q": "2", "m": "1"])
         for c in cmds.dropFirst().dropLast() { XCTAssertEqual(c.controls, ["m": "1", "q": "2"]) }
         XCTAssertEqual(cmds.last?.controls, ["m": "0", "q": "2"])
         XCTAssertTrue(cmds.allSatisfy { $0.payload.utf8.count <= 4096 && $0.payload.utf8.count % 4 == 0 })
         XCTAssertEqual(try GraphicsDecode.kittyImages(cmds)[3], img)
+        // As PNG (f=100, no size keys: the PNG has them).
+        let png = GraphicsDecode.kittyCommands(KittyEncoder.transmit(img, id: 4, tmux: false))
+        XCTAssertEqual(png[0].controls["f"], "100")
+        XCTAssertNil(png[0].controls["s"])
+        XCTAssertEqual(try GraphicsDecode.kittyImages(png)[4], img)
     }
 
     /// iTerm2: the PNG inside decodes to the image, in one sequence or (over 1 MiB) in parts.

@@ -213,10 +213,20 @@ enum KittyEncoder {
         return tmux ? TmuxPassthrough.wrap(seq) : seq
     }
 
-    /// Uploads 24-bit RGB pixels as image `id` without showing them (a=t), quietly (q=2: no replies that
-    /// could land in the key queue). Only the first chunk carries the full controls.
-    static func transmit(_ image: RGBImage, id: Int, tmux: Bool) -> [UInt8] {
-        let b64 = Data(image.pixels).base64EncodedString()
+    /// Uploads image `id` without showing it (a=t), quietly (q=2: no replies that could land in the key
+    /// queue), as PNG (f=100: an enlarged picture compresses to a few per cent of its raw 24-bit size)
+    /// or raw 24-bit RGB (f=24). Only the first chunk carries the full controls.
+    static func transmit(_ image: RGBImage, id: Int, tmux: Bool, png: Bool = true) -> [UInt8] {
+        let data: [UInt8]
+        let format: String
+        if png, let encoded = try? PNG.encode(image) {
+            data = encoded
+            format = "f=100"
+        } else {
+            data = image.pixels
+            format = "f=24,s=\(image.width),v=\(image.height)"
+        }
+        let b64 = Data(data).base64EncodedString()
         let utf8 = Array(b64.utf8)
         var out = [UInt8]()
         var start = 0
@@ -225,7 +235,7 @@ enum KittyEncoder {
             let more = end < utf8.count ? 1 : 0
             let chunk = String(decoding: utf8[start..<end], as: UTF8.self)
             let controls = start == 0
-                ? "a=t,f=24,s=\(image.width),v=\(image.height),i=\(id),q=2,m=\(more)"
+                ? "a=t,\(format),i=\(id),q=2,m=\(more)"
                 : "m=\(more),q=2"
             out += command(controls, payload: chunk, tmux: tmux)
             start = end
@@ -237,6 +247,12 @@ enum KittyEncoder {
     /// `dx`,`dy` pixels inside the cell; the cursor does not move (C=1).
     static func place(id: Int, placement: Int, dx: Int, dy: Int, tmux: Bool) -> [UInt8] {
         command("a=p,i=\(id),p=\(placement),X=\(dx),Y=\(dy),C=1,q=2", tmux: tmux)
+    }
+
+    /// A virtual placement for Unicode placeholders: image `id` fitted into `cols`×`rows` cells wherever
+    /// placeholder cells with its id appear.
+    static func placeVirtual(id: Int, cols: Int, rows: Int, tmux: Bool) -> [UInt8] {
+        command("a=p,U=1,i=\(id),c=\(cols),r=\(rows),q=2", tmux: tmux)
     }
 
     /// Removes placement `placement` of image `id` (the data stays for a later a=p).

@@ -32,8 +32,9 @@ final class PixelLayer {
     private var wanted: [Int: (Placement, RGBImage)] = [:]
     private var onScreen: [Int: Placement] = [:]
     private var fitted: [String: Fitted] = [:]
-    /// kitty: picture key → image id, for the pictures the terminal holds.
+    /// kitty: picture key → image id, for the pictures the terminal holds (or is about to).
     private var kittyIds: [String: Int] = [:]
+    private var transmitted: Set<String> = []
     private var nextId = 1
     private var forced = false
     /// The zoom of the last picture placed in slot 1 (the first canvas), for the status line.
@@ -48,6 +49,10 @@ final class PixelLayer {
 
     var active: Bool { mode != .blocks }
 
+    /// kitty inside tmux: placeholder cells drawn by curses, uploads through passthrough. Image ids
+    /// are then 16…255, so that a 256-colour foreground can carry them.
+    var placeholders: Bool { mode == .kitty && tmux }
+
     /// Next draw puts every picture on screen again (after a resize or Ctrl-L).
     func invalidate() { forced = true }
 
@@ -61,10 +66,20 @@ final class PixelLayer {
     func beginFrame() { wanted.removeAll(keepingCapacity: true) }
 
     /// Asks for `image` in the cell rectangle; it is only scaled and encoded when not already on screen.
-    func add(slot: Int, key: String, x: Int, y: Int, cols: Int, rows: Int, image: RGBImage) {
-        guard active, cols > 0, rows > 0 else { return }
-        wanted[slot] = (Placement(key: "\(key)@\(cols)x\(rows)", x: x, y: y, cols: cols, rows: rows), image)
+    /// With placeholders, returns the image id whose placeholder cells the caller draws (nil: none free).
+    @discardableResult
+    func add(slot: Int, key: String, x: Int, y: Int, cols: Int, rows: Int, image: RGBImage) -> Int? {
+        guard active, cols > 0, rows > 0 else { return nil }
+        let p = Placement(key: "\(key)@\(cols)x\(rows)", x: x, y: y, cols: cols, rows: rows)
         if slot == 1 { canvasZoom = PixelScale.zoom(image.width, image.height, boxW: cols * cellW, boxH: rows * cellH) }
+        guard placeholders else { wanted[slot] = (p, image); return nil }
+        if kittyIds[p.key] == nil {
+            let used = Set(kittyIds.values)
+            guard let free = (16...255).first(where: { !used.contains($0) }) else { return nil }
+            kittyIds[p.key] = free
+        }
+        wanted[slot] = (p, image)
+        return kittyIds[p.key]
     }
 
     /// Before curses' update: sixel and iTerm2 pictures that move or vanish are only erased by curses
@@ -89,7 +104,7 @@ final class PixelLayer {
             return w.x != p.x || w.y != p.y || w.cols != p.cols || w.rows != p.rows
         })
         let slots = repaintAll ? wanted.keys.sorted() : changedSlots
-        if mode == .kitty {
+        if mode == .kitty && !placeholders {
             for s in removed { if let id = kittyIds[onScreen[s]!.key] { bytes += KittyEncoder.deletePlacement(id: id, placement: s, tmux: tmux) } }
             for s in changedSlots {
                 if let old = onScreen[s], old.key != wanted[s]!.0.key, let id = kittyIds[old.key] {
@@ -111,10 +126,17 @@ final class PixelLayer {
                     id = nextId
                     nextId += 1
                     kittyIds[p.key] = id
-                    bytes += KittyEncoder.transmit(f.image, id: id, tmux: tmux)
                 }
-                bytes += cursor(p.y + oy / cellH, p.x + ox / cellW)
-                bytes += KittyEncoder.place(id: id, placement: s, dx: ox % cellW, dy: oy % cellH, tmux: tmux)
+                if !transmitted.contains(p.key) {
+                    bytes += KittyEncoder.transmit(f.image, id: id, tmux: tmux)
+                    transmitted.insert(p.key)
+                }
+                if placeholders {
+                    bytes += KittyEncoder.placeVirtual(id: id, cols: p.cols, rows: p.rows, tmux: tmux)
+                } else {
+                    bytes += cursor(p.y + oy / cellH, p.x + ox / cellW)
+                    bytes += KittyEncoder.place(id: id, placement: s, dx: ox % cellW, dy: oy % cellH, tmux: tmux)
+                }
             case .sixel, .iterm:
                 // Whole cells only: round the centring offset.
                 bytes += cursor(p.y + (oy + cellH / 2) / cellH, p.x + (ox + cellW / 2) / cellW)
@@ -129,8 +151,9 @@ final class PixelLayer {
             // Pictures no slot shows any more are freed (d=I), so the terminal's memory stays bounded.
             let live = Set(onScreen.values.map(\.key))
             for (key, id) in kittyIds where !live.contains(key) {
-                bytes += KittyEncoder.deleteImage(id: id, tmux: tmux)
+                if transmitted.contains(key) { bytes += KittyEncoder.deleteImage(id: id, tmux: tmux) }
                 kittyIds[key] = nil
+                transmitted.remove(key)
             }
         }
         if fitted.count > 64 {
@@ -145,10 +168,11 @@ final class PixelLayer {
     func clearAll(out: Int32) {
         if mode == .kitty && !kittyIds.isEmpty {
             var bytes = [UInt8]()
-            for id in kittyIds.values { bytes += KittyEncoder.deleteImage(id: id, tmux: tmux) }
+            for (key, id) in kittyIds where transmitted.contains(key) { bytes += KittyEncoder.deleteImage(id: id, tmux: tmux) }
             write(out, bytes)
         }
         kittyIds.removeAll()
+        transmitted.removeAll()
         onScreen.removeAll()
         forced = true
     }

@@ -22,6 +22,9 @@ public struct TerminalReport: Sendable {
     public var term = ""
     public var termProgram = ""
     public var insideTmux = false
+    /// Inside tmux, the environment names kitty or Ghostty as the outer terminal (KITTY_WINDOW_ID,
+    /// GHOSTTY_RESOURCES_DIR survive into tmux's panes).
+    public var outerKitty = false
     /// False when no query was sent (not a terminal, or blocks asked for).
     public var queried = false
     /// DA1 (the sentinel, answered by every VT100-compatible terminal) came back before the timeout.
@@ -53,9 +56,12 @@ public struct TerminalReport: Sendable {
         var r: [(GraphicsMode, Bool, String)] = []
         if !queried {
             r.append((.kitty, false, "not queried"))
+        } else if insideTmux && outerKitty {
+            r.append((.kitty, true, "inside tmux with kitty or Ghostty outside (KITTY_WINDOW_ID or GHOSTTY_RESOURCES_DIR): Unicode placeholders, "
+                      + "uploads through passthrough (needs `set -g allow-passthrough on`)"))
         } else if insideTmux {
             // tmux answers DA1 itself, so a passed-through reply would arrive after the sentinel.
-            r.append((.kitty, false, "not queried inside tmux (tmux answers DA1 before the outer terminal could reply)"))
+            r.append((.kitty, false, "not queried inside tmux (tmux answers DA1 first); no KITTY_WINDOW_ID or GHOSTTY_RESOURCES_DIR"))
         } else if kitty {
             r.append((.kitty, true, "answered OK to the a=q query before DA1"))
         } else if let k = kittyReply {
@@ -114,6 +120,7 @@ public enum TerminalProbe {
         r.term = env["TERM"] ?? ""
         r.termProgram = env["TERM_PROGRAM"] ?? ""
         r.insideTmux = !(env["TMUX"] ?? "").isEmpty
+        r.outerKitty = r.insideTmux && !((env["KITTY_WINDOW_ID"] ?? "") + (env["GHOSTTY_RESOURCES_DIR"] ?? "")).isEmpty
         r.timeoutMs = timeoutMs
         // TIOCGWINSZ's pixel fields: filled by kitty, xterm, foot, WezTerm; 0 in many others.
         var ws = winsize()
