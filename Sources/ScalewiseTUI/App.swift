@@ -25,7 +25,8 @@ struct Lane {
 enum Knob: CaseIterable { case cfg, topK, topP, steps, seed, policy, smooth }
 
 enum Overlay {
-    case help
+    /// The key list, scrolled to `top`.
+    case help(top: Int)
     case models(paths: [String], selected: Int, lane: Int)
     case prompt(knob: Knob, text: String)
     /// Edit mode's file prompt.
@@ -61,7 +62,10 @@ final class App {
     var runCompleted = false
     var knob: Knob = .cfg
     var overlay: Overlay?
-    var message = ""
+    /// The status bar's message; it expires `messageSeconds` after it was set (see `expireMessage`).
+    var message = "" { didSet { messageNs = DispatchTime.now().uptimeNanoseconds } }
+    var messageNs: UInt64 = 0
+    static let messageSeconds: UInt64 = 5
     var quitting = false
     var exitCode: Int32 = 0
     /// Edit mode (FlexVAR): the image and the mask being picked or run; nil when generating.
@@ -179,7 +183,11 @@ final class App {
             if i < lanes[l].frames.count { lanes[l].frames.removeSubrange(i...) }
             lanes[l].frames.append(frame)
             undrawn.append((l, i, frame))
-            if l == 0 && lanes[0].frames.count == lanes[0].total { runCompleted = true }
+            if l == 0 && lanes[0].frames.count == lanes[0].total {
+                runCompleted = true
+                // A finished run makes an earlier "cancelled" or error stale.
+                if message == "cancelled" || message.hasPrefix("error: ") { message = "" }
+            }
         case .idle(let ep, let cancelled):
             if ep == epoch && cancelled { message = "cancelled" }
         case .failed(_, let msg):

@@ -109,7 +109,7 @@ extension App {
         case "+": edit!.selection.adjustRefine(by: 1)
         case "-": edit!.selection.adjustRefine(by: -1)
         case "n": runEdit(scales: 1)
-        case "q", "?", "o", "y", "g", "e", "M": return false
+        case "q", "?", "o", "y", "g", "e", "M", "/": return false
         case "s", "S": message = "nothing to save yet: Enter runs the edit"
         default: break
         }

@@ -58,7 +58,7 @@ extension App {
         case "o": cycleColor()
         case "y": cycleSymbols()
         case "g": cycleGraphics()
-        case "?": overlay = .help
+        case "?": overlay = .help(top: 0)
         case "M": openModels(lane: 0)
         case "e": editPrompt()
         case "v":
@@ -93,7 +93,19 @@ extension App {
             if code == KEY_BACKSPACE || code == KEY_ENTER { _ = handleOverlayChar(code == KEY_ENTER ? 0x0D : 0x7F) }
             return
         }
-        if case .help = overlay, code != KEY_RESIZE { overlay = nil; return }
+        if case .help(let top) = overlay, code != KEY_RESIZE {
+            // Arrows and pages scroll a list longer than the screen; any other key closes it.
+            let page = max(1, painter.height - 8), last = max(0, keyHelp.count - page)
+            switch code {
+            case KEY_DOWN: overlay = .help(top: min(last, top + 1))
+            case KEY_UP: overlay = .help(top: max(0, top - 1))
+            case KEY_NPAGE: overlay = .help(top: min(last, top + page))
+            case KEY_PPAGE: overlay = .help(top: max(0, top - page))
+            case KEY_MOUSE: break
+            default: overlay = nil
+            }
+            return
+        }
         if let e = edit, !e.running, editPickKey(code) { return }
         switch code {
         case KEY_RIGHT: stepForward()
@@ -215,15 +227,19 @@ extension App {
         switch k {
         case .cfg:
             guard let v = Float(text), v.isFinite, v >= 0, v <= 100 else { message = "cfg must be a number in 0…100"; return }
+            message = ""  // a good value clears an earlier complaint
             o.cfg = v
         case .topK:
             guard let v = Int(text), v >= 0 else { message = "top-k must be a whole number ≥ 0 (0 = off)"; return }
+            message = ""
             o.topK = v
         case .topP:
             guard let v = Float(text), (0...1).contains(v) else { message = "top-p must be in 0…1 (0 = off)"; return }
+            message = ""
             o.topP = v
         case .seed:
             guard let v = UInt64(text) else { message = "seed must be a whole number ≥ 0"; return }
+            message = ""
             o.seed = v
         case .policy, .smooth, .steps: return adjust(k, by: 1)
         }

@@ -151,7 +151,9 @@ extension App {
             let title = lanes.count > 1 ? "\(lanes[l].generator.name)" : "scales"
             painter.text(y, x, title, attr: CW_A_BOLD, maxWidth: w)
             y += 1
-            painter.text(y, x, "  # size   tokens   cfg     ms", attr: CW_A_DIM, maxWidth: w)
+            // Narrow panels drop the tokens column first, then cfg: the ms column is never cut.
+            let showTokens = w >= 31, showCfg = w >= 24
+            painter.text(y, x, "  # size  " + (showTokens ? " tokens" : "") + (showCfg ? "    cfg" : "") + "     ms", attr: CW_A_DIM, maxWidth: w)
             y += 1
             let rowsLeft = L.height - 2 - y - (l + 1 < lanes.count ? 4 : 0)
             let frames = lanes[l].frames, v = shown(l), shapes = laneShapes(l)
@@ -161,7 +163,9 @@ extension App {
                 var s = pad(String(k + 1), 3) + " " + shape.description.padding(toLength: 6, withPad: " ", startingAt: 0)
                 if k < frames.count {
                     let r = frames[k].result
-                    s += pad(String(r.tokens.count), 7) + pad(String(format: "%.2f", r.guidance), 7) + pad(String(format: "%.1f", r.milliseconds), 7)
+                    if showTokens { s += pad(String(r.tokens.count), 7) }
+                    if showCfg { s += pad(String(format: "%.2f", r.guidance), 7) }
+                    s += pad(String(format: "%.1f", r.milliseconds), 7)
                 }
                 painter.text(y, x, s, attr: k + 1 == v ? CW_A_REVERSE : (k < frames.count ? CW_A_NORMAL : CW_A_DIM), maxWidth: w)
                 y += 1
@@ -188,6 +192,7 @@ extension App {
             let shown = text.count <= room ? text : "…" + text.suffix(room - 1)
             return painter.text(y, 0, head + shown + tail, attr: CW_A_REVERSE, maxWidth: w)
         }
+        expireMessage()
         let spinner = ["|", "/", "-", "\\"][Int(DispatchTime.now().uptimeNanoseconds / 120_000_000) % 4]
         let state = busy ? "running \(spinner) \(lanes[0].frames.count)/\(lanes[0].total)" : "ready"
         let left = " \(modeLabel) │ \(state)" + (message.isEmpty ? "" : " │ \(message)")
@@ -198,14 +203,25 @@ extension App {
 
     private func drawOverlay(_ w: Int, _ h: Int) {
         switch overlay {
-        case .help:
+        case .help(let top):
             let lines = keyHelp.map { $0.0.padding(toLength: 15, withPad: " ", startingAt: 0) + $0.1 }
-            box(lines, title: "keys (any key closes)", w, h)
+            let rows = min(lines.count, h - 6)
+            let more = lines.count > rows
+            let first = max(0, min(top, lines.count - rows))
+            let title = more ? "keys \(first + 1)-\(first + rows) of \(lines.count) (↑↓ PgUp PgDn scroll, any other key closes)"
+                             : "keys (any key closes)"
+            box(Array(lines[first...]), title: title, w, h)
         case .models(let paths, let sel, let lane):
             let lines = paths.map { p in (p as NSString).lastPathComponent + "  " + ((p as NSString).deletingLastPathComponent) }
             box(lines, title: lane == 0 ? "model (↑↓ Enter, Esc)" : "compare with (↑↓ Enter, Esc)", w, h, selected: sel)
         default: break
         }
+    }
+
+    /// Messages are news: after a few seconds they go, except those of work still under way ("saving…").
+    private func expireMessage() {
+        guard !message.isEmpty, !message.hasSuffix("…") else { return }
+        if DispatchTime.now().uptimeNanoseconds - messageNs > App.messageSeconds * 1_000_000_000 { message = "" }
     }
 
     private func box(_ lines: [String], title: String, _ w: Int, _ h: Int, selected: Int? = nil) {
