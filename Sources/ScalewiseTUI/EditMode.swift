@@ -137,7 +137,8 @@ extension App {
         if sel.mode == .inpaint { t += " · moving corner " + (sel.movingTopLeft ? "↖" : "↘") }
         painter.text(label.y, label.x, t, attr: CW_A_BOLD, maxWidth: label.width)
         let key = "e:\(e.path):\(sel.label):\(canvas.cols)x\(canvas.rows)"
-        painter.cells(cells(key, sel.preview(e.image), canvas.cols, canvas.rows), y: canvas.y, x: canvas.x, cols: canvas.cols)
+        let box = canvas.fitted(width: e.image.width, height: e.image.height)
+        painter.cells(cells(key, sel.preview(e.image), box.cols, box.rows), y: box.y, x: box.x, cols: box.cols)
         let hints = sel.mode == .inpaint
             ? ["arrows/hjkl move corner · HJKL by 4 · Tab other corner", "1-5 halves/centre · x mode"]
             : ["x next mode: in-paint, extend ←→↑↓, refine", sel.mode == .refine ? "+ - refine size" : ""]

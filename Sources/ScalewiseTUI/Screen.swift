@@ -83,8 +83,9 @@ extension App {
                     painter.placeholders(id: id, y: canvas.y, x: canvas.x, cols: canvas.cols, rows: canvas.rows)
                 }
             } else {
-                painter.cells(cells("c\(l):\(epoch):\(v):\(canvas.cols)x\(canvas.rows)", f.decoded ?? f.projection, canvas.cols, canvas.rows),
-                              y: canvas.y, x: canvas.x, cols: canvas.cols)
+                let img = f.decoded ?? f.projection, box = canvas.fitted(width: img.width, height: img.height)
+                painter.cells(cells("c\(l):\(epoch):\(v):\(box.cols)x\(box.rows)", img, box.cols, box.rows),
+                              y: box.y, x: box.x, cols: box.cols)
             }
         }
         // Filmstrip: every completed scale, the shown one marked in the number row.

@@ -98,6 +98,17 @@ final class TUIRenderTests: XCTestCase {
         XCTAssertLessThanOrEqual(two.canvases[0].x + two.canvases[0].cols, two.canvases[1].x)
     }
 
+    /// Non-square images keep their aspect in the canvas (two half-block pixels per cell row).
+    func testCanvasFitKeepsAspect() {
+        let c = Layout.Canvas(x: 10, y: 2, cols: 40, rows: 20)
+        let wide = c.fitted(width: 64, height: 32)
+        XCTAssertEqual([wide.cols, wide.rows, wide.x, wide.y], [40, 10, 10, 7])
+        let tall = c.fitted(width: 32, height: 64)
+        XCTAssertEqual([tall.cols, tall.rows, tall.x, tall.y], [20, 20, 20, 2])
+        let square = c.fitted(width: 32, height: 32)
+        XCTAssertEqual([square.cols, square.rows], [40, 20])
+    }
+
     func testSeedPolicy() {
         XCTAssertEqual(SeedPolicy.fixed.next(7), 7)
         XCTAssertEqual(SeedPolicy.increment.next(7), 8)
