@@ -54,9 +54,9 @@ final class PixelTerminalTests: XCTestCase {
     }
 
     /// Runs the TUI on a fake terminal: to the last scale, save, quit. Returns the terminal and the PNG.
-    private func runAndSave(_ kind: FakeTerminal.Kind, extra: [String] = []) throws -> (FakeTerminal, RGBImage) {
+    private func runAndSave(_ kind: FakeTerminal.Kind, extra: [String] = [], env: [String: String] = [:]) throws -> (FakeTerminal, RGBImage) {
         let t = try FakeTerminal([binary, "tui", "--model", TmuxPane.fixtureModel, "--threads", "1", "--output-dir", "{dir}"] + extra,
-                                 kind: kind, env: ["COLORTERM": "truecolor", "SCALEWISE_TUI_LOG": "{dir}/tui.log"])
+                                 kind: kind, env: ["COLORTERM": "truecolor", "SCALEWISE_TUI_LOG": "{dir}/tui.log"].merging(env) { $1 })
         t.waitFile("tui.log", contains: "graphics ")
         t.type("\r")
         t.type("s")
@@ -126,5 +126,47 @@ final class PixelTerminalTests: XCTestCase {
             XCTAssertEqual(t.queries.contains("da1"), extra.isEmpty, "probed only in auto mode")
             if extra.isEmpty { assertNoRepliesTakenAsKeys(t) }
         }
+    }
+
+    /// iTerm2 (announced by TERM_PROGRAM): the canvas's last inline image is the saved PNG, zoomed.
+    func testITermPreviewMatchesThePNG() throws {
+        let (t, png) = try runAndSave(.plain, env: ["TERM_PROGRAM": "iTerm.app"])
+        assertNoRepliesTakenAsKeys(t)
+        let seqs = t.text.components(separatedBy: "\u{1B}]1337;File=").dropFirst().map { "\u{1B}]1337;File=" + $0.prefix { $0 != "\u{07}" } + "\u{07}" }
+        XCTAssertFalse(seqs.isEmpty)
+        let dir = t.dir.appendingPathComponent("decoded")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var pictures: [RGBImage] = []
+        for (i, seq) in seqs.enumerated() {
+            let path = dir.appendingPathComponent("\(i).png").path
+            try Data(GraphicsDecode.itermPNG(Array(seq.utf8))).write(to: URL(fileURLWithPath: path))
+            pictures.append(try PNG.read(path).0)
+        }
+        let canvas = try XCTUnwrap(pictures.last { $0.width == pictures.map(\.width).max() })
+        let zoom = canvas.width / png.width
+        XCTAssertGreaterThan(zoom, 1)
+        XCTAssertEqual(GraphicsDecode.unzoom(canvas, by: zoom), png)
+        XCTAssertTrue(t.text.contains(" iterm │"), "the status line names the mode")
+    }
+
+    /// Compare mode: each lane's canvas is its own kitty placement (p=1, p=2), both pictures pixel-true.
+    func testCompareModeHasTwoPlacements() throws {
+        let t = try FakeTerminal([binary, "tui", "--model", TmuxPane.fixtureModel, "--compare", TmuxPane.fixtureModel, "--threads", "1"],
+                                 kind: .kitty, env: ["SCALEWISE_TUI_LOG": "{dir}/tui.log"], cols: 160, rows: 40)
+        t.waitFile("tui.log", contains: "graphics kitty")
+        t.type("\r")
+        t.waitFile("tui.log", contains: "scale lane=1 k=10 ")
+        t.waitFile("tui.log", contains: "scale lane=0 k=10 ")
+        t.type("q")
+        XCTAssertEqual(t.waitExit(), 0)
+        let cmds = GraphicsDecode.kittyCommands(t.output)
+        let images = try GraphicsDecode.kittyImages(cmds)
+        var finals: [RGBImage] = []
+        for p in ["1", "2"] {
+            let place = try XCTUnwrap(cmds.last { $0.controls["a"] == "p" && $0.controls["p"] == p }, "placement \(p)")
+            finals.append(try XCTUnwrap(place.controls["i"].flatMap(Int.init).flatMap { images[$0] }))
+        }
+        XCTAssertEqual(finals[0], finals[1], "the same model, class and seed on both sides")
+        XCTAssertEqual(finals[0].width % 32, 0, "a whole-number zoom of the 32-px image")
     }
 }
