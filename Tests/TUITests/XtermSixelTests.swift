@@ -91,7 +91,7 @@ final class XtermSixelTests: XCTestCase {
         let x = ["DISPLAY": display]
         let log = dir.appendingPathComponent("tui.log").path
         let (cols, rows) = (120, 40)
-        children.append(try spawn(["/usr/bin/xterm", "-ti", "vt340", "-fn", "fixed", "-geometry", "\(cols)x\(rows)+0+0",
+        children.append(try spawn(["/usr/bin/xterm", "-ti", "vt340", "-fn", "fixed", "-bg", "black", "-fg", "white", "-geometry", "\(cols)x\(rows)+0+0",
                                    "-xrm", "XTerm*numColorRegisters: 1024", "-e", "/usr/bin/env", "LANG=C.UTF-8",
                                    "SCALEWISE_TUI_LOG=\(log)", "OPENBLAS_NUM_THREADS=1", "OPENBLAS_CORETYPE=\(blasKernels)",
                                    TmuxPane.binary!, "tui", "--model", TmuxPane.fixtureModel, "--threads", "1",
@@ -146,5 +146,16 @@ final class XtermSixelTests: XCTestCase {
             }
         }
         XCTAssertLessThanOrEqual(worst, 3, "every screen pixel of the \(zoom)× picture is its PNG pixel (sixel registers are in per cent)")
+        // The earlier scales' larger pictures are gone: just outside this one, the background.
+        var leftovers = 0
+        for i in 0..<iw {
+            let s = ((y0 + best.dy + ih + 2) * shot.width + x0 + best.dx + i) * 3
+            if shot.pixels[s..<(s + 3)] != [0, 0, 0] { leftovers += 1 }
+        }
+        for j in 0..<ih {
+            let s = ((y0 + best.dy + j) * shot.width + x0 + best.dx + iw + 2) * 3
+            if shot.pixels[s..<(s + 3)] != [0, 0, 0] { leftovers += 1 }
+        }
+        XCTAssertEqual(leftovers, 0, "no pixels of earlier pictures around the last one")
     }
 }

@@ -15,6 +15,14 @@ enum PixelScale {
         return min(boxW / w, boxH / h)
     }
 
+    /// The pixel size `fit` gives, without making the picture.
+    static func fittedSize(_ w: Int, _ h: Int, boxW: Int, boxH: Int) -> (Int, Int) {
+        let z = zoom(w, h, boxW: boxW, boxH: boxH)
+        if z >= 1 { return (w * z, h * z) }
+        let f = min(Double(boxW) / Double(w), Double(boxH) / Double(h))
+        return (max(1, Int(Double(w) * f)), max(1, Int(Double(h) * f)))
+    }
+
     /// Nearest-neighbour enlargement by a whole factor: every source pixel becomes `z`×`z` equal pixels.
     static func zoomed(_ image: RGBImage, by z: Int) -> RGBImage {
         guard z > 1 else { return image }
@@ -40,8 +48,7 @@ enum PixelScale {
     static func fit(_ image: RGBImage, boxW: Int, boxH: Int) -> (image: RGBImage, zoom: Int) {
         let z = zoom(image.width, image.height, boxW: boxW, boxH: boxH)
         if z >= 1 { return (zoomed(image, by: z), z) }
-        let f = min(Double(boxW) / Double(image.width), Double(boxH) / Double(image.height))
-        let w = max(1, Int(Double(image.width) * f)), h = max(1, Int(Double(image.height) * f))
+        let (w, h) = fittedSize(image.width, image.height, boxW: boxW, boxH: boxH)
         let rgb = CellRenderer.resample(image, width: w, height: h)
         var px = [UInt8](repeating: 0, count: w * h * 3)
         for (i, c) in rgb.enumerated() {

@@ -14,6 +14,13 @@ final class PixelLayer {
     struct Placement: Equatable {
         var key: String
         var x: Int, y: Int, cols: Int, rows: Int
+        /// The picture's size in pixels once fitted into the cells.
+        var width = 0, height = 0
+
+        /// Whether `other`, drawn over this one, leaves none of this one's pixels visible.
+        func covered(by other: Placement) -> Bool {
+            other.x == x && other.y == y && other.cols == cols && other.rows == rows && other.width == width && other.height == height
+        }
     }
 
     private struct Fitted {
@@ -70,7 +77,8 @@ final class PixelLayer {
     @discardableResult
     func add(slot: Int, key: String, x: Int, y: Int, cols: Int, rows: Int, image: RGBImage) -> Int? {
         guard active, cols > 0, rows > 0 else { return nil }
-        let p = Placement(key: "\(key)@\(cols)x\(rows)", x: x, y: y, cols: cols, rows: rows)
+        let (pw, ph) = PixelScale.fittedSize(image.width, image.height, boxW: cols * cellW, boxH: rows * cellH)
+        let p = Placement(key: "\(key)@\(cols)x\(rows)", x: x, y: y, cols: cols, rows: rows, width: pw, height: ph)
         if slot == 1 { canvasZoom = PixelScale.zoom(image.width, image.height, boxW: cols * cellW, boxH: rows * cellH) }
         guard placeholders else { wanted[slot] = (p, image); return nil }
         if kittyIds[p.key] == nil {
@@ -88,7 +96,7 @@ final class PixelLayer {
         guard mode == .sixel || mode == .iterm else { return }
         let gone = onScreen.contains { slot, p in
             guard let w = wanted[slot]?.0 else { return true }
-            return w.x != p.x || w.y != p.y || w.cols != p.cols || w.rows != p.rows
+            return !p.covered(by: w)
         }
         if gone || forced { redrawwin(win) }
     }
@@ -101,7 +109,7 @@ final class PixelLayer {
         let removed = onScreen.keys.filter { wanted[$0] == nil }
         let repaintAll = (mode == .sixel || mode == .iterm) && (forced || onScreen.contains { s, p in
             guard let w = wanted[s]?.0 else { return true }
-            return w.x != p.x || w.y != p.y || w.cols != p.cols || w.rows != p.rows
+            return !p.covered(by: w)
         })
         let slots = repaintAll ? wanted.keys.sorted() : changedSlots
         if mode == .kitty && !placeholders {
