@@ -240,7 +240,8 @@ final class App {
         for i in lanes.indices { lanes[i].frames = [] }
         cellCache = [:]
         let specs = lanes.enumerated().map { l, lane in
-            LaneSpec(generator: lane.generator, classIndex: lane.classIndex, options: options, schedule: lane.requestedSchedule,
+            LaneSpec(generator: lane.generator, classIndex: lane.classIndex, options: options,
+                     schedule: l == 0 && editJob != nil ? edit?.schedule : lane.requestedSchedule,
                      edit: l == 0 ? editJob : nil)
         }
         worker.submit(.configure(specs), epoch: epoch)

@@ -78,4 +78,25 @@ final class HousekeepingTests: XCTestCase {
         try pane.keys("q")
         pane.wait(for: "EXIT=0")
     }
+
+    /// A 2:1 PNG is edited on 2:1 token maps and comes back 2:1, not squeezed into a square.
+    func testNonSquareImageKeepsItsAspectInEditMode() throws {
+        var px = [UInt8]()
+        for y in 0..<32 { for x in 0..<64 { px += [UInt8(x * 4), UInt8(y * 8), 90] } }
+        // The pane starts at once: the TUI waits for the file the test writes (atomically) into its folder.
+        let pane = try TmuxPane("while [ ! -e wide.png ]; do sleep 0.05; done; "
+                                + command("--output-dir . --image wide.png", model: TmuxPane.flexFixture), env: ["COLORTERM": "truecolor"])
+        try PNG.write(RGBImage(width: 64, height: 32, pixels: px), to: pane.dir.appendingPathComponent("wide.png").path)
+        pane.wait(for: "editing wide.png (64×32)")
+        XCTAssertTrue(pane.screen().contains("of 16x8"), "a 16×8 token grid for a 2:1 image: \(pane.screen())")
+        try pane.keys("Enter")
+        pane.wait(for: "scale 10/10 · 8×16 · decoded")
+        try pane.keys("s")
+        pane.wait(for: "saved scalewise-")
+        try pane.keys("q")
+        pane.wait(for: "EXIT=0")
+        let name = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: pane.dir.path).first { $0.hasPrefix("scalewise-") })
+        let (out, _) = try PNG.read(pane.dir.appendingPathComponent(name).path)
+        XCTAssertEqual(out.width, 2 * out.height, "\(out.width)×\(out.height)")
+    }
 }
