@@ -9,6 +9,8 @@ public struct TUIOptions: Sendable {
     public var color: ColorChoice = .auto
     /// Pixel protocol for the preview; auto asks the terminal.
     public var graphics: GraphicsChoice = .auto
+    /// How long the start-up probe waits for a terminal that answers nothing.
+    public var probeTimeoutMs = TerminalProbe.defaultTimeoutMs
     public var symbols: SymbolChoice = .auto
     /// Class index or name to start on.
     public var classLabel: String?
@@ -56,7 +58,7 @@ public func runTUI(generator: Generator, compare: Generator? = nil, options: TUI
         || (options.color == .auto && (colorTerm == "truecolor" || colorTerm == "24bit") && (env["NO_COLOR"] ?? "").isEmpty)
     try Terminal.preflight()
     // Before curses starts, so that no reply can reach the key queue.
-    let report = TerminalProbe.run(query: options.graphics != .blocks)
+    let report = TerminalProbe.run(timeoutMs: options.probeTimeoutMs, query: options.graphics != .blocks)
     let term = try Terminal(wantTruecolor: wantTruecolor)
     defer { term.end() }
     let app = App(term: term, generator: generator, compare: compare, options: options,

@@ -25,6 +25,8 @@ struct TUICommand: ParsableCommand {
     @Option(help: "Colour mode: auto, truecolor, 256, 16, 8 or mono (auto honours COLORTERM and NO_COLOR).")
     var color: TUIOptions.ColorChoice = .auto
     @Option(help: "Picture mode: auto (ask the terminal), kitty, sixel, iterm or blocks.") var graphics: GraphicsChoice = .auto
+    @Option(name: .customLong("probe-timeout"), help: "Milliseconds the start-up probe waits for a terminal that answers nothing (default 150).")
+    var probeTimeout = 150
     @Option(help: "Cell symbols: auto, half, quad, sextant or ascii.") var symbols: TUIOptions.SymbolChoice = .auto
     @Option(name: .customLong("output-dir"), help: "Folder for saved PNGs (default: the current folder).") var outputDir = "."
     @Option(help: "A second model to compare side by side.") var compare: String?
@@ -36,6 +38,7 @@ struct TUICommand: ParsableCommand {
         if let p = topP, !(0...1).contains(p) { throw ValidationError("--top-p must be in [0, 1]") }
         if let c = cfg, !c.isFinite || c < 0 { throw ValidationError("--cfg must be a finite number ≥ 0") }
         if let s = seed, s < -1 { throw ValidationError("--seed must be ≥ 0, or -1 for a random seed") }
+        guard (1...5000).contains(probeTimeout) else { throw ValidationError("--probe-timeout must be 1…5000 ms") }
         var dir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: outputDir, isDirectory: &dir), dir.boolValue else {
             throw ValidationError("--output-dir \(outputDir) is not a folder")
@@ -57,6 +60,7 @@ struct TUICommand: ParsableCommand {
         o.color = color
         o.symbols = symbols
         o.graphics = graphics
+        o.probeTimeoutMs = probeTimeout
         o.classLabel = classLabel
         o.cfg = cfg
         o.topK = topK

@@ -6,7 +6,8 @@ import XCTest
 /// queries the binary sends (as kitty, a sixel terminal, or a terminal that answers nothing) and
 /// records every byte the binary writes, escape sequences included.
 final class FakeTerminal {
-    enum Kind { case kitty, sixel, plain, silent }
+    /// `slow`: a plain terminal behind a slow link, whose DA1 comes 400 ms after its first reply.
+    enum Kind { case kitty, sixel, plain, silent, slow }
 
     let kind: Kind
     let master: Int32
@@ -14,6 +15,7 @@ final class FakeTerminal {
     let dir: URL
     private(set) var output = [UInt8]()
     private var handled = Set<Int>()  // output offsets of the queries answered
+    private var delayed: (due: Date, bytes: String)?
     /// The queries seen, in order.
     private(set) var queries: [String] = []
     let started = Date()
@@ -75,6 +77,7 @@ final class FakeTerminal {
         var buf = [UInt8](repeating: 0, count: 65536)
         while Date() < deadline {
             if done(output) { return true }
+            if let d = delayed, Date() >= d.due { delayed = nil; type(d.bytes) }
             var pfd = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
             let p = poll(&pfd, 1, 50)
             if p > 0 {
@@ -153,7 +156,8 @@ final class FakeTerminal {
                     queries.append(name)
                     switch (name, kind) {
                     case ("kitty", .kitty): reply += "\u{1B}_Gi=31;OK\u{1B}\\"
-                    case ("cell", .kitty), ("cell", .sixel), ("cell", .plain): reply += "\u{1B}[6;20;10t"
+                    case ("cell", .kitty), ("cell", .sixel), ("cell", .plain), ("cell", .slow): reply += "\u{1B}[6;20;10t"
+                    case ("da1", .slow): delayed = (Date().addingTimeInterval(0.4), "\u{1B}[?62;22c")
                     case ("da1", .kitty), ("da1", .plain): reply += "\u{1B}[?62;22c"
                     case ("registers", .sixel): reply += "\u{1B}[?1;0;1024S"
                     case ("da1", .sixel): reply += "\u{1B}[?63;1;2;4;6;9;15;22c"

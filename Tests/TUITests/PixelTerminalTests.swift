@@ -53,6 +53,22 @@ final class PixelTerminalTests: XCTestCase {
         XCTAssertLessThan(seconds, 10)
     }
 
+    /// A terminal that starts answering but is slow to finish (an ssh link) gets the time to send DA1, which
+    /// is then consumed by the probe rather than typed into the UI.
+    func testSlowTerminalIsWaitedFor() throws {
+        let (out, _) = try doctor(.slow)
+        let ms = out.components(separatedBy: "probe:          answered in ").dropFirst().first.flatMap { Double($0.prefix { $0 != " " }) }
+        XCTAssertGreaterThan(try XCTUnwrap(ms, out), 350, "waited past the 150-ms timeout for DA1")
+        XCTAssertTrue(out.contains("nothing left in the input"), out)
+        let t = try FakeTerminal([binary, "tui", "--model", TmuxPane.fixtureModel, "--threads", "1"], kind: .slow,
+                                 env: ["SCALEWISE_TUI_LOG": "{dir}/tui.log"])
+        t.waitFile("tui.log", contains: "graphics blocks")
+        t.pump(until: { _ in false }, timeout: 0.5)
+        t.type("q")
+        XCTAssertEqual(t.waitExit(), 0)
+        assertNoRepliesTakenAsKeys(t)
+    }
+
     /// Runs the TUI on a fake terminal: to the last scale, save, quit. Returns the terminal and the PNG.
     private func runAndSave(_ kind: FakeTerminal.Kind, extra: [String] = [], env: [String: String] = [:]) throws -> (FakeTerminal, RGBImage) {
         let t = try FakeTerminal([binary, "tui", "--model", TmuxPane.fixtureModel, "--threads", "1", "--output-dir", "{dir}"] + extra,

@@ -110,9 +110,11 @@ public struct TerminalReport: Sendable {
 /// Asks the terminal, before curses starts, which image protocols and cell size it has. The queries
 /// end with DA1, which every terminal answers, so its reply marks the end of all replies (the order
 /// chafa and the kitty docs use); everything read up to it is consumed here and never reaches the key
-/// queue. A terminal that answers nothing costs `timeoutMs`.
+/// queue. A terminal that answers nothing costs `timeoutMs`; one that has begun to answer (a slow
+/// link) is given up to `slowTimeoutMs` to finish, so that its DA1 is not left for the key queue.
 public enum TerminalProbe {
     public static let defaultTimeoutMs = 150
+    public static let slowTimeoutMs = 1500
 
     public static func run(inFd: Int32 = 0, outFd: Int32 = 1, timeoutMs: Int = defaultTimeoutMs,
                            query: Bool = true, environment env: [String: String] = ProcessInfo.processInfo.environment) -> TerminalReport {
@@ -152,9 +154,10 @@ public enum TerminalProbe {
         var parsed = ProbeReplies()
         while !parsed.da1Seen {
             let elapsed = Int((DispatchTime.now().uptimeNanoseconds - start) / 1_000_000)
-            guard elapsed < timeoutMs else { break }
+            let limit = buf.isEmpty ? timeoutMs : max(timeoutMs, slowTimeoutMs)
+            guard elapsed < limit else { break }
             var pfd = pollfd(fd: inFd, events: Int16(POLLIN), revents: 0)
-            let p = poll(&pfd, 1, Int32(timeoutMs - elapsed))
+            let p = poll(&pfd, 1, Int32(limit - elapsed))
             if p < 0 && errno == EINTR { continue }
             guard p > 0 else { break }
             let n = read(inFd, &chunk, chunk.count)
