@@ -99,4 +99,26 @@ final class HousekeepingTests: XCTestCase {
         let (out, _) = try PNG.read(pane.dir.appendingPathComponent(name).path)
         XCTAssertEqual(out.width, 2 * out.height, "\(out.width)×\(out.height)")
     }
+
+    /// A click on a class while an edit is picked or running settles to a ready, runnable state.
+    func testClassClickInEditModeSettles() throws {
+        let gen = "\(shellQuote(binary)) generate --model \(shellQuote(TmuxPane.flexFixture)) --class 1 -q -o src.png"
+        let pane = try TmuxPane(gen + " && " + command("--output-dir . --image src.png", model: TmuxPane.flexFixture))
+        pane.wait(for: "editing src.png")
+        // X10 mouse reports (what kmous names for this terminal): button 1 pressed, then released, at column 4, row `row`.
+        func click(row: Int) throws {
+            let at = String(UnicodeScalar(UInt8(33 + 3))) + String(UnicodeScalar(UInt8(33 + row)))
+            try pane.literal("\u{1B}[M " + at + "\u{1B}[M#" + at)
+        }
+        try click(row: 6)
+        pane.wait(for: "c4 · inpaint")
+        try pane.keys("Enter")
+        try click(row: 7)
+        pane.wait("the UI to settle after the click") { $0.contains("edit · c5 · scale") && $0.contains("│ ready") }
+        try pane.keys("Enter")
+        pane.wait(for: "edit · c5 · scale 10/10")
+        pane.wait(for: "│ ready")
+        try pane.keys("q")
+        pane.wait(for: "EXIT=0")
+    }
 }
