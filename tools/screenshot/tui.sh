@@ -12,7 +12,7 @@ display=":$((60 + RANDOM % 30))"
 Xvfb "$display" -screen 0 1600x1000x24 -nolisten tcp >/dev/null 2>&1 &
 xvfb=$!
 xterm_pid=""
-cleanup() { [ -n "$xterm_pid" ] && kill "$xterm_pid" 2>/dev/null; kill "$xvfb" 2>/dev/null; rm -rf "$work"; }
+cleanup() { [ -z "$xterm_pid" ] || kill "$xterm_pid" 2>/dev/null || true; kill "$xvfb" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 for _ in $(seq 50); do [ -e "/tmp/.X11-unix/X${display#:}" ] && break; sleep 0.1; done
 export DISPLAY="$display"
