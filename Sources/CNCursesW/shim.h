@@ -25,6 +25,21 @@ static inline int cw_is_press(mmask_t m) { return (m & (BUTTON1_PRESSED | BUTTON
 static inline int cw_is_wheel_up(mmask_t m) { return (m & BUTTON4_PRESSED) != 0; }
 static inline int cw_is_wheel_down(mmask_t m) { return (m & BUTTON5_PRESSED) != 0; }
 static inline int cw_key_f(int n) { return KEY_F(n); }
+/* Terminfo without a screen (`scalewise doctor`): colours and whether the cursor can be addressed.
+   Returns -2 when the entry cannot be loaded. */
+#include <term.h>
+static inline int cw_terminfo_colors(const char *name, int *has_cup) {
+    int err = 0;
+    TERMINAL *saved = cur_term;
+    if (setupterm(name, 1, &err) != OK) return -2;
+    int colors = tigetnum("colors");
+    const char *cup = tigetstr("cup");
+    *has_cup = cup != NULL && cup != (const char *)-1;
+    TERMINAL *mine = cur_term;
+    set_curterm(saved);
+    del_curterm(mine);
+    return colors;
+}
 /* glibc declares wcwidth only under _XOPEN_SOURCE, which SwiftPM's flags do not set. */
 extern int wcwidth(wchar_t c);
 static inline int cw_wcwidth(unsigned int c) { return wcwidth((wchar_t)c); }

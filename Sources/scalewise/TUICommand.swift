@@ -22,8 +22,11 @@ struct TUICommand: ParsableCommand {
     @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens; 0 = off (default: the model's).") var topK: Int?
     @Option(name: .customLong("top-p"), help: "Nucleus sampling mass; 0 = off (default: the model's).") var topP: Float?
     @Flag(name: .customLong("more-smooth"), help: "VAR's Gumbel-softmax smoothing.") var moreSmooth = false
-    @Option(help: "Colour mode: auto, truecolor, 256, 16 or mono (auto honours COLORTERM and NO_COLOR).")
+    @Option(help: "Colour mode: auto, truecolor, 256, 16, 8 or mono (auto honours COLORTERM and NO_COLOR).")
     var color: TUIOptions.ColorChoice = .auto
+    @Option(help: "Picture mode: auto (ask the terminal), kitty, sixel, iterm or blocks.") var graphics: GraphicsChoice = .auto
+    @Option(name: .customLong("probe-timeout"), help: "Milliseconds the start-up probe waits for a terminal that answers nothing (default 150).")
+    var probeTimeout = 150
     @Option(help: "Cell symbols: auto, half, quad, sextant or ascii.") var symbols: TUIOptions.SymbolChoice = .auto
     @Option(name: .customLong("output-dir"), help: "Folder for saved PNGs (default: the current folder).") var outputDir = "."
     @Option(help: "A second model to compare side by side.") var compare: String?
@@ -35,6 +38,7 @@ struct TUICommand: ParsableCommand {
         if let p = topP, !(0...1).contains(p) { throw ValidationError("--top-p must be in [0, 1]") }
         if let c = cfg, !c.isFinite || c < 0 { throw ValidationError("--cfg must be a finite number ≥ 0") }
         if let s = seed, s < -1 { throw ValidationError("--seed must be ≥ 0, or -1 for a random seed") }
+        guard (1...5000).contains(probeTimeout) else { throw ValidationError("--probe-timeout must be 1…5000 ms") }
         var dir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: outputDir, isDirectory: &dir), dir.boolValue else {
             throw ValidationError("--output-dir \(outputDir) is not a folder")
@@ -55,6 +59,8 @@ struct TUICommand: ParsableCommand {
         var o = TUIOptions()
         o.color = color
         o.symbols = symbols
+        o.graphics = graphics
+        o.probeTimeoutMs = probeTimeout
         o.classLabel = classLabel
         o.cfg = cfg
         o.topK = topK

@@ -24,10 +24,12 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     /// The generator's linear-layer precision ("fp32", "bf16", "int8"); absent in records from before
     /// precisions existed, which were all fp32.
     public var precision: String?
+    /// A grid sheet of this many images, seeds `seed`, `seed`+1, … (nil for a single image).
+    public var grid: Int?
     public var engine = "scalewise \(scalewiseVersion)"
 
     enum CodingKeys: String, CodingKey {
-        case version, model, family, schedule, seed, engine, edit, precision
+        case version, model, family, schedule, seed, engine, edit, precision, grid
         case classIndex = "class", className = "class_name", cfg, topK = "top_k", topP = "top_p"
         case moreSmooth = "more_smooth", scaleSeeds = "scale_seeds", constantCFG = "constant_cfg", temperature
     }
@@ -89,6 +91,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         if let p = precision { items.append(("Precision", p)) }
         items.append(("Version", engine))
         if let e = edit { items.append(("Edit", e)) }
+        if let n = grid { items.append(("Batch size", "\(n)")) }
         return "\(className)\n" + items.map { "\($0.0): \(q($0.1))" }.joined(separator: ", ")
     }
 
