@@ -77,6 +77,8 @@ final class App {
     let log: UnsafeMutablePointer<FILE>?
     var keyNs: UInt64 = 0
     var lastDrawNs: UInt64 = 0
+    /// The status line's drawing mode as last logged (`mode …` lines: the protocol and zoom a person sees).
+    var loggedMode = ""
     var undrawn: [(lane: Int, index: Int, frame: ScaleFrame)] = []
     var cellCache: [String: [Cell]] = [:]
 

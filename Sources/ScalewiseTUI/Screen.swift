@@ -31,6 +31,10 @@ extension App {
         doupdate()
         pixels.flush(out: 1)
         if !undrawn.isEmpty { logDrawn(now: DispatchTime.now().uptimeNanoseconds) }
+        if modeLabel != loggedMode {
+            loggedMode = modeLabel
+            logLine("mode \(modeLabel)")
+        }
     }
 
     private func drawTitle(_ w: Int) {

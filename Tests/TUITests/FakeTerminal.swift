@@ -101,6 +101,12 @@ final class FakeTerminal {
 
     /// Waits until the file `name` in `dir` contains `text` (the TUI's log says what it did, where the
     /// screen stream only holds curses' minimal updates), answering queries meanwhile.
+    /// The TUI's log (`tui.log` in the scratch folder), timestamps stripped.
+    var logLines: [String] {
+        let text = (try? String(contentsOfFile: dir.appendingPathComponent("tui.log").path, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").map { String($0.drop { $0 != " " }.dropFirst()) }
+    }
+
     func waitFile(_ name: String, contains text: String, timeout: Double = 60, file: StaticString = #filePath, line: UInt = #line) {
         let path = name.hasPrefix("/") ? name : dir.appendingPathComponent(name).path
         func has(_: [UInt8]) -> Bool { (try? String(contentsOfFile: path, encoding: .utf8))?.contains(text) ?? false }

@@ -54,18 +54,18 @@ struct ConvLevel {
 /// converting the input `[C, H, W]` to `[H, W, C]` and the output back. Each pass recycles its maps through one
 /// scratch, so pages are touched only while the pass grows; bf16 passes run on oneDNN's OpenMP threads, and so
 /// do the loops between their convolutions.
-private func runNet(lowPrecision: Bool, _ x: Tensor, fp32: (Tensor) -> Tensor,
+private func runNet(lowPrecision: Bool, _ x: Tensor, scratches: ScratchPool, fp32: (Tensor, Scratch) -> Tensor,
                     channelsLast: (Tensor, Scratch) -> Tensor) -> Tensor {
-    guard lowPrecision else { return Threads.$pool.withValue(.dispatch) { fp32(x) } }
-    return Threads.$pool.withValue(.openmp) {
-        let s = Scratch()
+    guard lowPrecision else { return Threads.$pool.withValue(.dispatch) { scratches.with { fp32(x, $0) } } }
+    return Threads.$pool.withValue(.openmp) { scratches.with { s in
         let t = s.map([x.shape[1], x.shape[2], x.shape[0]])
         transpose(x.ptr, rows: x.shape[0], cols: x.shape[1] * x.shape[2], into: t.ptr)
         let y = channelsLast(t, s)
         let out = Tensor(shape: [y.shape[2], y.shape[0], y.shape[1]])
         transpose(y.ptr, rows: y.shape[0] * y.shape[1], cols: y.shape[2], into: out.ptr)
+        s.recycle(y)
         return out
-    }
+    } }
 }
 
 /// Recycles `old` (a map of the pass that nothing reads any more) and returns `new`.
@@ -80,6 +80,7 @@ struct ConvDecoder {
     let levels: [ConvLevel]  // in execution order: lowest resolution first
     let normOut: GroupNorm
     let convOut: Conv2d
+    let scratches = ScratchPool()
 
     init(_ w: WeightSource, prefix: String, naming: ConvNetNaming, ch: Int, chMult: [Int], numResBlocks: Int,
          zChannels: Int, usingSA: Bool, usingMidSA: Bool, outChannels: Int = 3) throws {
@@ -111,7 +112,7 @@ struct ConvDecoder {
     }
 
     func callAsFunction(_ z: Tensor) -> Tensor {
-        runNet(lowPrecision: convIn.packed != nil, z, fp32: run, channelsLast: runChannelsLast)
+        runNet(lowPrecision: convIn.packed != nil, z, scratches: scratches, fp32: run, channelsLast: runChannelsLast)
     }
 
     private func runChannelsLast(_ z: Tensor, _ s: Scratch) -> Tensor {
@@ -128,8 +129,7 @@ struct ConvDecoder {
         return convOut.channelsLast(n, s)
     }
 
-    private func run(_ z: Tensor) -> Tensor {
-        let s = Scratch()
+    private func run(_ z: Tensor, _ s: Scratch) -> Tensor {
         var h = convIn(z, s)
         h = replacing(h, with: mid.0(h, s), s)
         if let a = mid.1 { h = replacing(h, with: a(h, s), s) }
@@ -148,6 +148,7 @@ struct ConvEncoder {
     let mid: (ResnetBlock, AttnBlock?, ResnetBlock)
     let normOut: GroupNorm
     let convOut: Conv2d
+    let scratches = ScratchPool()
 
     init(_ w: WeightSource, prefix: String, naming: ConvNetNaming, ch: Int, chMult: [Int], numResBlocks: Int,
          zChannels: Int, usingSA: Bool, usingMidSA: Bool, inChannels: Int = 3) throws {
@@ -183,7 +184,7 @@ struct ConvEncoder {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        runNet(lowPrecision: convIn.packed != nil, x, fp32: run, channelsLast: runChannelsLast)
+        runNet(lowPrecision: convIn.packed != nil, x, scratches: scratches, fp32: run, channelsLast: runChannelsLast)
     }
 
     private func runChannelsLast(_ x: Tensor, _ s: Scratch) -> Tensor {
@@ -200,8 +201,7 @@ struct ConvEncoder {
         return convOut.channelsLast(n, s)
     }
 
-    private func run(_ x: Tensor) -> Tensor {
-        let s = Scratch()
+    private func run(_ x: Tensor, _ s: Scratch) -> Tensor {
         var h = convIn(x, s)
         for level in levels {
             h = level.run(h, s)
