@@ -8,7 +8,7 @@ struct Scalewise: ParsableCommand {
         commandName: "scalewise",
         abstract: "Generate images with scale-wise autoregressive models (VAR, FlexVAR, M-VAR, MVAR, AiM), scale by scale.",
         version: scalewiseVersion,
-        subcommands: [TUICommand.self, Generate.self, Edit.self, Info.self, Classes.self, Models.self, Convert.self, Bench.self],
+        subcommands: [TUICommand.self, Generate.self, Edit.self, Sample.self, Info.self, Classes.self, Models.self, Convert.self, Bench.self],
         defaultSubcommand: TUICommand.self
     )
 

@@ -25,10 +25,11 @@ public enum ModelLoader {
         return FileManager.default.fileExists(atPath: cwd + "/Package.swift") ? cwd : nil
     }
 
+    /// A weight file read by what it holds, whatever its name: a `torch.save` zip (or legacy pickle) as a PyTorch
+    /// checkpoint (`.pth`, `.pt`, `.bin`), anything else as safetensors.
     public static func openWeights(_ path: String) throws -> WeightSource {
         guard FileManager.default.fileExists(atPath: path) else { throw WeightsError.io(path, "no such file") }
-        if path.hasSuffix(".pth") || path.hasSuffix(".pt") || path.hasSuffix(".bin") { return try PthFile(path: path) }
-        return try SafeTensorsFile(path: path)
+        return try ScalewiseEngine.openWeights(path)
     }
 
     /// Generator files found in the search paths (tokenizers excluded), sorted by name.

@@ -28,9 +28,10 @@ public final class AiMSession: SessionCore {
 
     public init(model: AiM, classIndex: Int, options: SamplingOptions) throws {
         let classIndex = try Self.checked(class: classIndex, of: model.config.num_classes)
-        guard options.constantCFG else {
-            throw EngineError.badArgument("AiM's sampler has one guidance rule, constant u + cfg·(c − u); use --cfg-mode constant")
-        }
+        // AiM's sampler has one guidance rule, the constant one: the session runs and reports it whatever the options
+        // say (the CLI refuses `--cfg-mode ramp` for AiM).
+        var options = options
+        options.cfgMode = .constant
         self.model = model
         let side = model.config.side
         posShift = model.config.posShift
