@@ -108,7 +108,7 @@ final class CheckpointTests: XCTestCase {
             }
             checked += 1
         }
-        XCTAssertEqual(checked, 10)
+        XCTAssertEqual(checked, 11)
     }
 
     /// The φ a scale uses: K = 4 keeps the 1/(3K) margins, other K the 1/(2K) ones (`models/quant.py`).

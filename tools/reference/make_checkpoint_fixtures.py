@@ -64,6 +64,10 @@ def main():
                                                    num_res_blocks=1, share_quant_resi=3),
                       vocab_size=64, z_channels=8, ch=32, ch_mult=(1, 2), num_res_blocks=1, share_quant_resi=3)
     cases[n] = c
+    n, c, _ = vq_case('vqvae_ch32_wide_first_level', dict(vocab_size=64, z_channels=8, ch=32, ch_mult=[2, 3],
+                                                         num_res_blocks=1, share_quant_resi=4),
+                      vocab_size=64, z_channels=8, ch=32, ch_mult=(2, 3), num_res_blocks=1)
+    cases[n] = c
     n, c, _ = flex_case('FlexVAE', dict(codebook_size=8912, codebook_embed_dim=32, z_channels=256, ch=128,
                                         ch_mult=[1, 1, 2, 2, 4], num_res_blocks=2))
     cases[n] = c
