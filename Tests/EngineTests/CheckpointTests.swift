@@ -237,9 +237,22 @@ final class CheckpointTests: XCTestCase {
         let b = try pair.makeSession(classIndex: 3, options: SamplingOptions(cfg: 3, topK: 1, topP: 0))
         while a.completed < a.scales.count { XCTAssertEqual(try a.step().tokens, try b.step().tokens) }
         XCTAssertEqual(a.preview(after: a.completed, tier: .decoded), b.preview(after: b.completed, tier: .decoded))
+        let img = Tensor(shape: [3, 32, 32], data: (0..<3072).map { Float(sin(Double($0) * 0.37)) })
+        XCTAssertEqual(try one.model.tokenizer.encode(img), try pair.model.tokenizer.encode(img), "the encoder reads the prefix too")
         XCTAssertThrowsError(try ModelLoader.conversionPlan(inputs: [inputs[0], inputs[1], inputs[1]])) { error in
             XCTAssertTrue("\(error)".contains("GENERATOR TOKENIZER"), "\(error)")
         }
+    }
+
+    /// AiM's official files hold their LlamaGen VQ under `vqvae.`: its config comes from those shapes.
+    func testAiMBuiltInTokenizerFromShapes() throws {
+        let dir = try TempDir()
+        let ours = try XCTUnwrap(try ModelLoader.load(Parity.fixture("mamba_tiny/aim.safetensors")) as? AiMGenerator)
+        try officialCopy("mamba_tiny/aim.safetensors", to: dir.file("aim_tiny.bin"))
+        let official = try XCTUnwrap(try ModelLoader.load(dir.file("aim_tiny.bin")) as? AiMGenerator)
+        XCTAssertEqual(official.model.tokenizer?.config, ours.model.tokenizer?.config)
+        XCTAssertEqual(official.model.config.d_model, ours.model.config.d_model)
+        XCTAssertEqual(official.model.config.sample_pos_shift, 1, "official checkpoints sample with shift 1")
     }
 
     // MARK: guidance rules

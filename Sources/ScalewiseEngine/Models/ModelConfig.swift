@@ -166,3 +166,17 @@ struct MetadataOverlay: WeightSource {
     func ints(_ key: String) throws -> [Int] { try base.ints(key) }
     var linearPrecision: Precision { base.linearPrecision }
 }
+
+/// The key prefix under which a weight source reads its file (a tokenizer inside a one-file model: `tokenizer.`).
+func keyPrefix(of w: WeightSource) -> String {
+    if let p = w as? PrefixedWeights { return keyPrefix(of: p.base) + p.prefix }
+    if let p = w as? PrecisionWeights { return keyPrefix(of: p.base) }
+    if let m = w as? MetadataOverlay { return keyPrefix(of: m.base) }
+    return ""
+}
+
+/// A file opened again for the tensors a model loads on demand (a tokenizer's encoder), under the same prefix.
+func reopen(_ path: String, prefix: String) throws -> WeightSource {
+    let w = try ModelLoader.openWeights(path)
+    return prefix.isEmpty ? w : PrefixedWeights(w, prefix: prefix)
+}

@@ -27,7 +27,7 @@ public final class FlexVQVAE: Sendable {
     let postQuantConv: Conv2d  // 1×1 D → z
     let decoder: ConvDecoder
     /// Reopened when the encoder is first needed, so the mapping of the whole file is not kept resident.
-    private let sourcePath: String
+    private let sourcePath: String, sourcePrefix: String
     private let encoderCache = Lazy<EncoderBox>()
     public let preview: LatentPreview?
     let fittedPreview = Lazy<LatentPreview>()
@@ -39,6 +39,7 @@ public final class FlexVQVAE: Sendable {
     public init(_ w: WeightSource, config: Config) throws {
         self.config = config
         sourcePath = w.path
+        sourcePrefix = keyPrefix(of: w)
         let D = config.codebook_embed_dim
         let cb = try param(w, "quantize.embedding.weight", [config.codebook_size, D])
         l2NormalizeRows(cb.ptr, rows: config.codebook_size, dim: D)
@@ -69,7 +70,7 @@ public final class FlexVQVAE: Sendable {
 
     /// f = quant_conv(encoder(image)) for an image [3, H, W] in [−1, 1].
     public func encodeF(_ image: Tensor) throws -> Tensor {
-        let box = try encoderCache.valueOrThrow { try EncoderBox(ModelLoader.openWeights(self.sourcePath), self.config) }
+        let box = try encoderCache.valueOrThrow { try EncoderBox(reopen(self.sourcePath, prefix: self.sourcePrefix), self.config) }
         return box.quantConv(box.encoder(image))
     }
 

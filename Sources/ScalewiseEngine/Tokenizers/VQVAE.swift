@@ -38,7 +38,7 @@ public final class VQVAE: Sendable {
     let postQuantConv: Conv2d
     let decoder: ConvDecoder
     /// Reopened when the encoder is first needed, so the mapping of the whole file is not kept resident.
-    private let sourcePath: String
+    private let sourcePath: String, sourcePrefix: String
     private let encoderCache = Lazy<EncoderBox>()
     /// Linear latent → RGB map for instant previews: [3][Cvae] weights + [3] bias.
     public let preview: LatentPreview?
@@ -53,6 +53,7 @@ public final class VQVAE: Sendable {
     public init(_ w: WeightSource, config: Config) throws {
         self.config = config
         sourcePath = w.path
+        sourcePrefix = keyPrefix(of: w)
         let C = config.z_channels
         codebook = try param(w, "quantize.embedding.weight", [config.vocab_size, C])
         // φ refines f̂ after every scale and so feeds the next scale's transformer input: it stays fp32 (it is
@@ -172,9 +173,9 @@ public final class VQVAE: Sendable {
     }
 
     private func encoder() throws -> (ConvEncoder, Conv2d) {
-        let c = config, path = sourcePath
+        let c = config, path = sourcePath, prefix = sourcePrefix
         let box = try encoderCache.valueOrThrow {
-            let w = try ModelLoader.openWeights(path)
+            let w = try reopen(path, prefix: prefix)
             return EncoderBox(try ConvEncoder(w, prefix: "encoder", naming: .var, ch: c.ch, chMult: c.ch_mult,
                                        numResBlocks: c.num_res_blocks, zChannels: c.z_channels,
                                        usingSA: c.using_sa, usingMidSA: c.using_mid_sa),
