@@ -27,8 +27,9 @@ extension ModelLoader {
     /// The folders models are looked for in, in order: `$SCALEWISE_MODELS` (colon-separated),
     /// `$XDG_DATA_HOME/scalewise/models` (`~/.local/share/…` by default), every model of the Hugging Face hub cache
     /// (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`; the snapshot `refs/main` names, else
-    /// every snapshot), the current folder, `weights/` (of the repository the binary was built in, and of the
-    /// current folder), `<prefix>/share/scalewise/models` for a binary installed as `<prefix>/bin/scalewise`, then
+    /// every snapshot), the current folder, `weights/` of the repository the binary was built in (found from the
+    /// binary, else the current folder when it holds `Package.swift`), `<prefix>/share/scalewise/models` for a
+    /// binary installed as `<prefix>/bin/scalewise`, then
     /// `scalewise/models` under each of `$XDG_DATA_DIRS` (`/usr/local/share:/usr/share` by default).
     public static var searchFolders: [ModelFolder] {
         let env = ProcessInfo.processInfo.environment
@@ -43,7 +44,6 @@ extension ModelLoader {
         let cwd = FileManager.default.currentDirectoryPath
         folders.append(ModelFolder(path: cwd, label: "./"))
         if let repo = repositoryRoot() { folders.append(ModelFolder(path: repo + "/weights", label: "weights/")) }
-        folders.append(ModelFolder(path: cwd + "/weights", label: "weights/"))
         let bin = (executablePath() as NSString).deletingLastPathComponent
         if (bin as NSString).lastPathComponent == "bin" {
             folders.append(ModelFolder(path: (bin as NSString).deletingLastPathComponent + "/share/scalewise/models",
