@@ -176,6 +176,18 @@ final class CheckpointTests: XCTestCase {
         }
     }
 
+    /// A `torch.save` file named `.bin` (as AiM's releases are) reads like a `.pth`; files are read by content.
+    func testBinReadsLikePth() throws {
+        let dir = try TempDir()
+        try FileManager.default.copyItem(atPath: Parity.fixture("var_tiny/var.pth"), toPath: dir.file("model.bin"))
+        let bin = try ModelLoader.openWeights(dir.file("model.bin"))
+        XCTAssertTrue(bin is PthFile)
+        XCTAssertEqual(bin.keys, try ModelLoader.openWeights(Parity.fixture("var_tiny/var.pth")).keys)
+        setenv("SCALEWISE_MODELS", dir.path, 1)
+        XCTAssertEqual(try ModelLoader.resolve("model"), dir.file("model.bin"))
+        XCTAssertTrue(ModelLoader.availableModels().contains(dir.file("model.bin")))
+    }
+
     /// FlexVAR's files (FlexVARd*.pth, FlexVAE.pth) with a 32-code tokenizer, the tokenizer in another model folder:
     /// found through the search path, and greedy under both guidance rules equals the reference sampler's.
     func testFlexVARPairsAcrossFoldersAndMatchesBothRules() throws {
