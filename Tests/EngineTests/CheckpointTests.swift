@@ -176,6 +176,21 @@ final class CheckpointTests: XCTestCase {
         }
     }
 
+    /// A file moved away from the tokenizer its metadata names finds it in the model folders, or says where it looked.
+    func testMetadataTokenizerResolvedThroughModelFolders() throws {
+        let dir = try TempDir()
+        isolate(dir)
+        try FileManager.default.createDirectory(atPath: dir.file("moved"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Parity.fixture("var_tiny/var.safetensors"), toPath: dir.file("moved/var.safetensors"))
+        XCTAssertThrowsError(try ModelLoader.load(dir.file("moved/var.safetensors"))) { error in
+            XCTAssertTrue("\(error)".contains("vqvae.safetensors is neither next to it nor in the search paths"), "\(error)")
+        }
+        try FileManager.default.createDirectory(atPath: dir.file("models"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Parity.fixture("var_tiny/vqvae.safetensors"), toPath: dir.file("models/vqvae.safetensors"))
+        setenv("SCALEWISE_MODELS", dir.file("models"), 1)
+        XCTAssertEqual(try ModelLoader.load(dir.file("moved/var.safetensors")).family, "var")
+    }
+
     /// A `torch.save` file named `.bin` (as AiM's releases are) reads like a `.pth`; files are read by content.
     func testBinReadsLikePth() throws {
         let dir = try TempDir()
