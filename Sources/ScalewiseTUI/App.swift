@@ -110,6 +110,7 @@ final class App {
         if !term.utf8 { symbols = .ascii }
         var opts = generator.defaults
         if let c = o.cfg { opts.cfg = c }
+        if let m = o.cfgMode { opts.cfgMode = m }
         if let k = o.topK { opts.topK = k }
         if let p = o.topP { opts.topP = p }
         if o.moreSmooth { opts.moreSmooth = true }

@@ -143,7 +143,7 @@ extension App {
         }
         painter.text(y, x, "knobs (Tab, + -, =)", attr: CW_A_BOLD, maxWidth: w)
         y += 1
-        knobRow(.cfg, "cfg", fmt(options.cfg))
+        knobRow(.cfg, "cfg", fmt(options.cfg) + " " + options.cfgMode.rawValue)
         knobRow(.topK, "top-k", options.topK == 0 ? "off" : "\(options.topK)")
         knobRow(.topP, "top-p", options.topP == 0 ? "off" : fmt(options.topP))
         if lanes[0].generator.schedules.count > 1 { knobRow(.steps, "steps", "\(lanes[0].total)") }

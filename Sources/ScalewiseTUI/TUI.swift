@@ -16,6 +16,8 @@ public struct TUIOptions: Sendable {
     public var classLabel: String?
     /// Overrides of the model's defaults.
     public var cfg: Float?
+    /// The guidance rule (nil: the model's).
+    public var cfgMode: CFGMode?
     public var topK: Int?
     public var topP: Float?
     public var moreSmooth = false

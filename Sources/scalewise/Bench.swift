@@ -9,11 +9,13 @@ struct Bench: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Images to time (after one warm-up).") var images = 1
     @Option(name: [.customShort("c"), .customLong("class")], help: "Class index or name.") var classLabel = "0"
-    @Option(help: "Classifier-free guidance.") var cfg: Float = 4
+    @Option(parsing: .unconditional, help: "Classifier-free guidance.") var cfg: Float = 4
+    @Option(name: .customLong("cfg-mode"), help: cfgModeHelp) var cfgMode: CFGMode?
     @Flag(help: "Print one JSON line (for tools/bench).") var json = false
 
     func run() throws {
         guard images >= 1 else { throw ValidationError("--images must be ≥ 1") }
+        guard cfg.isFinite && cfg >= 0 else { throw ValidationError("--cfg must be a finite number ≥ 0") }
         let precision = try modelOptions.resolvedPrecision()
         let gen = try modelOptions.load()
         let loadedRSS = Double(currentRSSBytes()) / 1048576
@@ -21,11 +23,13 @@ struct Bench: ParsableCommand {
         let cls = try gen.resolveClass(classLabel)
         var opts = gen.defaults
         opts.cfg = cfg
-        var perScale = [Double](repeating: 0, count: gen.schedules[0].count)
+        try applyCFGMode(cfgMode, to: &opts, gen: gen)
+        let schedule = gen.defaultSchedule
+        var perScale = [Double](repeating: 0, count: schedule.count)
         var transformer = 0.0, decode = 0.0, projection = 0.0
         for i in 0...images {
             opts.seed = UInt64(i)
-            let s = try gen.makeSession(classIndex: cls, options: opts)
+            let s = try gen.makeSession(classIndex: cls, options: opts, schedule: schedule)
             var scaleMs: [Double] = [], projMs = 0.0
             while s.completed < s.scales.count {
                 scaleMs.append(try s.step().milliseconds)
@@ -63,7 +67,7 @@ struct Bench: ParsableCommand {
               + "\(threadCount()) threads, cfg \(cfg), \(images) image(s)")
         print("precision \(gen.precision) (\(precision.reason)); oneDNN ISA \(Precision.cpuISA)")
         print(String(format: "OpenBLAS kernels %@, sgemm ceiling %.0f GFLOP/s ([1024,1024]·[1024,4096])", blasKernels, ceiling))
-        for (k, shape) in gen.schedules[0].enumerated() {
+        for (k, shape) in schedule.enumerated() {
             print(String(format: "  %@ %2d %7@ %8.1f ms", gen.capabilities.stepUnit, k + 1, shape.description, perScale[k]))
         }
         func pct(_ f: Double, _ t: Double) -> Double { 100 * f / 1e9 / t / ceiling }

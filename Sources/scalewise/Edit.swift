@@ -17,15 +17,18 @@ struct Edit: ParsableCommand {
     @Option(help: "Mask PNG (white = regenerate).") var mask: String?
     @Option(help: "Extend the canvas: left, right, up or down.") var extend: String?
     @Option(help: "Refine: keep the image's steps up to this size (e.g. 4), regenerate the rest.") var refine: Int?
-    @Option(help: "Seed; -1 picks a random one.") var seed: Int64 = 0
-    @Option(help: "Classifier-free guidance (default: the model's).") var cfg: Float?
-    @Option(name: .customLong("top-k")) var topK: Int?
-    @Option(name: .customLong("top-p")) var topP: Float?
+    @Option(parsing: .unconditional, help: "Seed; -1 picks a random one.") var seed: Int64 = 0
+    @Option(parsing: .unconditional, help: "Classifier-free guidance (default: the model's).") var cfg: Float?
+    @Option(name: .customLong("cfg-mode"), help: cfgModeHelp) var cfgMode: CFGMode?
+    @Option(name: .customLong("top-k"), parsing: .unconditional) var topK: Int?
+    @Option(name: .customLong("top-p"), parsing: .unconditional) var topP: Float?
     @Option(help: "Number of steps (the paper's presets).") var steps: Int?
     @Option(name: .shortAndLong, help: "Output PNG.") var output: String
     @Flag(help: "Overwrite the output.") var force = false
 
     func validate() throws {
+        if let c = cfg, !c.isFinite || c < 0 { throw ValidationError("--cfg must be a finite number ≥ 0") }
+        if seed < -1 { throw ValidationError("--seed must be ≥ 0, or -1 for a random seed") }
         let modes = [mask != nil, extend != nil, refine != nil].filter { $0 }.count
         guard modes == 1 else { throw ValidationError("give exactly one of --mask, --extend, --refine") }
         if let e = extend, !["left", "right", "up", "down"].contains(e) {
@@ -46,6 +49,7 @@ struct Edit: ParsableCommand {
         if let c = cfg { opts.cfg = c }
         if let k = topK { opts.topK = k }
         if let p = topP { opts.topP = p }
+        try applyCFGMode(cfgMode, to: &opts, gen: gen)
         opts.seed = seed == -1 ? UInt64.random(in: 0..<(1 << 53)) : UInt64(seed)
         var schedule = gen.defaultSchedule
         if let n = steps {

@@ -10,19 +10,22 @@ struct Generate: ParsableCommand {
     @Option(name: [.customShort("c"), .customLong("class")], help: "Class index or name (unique prefix is enough).")
     var classLabel: String?
 
-    @Option(help: "Seed of the engine's RNG; -1 picks a random one (default 0; with --from-png, replaces the recorded seed).")
+    @Option(parsing: .unconditional, help: "Seed of the engine's RNG; -1 picks a random one (default 0; with --from-png, replaces the recorded seed).")
     var seed: Int64?
-    @Option(help: "Classifier-free guidance (default: the model's).") var cfg: Float?
-    @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens; 0 = off (default: the model's).") var topK: Int?
-    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass; 0 = off (default: the model's).") var topP: Float?
-    @Option(help: "Divide the guided logits by this before top-k (default 1).") var temperature: Float?
+    @Option(parsing: .unconditional, help: "Classifier-free guidance (default: the model's).") var cfg: Float?
+    @Option(name: .customLong("cfg-mode"), help: cfgModeHelp) var cfgMode: CFGMode?
+    @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Keep the k most likely tokens; 0 = off (default: the model's).") var topK: Int?
+    @Option(name: .customLong("top-p"), parsing: .unconditional, help: "Nucleus sampling mass; 0 = off (default: the model's).") var topP: Float?
+    @Option(parsing: .unconditional, help: "Divide the guided logits by this before top-k (default 1).") var temperature: Float?
     @Flag(name: .customLong("more-smooth"), help: "VAR's Gumbel-softmax smoothing (prettier, not for FID).") var moreSmooth = false
-    @Flag(name: .customLong("cfg-constant"), help: "Constant guidance u + cfg·(c − u) at every step instead of VAR's ramp.")
+    @Flag(name: .customLong("cfg-constant"), help: "Same as --cfg-mode constant.")
     var cfgConstant = false
     @Option(help: "Number of steps, for models with a free schedule (FlexVAR: the paper's presets 6…13).") var steps: Int?
     @Option(help: "Explicit schedule for FlexVAR: sizes like 1,2,4,8,16 or h×w pairs like 1x1,2x3,4x6,8x12.")
     var scales: String?
-    @Option(help: "Number of images (seeds seed, seed+1, …; default 1, or the recorded grid's with --from-png).") var count: Int?
+    @Flag(name: .customLong("allow-large"), help: "Run --scales beyond twice the model's trained size (slow; the model has not learned such sizes).")
+    var allowLarge = false
+    @Option(parsing: .unconditional, help: "Number of images (seeds seed, seed+1, …; default 1, or the recorded grid's with --from-png).") var count: Int?
     @Flag(help: "Save all images as one grid instead of one file each.") var grid = false
     @Option(name: .shortAndLong, help: "Output PNG.") var output: String = "scalewise.png"
     @Flag(help: "Overwrite existing files.") var force = false
@@ -65,8 +68,9 @@ struct Generate: ParsableCommand {
         if let p = topP { opts.topP = p }
         if let t = temperature { opts.temperature = t }
         if moreSmooth { opts.moreSmooth = true }
-        if cfgConstant { opts.constantCFG = true }
+        try applyCFGMode(cfgMode, constantFlag: cfgConstant, to: &opts, gen: gen)
         let schedule = try record?.schedule ?? chooseSchedule(gen)
+        if let s = schedule, scales != nil { try checkScheduleSize(s, gen: gen, allowLarge: allowLarge) }
         if record == nil || seed != nil {
             let s = seed ?? 0
             opts.seed = s == -1 ? UInt64.random(in: 0..<(1 << 53)) : UInt64(s)

@@ -43,27 +43,49 @@ struct Classes: ParsableCommand {
 }
 
 struct Models: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the models found in the search paths.")
+    static let configuration = CommandConfiguration(
+        abstract: "List the generators found in the model folders, with the tokenizer each pairs with (* = the default).")
+
+    @Flag(help: "Print the full paths.") var paths = false
 
     func run() throws {
         print("search paths: \(ModelLoader.searchPaths.joined(separator: ":"))")
-        for p in ModelLoader.availableModels() { print(p) }
+        let entries = ModelLoader.catalog()
+        guard !entries.isEmpty else { print("no models found"); return }
+        let rows = [["", "NAME", "FAMILY", "SIZE", "PARAMS", "FOUND IN", "TOKENIZER"]] + entries.map { e in
+            [e.isDefault ? "*" : "", e.name, e.family, megabytes(e.bytes), String(format: "%.1f M", Double(e.parameters) / 1e6),
+             paths ? e.path : e.folder, e.tokenizer]
+        }
+        let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        for r in rows {
+            var line = zip(r, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            while line.hasSuffix(" ") { line.removeLast() }
+            print(line)
+        }
+    }
+
+    private func megabytes(_ b: Int) -> String {
+        b >= 1 << 30 ? String(format: "%.1f GB", Double(b) / Double(1 << 30)) : String(format: "%.1f MB", Double(b) / Double(1 << 20))
     }
 }
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert official .pth checkpoints to .safetensors with metadata (family, config, classes).")
+        abstract: "Convert official .pth checkpoints to .safetensors with metadata (family, config, classes).",
+        discussion: "Given a generator and its tokenizer, writes one file that holds both (the tokenizer under a key prefix).")
 
-    @Argument(help: "Input .pth (or .safetensors) files, merged in order.") var inputs: [String]
+    @Argument(help: "Input .pth/.bin/.safetensors files: a generator and its tokenizer make a one-file model; others are merged in order.")
+    var inputs: [String]
     @Option(name: .shortAndLong, help: "Output .safetensors file.") var output: String
     @Flag(help: "Store F16 instead of F32.") var f16 = false
     @Flag(help: "Overwrite the output.") var force = false
 
     func run() throws {
         guard !inputs.isEmpty else { throw ValidationError("no input files") }
-        let meta = try ModelLoader.convertMetadata(first: try ModelLoader.openWeights(inputs[0]), sources: inputs)
-        try convertToSafeTensors(inputs: inputs, output: output, dtype: f16 ? .f16 : .f32, metadata: meta, overwrite: force)
+        let ordered = try ModelLoader.conversionOrder(inputs: inputs)
+        let plan = try ModelLoader.conversionPlan(inputs: ordered)
+        try convertToSafeTensors(inputs: ordered, output: output, dtype: f16 ? .f16 : .f32, metadata: plan.metadata,
+                                 prefixes: plan.prefixes, overwrite: force)
         print("wrote \(output)")
     }
 }

@@ -15,12 +15,13 @@ struct TUICommand: ParsableCommand {
 
     @Option(name: [.customShort("c"), .customLong("class")], help: "Class index or name to start on.")
     var classLabel: String?
-    @Option(help: "Seed of the engine's RNG; -1 picks a random one.") var seed: Int64?
+    @Option(parsing: .unconditional, help: "Seed of the engine's RNG; -1 picks a random one.") var seed: Int64?
     @Option(name: .customLong("seed-policy"), help: "Seed after a finished run: fixed, +1 or random.")
     var seedPolicy: SeedPolicy = .fixed
-    @Option(help: "Classifier-free guidance (default: the model's).") var cfg: Float?
-    @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens; 0 = off (default: the model's).") var topK: Int?
-    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass; 0 = off (default: the model's).") var topP: Float?
+    @Option(parsing: .unconditional, help: "Classifier-free guidance (default: the model's).") var cfg: Float?
+    @Option(name: .customLong("cfg-mode"), help: cfgModeHelp) var cfgMode: CFGMode?
+    @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Keep the k most likely tokens; 0 = off (default: the model's).") var topK: Int?
+    @Option(name: .customLong("top-p"), parsing: .unconditional, help: "Nucleus sampling mass; 0 = off (default: the model's).") var topP: Float?
     @Flag(name: .customLong("more-smooth"), help: "VAR's Gumbel-softmax smoothing.") var moreSmooth = false
     @Option(help: "Colour mode: auto, truecolor, 256, 16, 8 or mono (auto honours COLORTERM and NO_COLOR).")
     var color: TUIOptions.ColorChoice = .auto
@@ -49,6 +50,8 @@ struct TUICommand: ParsableCommand {
         // Loading happens before the screen opens: a missing model is a plain one-line error.
         let gen = try modelOptions.load()
         if let c = classLabel { _ = try gen.resolveClass(c) }
+        var probe = gen.defaults
+        try applyCFGMode(cfgMode, to: &probe, gen: gen)
         let second = try compare.map { try ModelLoader.load($0, precision: gen.precision) }
         if let path = image {
             guard gen.capabilities.canEdit else {
@@ -63,6 +66,7 @@ struct TUICommand: ParsableCommand {
         o.probeTimeoutMs = probeTimeout
         o.classLabel = classLabel
         o.cfg = cfg
+        o.cfgMode = cfgMode
         o.topK = topK
         o.topP = topP
         o.moreSmooth = moreSmooth

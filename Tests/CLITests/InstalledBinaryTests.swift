@@ -34,7 +34,7 @@ final class InstalledBinaryTests: XCTestCase {
 
     func testFindsModelsInItsPrefix() throws {
         try placeModel(in: prefix + "/share/scalewise/models")
-        let listed = try run(["models"])
+        let listed = try run(["models", "--paths"])
         XCTAssertEqual(listed.status, 0, listed.stderr)
         XCTAssertTrue(listed.stdout.contains(prefix + "/share/scalewise/models/var.safetensors"), listed.stdout)
         XCTAssertFalse(listed.stdout.contains("/weights"), "no repository weights/ for a copy: \(listed.stdout)")

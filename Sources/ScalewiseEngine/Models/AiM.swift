@@ -84,8 +84,11 @@ public final class AiM: Sendable {
     }
 
     /// The config from our metadata, or inferred from an official checkpoint's shapes (which sample with shift 1).
-    public static func config(from w: WeightSource) throws -> Config {
-        if let c = metadataConfig(w, as: Config.self) { return c }
+    public static func config(from w: WeightSource, override: String? = nil) throws -> Config {
+        try ConfigSource.resolve(w, override: override, infer: inferConfig)
+    }
+
+    static func inferConfig(_ w: WeightSource, _ override: [String: Any]) throws -> Config {
         var c = Config()
         guard let tied = tiedNames.first(where: w.has) else {
             throw WeightsError.mismatch(w.path, "no `\(tiedNames[0])`: not an AiM checkpoint")
@@ -250,29 +253,25 @@ public final class AiMGenerator: Generator {
     }
 
     static func load(_ w: WeightSource, _ ctx: LoadContext) throws -> Generator {
-        let cfg = try AiM.config(from: w)
+        let cfg = try AiM.config(from: w, override: ctx.config)
         let model = try AiM(w, config: cfg, tokenizer: try tokenizer(for: w, ctx))
         return AiMGenerator(info: ctx.info(w, family: .aim, classes: cfg.num_classes), model: model)
     }
 
     /// AiM's LlamaGen VQ-16 tokenizer: inside the checkpoint under `vqvae.` (official files, ours), or the file
     /// named by `--tokenizer` / the `tokenizer` metadata. Its config is our `tokenizer_config` metadata (or a
-    /// tokenizer file's own `config`), else VQ-16's with the codebook's shape.
+    /// tokenizer file's own `config`), else read from its shapes.
     static func tokenizer(for w: WeightSource, _ ctx: LoadContext) throws -> FlexVQVAE {
         var src: WeightSource = ctx.tokenizerWeights(w)
         if ctx.tokenizer != nil || w.metadata["tokenizer"] != nil {
-            src = ctx.tokenizerWeights(try ModelLoader.openWeights(try ctx.tokenizerPath(for: w, official: "")))
+            src = try ctx.openTokenizer(for: w, official: "")
         }
         let tw: WeightSource = src.has("vqvae.quantize.embedding.weight") ? PrefixedWeights(src, prefix: "vqvae.") : src
-        var c = FlexVQVAE.Config()
-        // A separate tokenizer file of ours (family flexvqvae) carries its own `config`.
-        let own = src.metadata["family"] == "flexvqvae" ? src.metadata["config"] : nil
-        if let s = w.metadata["tokenizer_config"] ?? src.metadata["tokenizer_config"] ?? own, let d = s.data(using: .utf8) {
-            c = try JSONDecoder().decode(FlexVQVAE.Config.self, from: d)
-        } else {
-            let cb = try tw.shape("quantize.embedding.weight")
-            (c.codebook_size, c.codebook_embed_dim) = (cb[0], cb[1])
-        }
+        // A generator file keeps its tokenizer's config under `tokenizer_config`; a tokenizer file of ours under `config`.
+        let meta = ["tokenizer_config": w.metadata["tokenizer_config"] ?? src.metadata["tokenizer_config"]
+                    ?? (src.metadata["family"] == "flexvqvae" ? src.metadata["config"] : nil)].compactMapValues { $0 }
+        let c = try ConfigSource.resolve(MetadataOverlay(tw, meta), key: "tokenizer_config", override: ctx.tokenizerConfig,
+                                         flag: "--tokenizer-config", infer: FlexVQVAE.inferConfig)
         return try FlexVQVAE(tw, config: c)
     }
 }
@@ -282,11 +281,12 @@ extension ModelFamily {
     static let aim: ModelFamily = ModelFamily(
         name: "aim", title: "AiM",
         capabilities: FamilyCapabilities(stepUnit: "row"),
-        defaults: SamplingOptions(cfg: 5, topK: 600, topP: 0.98),  // AiM's demo
+        defaults: SamplingOptions(cfg: 5, topK: 600, topP: 0.98, constantCFG: true),  // AiM's demo
         detect: { w in AiM.tiedNames.contains(where: w.has) },
         load: AiMGenerator.load,
         convertConfig: { w in
             let c = try AiM.config(from: w)  // the official safetensors; its tokenizer stays inside under `vqvae.`
             return (try configJSON(c), c.num_classes)
-        })
+        },
+        cfgModes: [.constant])
 }

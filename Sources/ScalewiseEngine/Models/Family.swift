@@ -30,13 +30,20 @@ public struct ModelFamily: Sendable {
     /// The `config` metadata `scalewise convert` stores (read from the shapes) and the class count; nil when the
     /// family's files carry no config.
     let convertConfig: @Sendable (WeightSource) throws -> (json: String, classes: Int)?
+    /// The official release's tokenizer file, looked for next to a generator and in the search paths
+    /// (`vae_ch160v4096z32.pth`, `FlexVAE.pth`); nil when the family's checkpoints hold their tokenizer.
+    public let officialTokenizer: String?
+    /// The guidance rules the family's sampler offers (`--cfg-mode`); its default is `defaults.cfgMode`.
+    public let cfgModes: [CFGMode]
 
     init(name: String, title: String, capabilities: FamilyCapabilities = FamilyCapabilities(),
          defaults: SamplingOptions = SamplingOptions(), detect: @escaping @Sendable (WeightSource) -> Bool,
          load: (@Sendable (WeightSource, LoadContext) throws -> Generator)?,
-         convertConfig: @escaping @Sendable (WeightSource) throws -> (json: String, classes: Int)? = { _ in nil }) {
+         convertConfig: @escaping @Sendable (WeightSource) throws -> (json: String, classes: Int)? = { _ in nil },
+         officialTokenizer: String? = nil, cfgModes: [CFGMode] = [.ramp, .constant]) {
         (self.name, self.title, self.capabilities, self.defaults) = (name, title, capabilities, defaults)
         (self.detect, self.load, self.convertConfig) = (detect, load, convertConfig)
+        (self.officialTokenizer, self.cfgModes) = (officialTokenizer, cfgModes)
     }
 
     public var isGenerator: Bool { load != nil }
@@ -80,15 +87,26 @@ struct LoadContext {
     /// `--tokenizer`, when given.
     let tokenizer: String?
     let precision: Precision
+    /// `--config` and `--tokenizer-config` (JSON objects or files), laid over the configs read from the files.
+    var config: String? = nil
+    var tokenizerConfig: String? = nil
 
-    /// The tokenizer file: `--tokenizer`, else the `tokenizer` metadata (relative to the generator's folder),
-    /// else the official release's file name `official` next to the generator.
+    /// Where a one-file model keeps its tokenizer (`scalewise convert GENERATOR TOKENIZER`).
+    static let embeddedPrefix = "tokenizer."
+
+    /// The tokenizer file: `--tokenizer`, else the `tokenizer` metadata (next to the generator, else by its file
+    /// name in the search paths), else the official release's file name `official` likewise.
     func tokenizerPath(for w: WeightSource, official: String) throws -> String {
         if let t = tokenizer { return t }
-        if let t = w.metadata["tokenizer"] { return t.hasPrefix("/") ? t : dir + "/" + t }
-        let p = dir + "/" + official
-        if FileManager.default.fileExists(atPath: p) { return p }
-        throw WeightsError.io(w.path, "no tokenizer: put \(official) next to it or pass --tokenizer")
+        if let t = w.metadata["tokenizer"] {
+            if t.hasPrefix("/") { return t }
+            let local = dir + "/" + t
+            if FileManager.default.fileExists(atPath: local) { return local }
+            if let found = ModelLoader.findInSearchPaths((t as NSString).lastPathComponent) { return found }
+            throw WeightsError.io(w.path, "its tokenizer \(t) is neither next to it nor in the search paths; pass --tokenizer")
+        }
+        if !official.isEmpty, let found = ModelLoader.findTokenizer(official, near: dir) { return found }
+        throw WeightsError.io(w.path, "no tokenizer: put \(official) next to it or in a model folder, or pass --tokenizer")
     }
 
     /// A tokenizer's weights for a generator loaded in `precision`: its convolutions run in bf16 unless the
@@ -97,9 +115,13 @@ struct LoadContext {
         PrecisionWeights(w, precision: precision == .fp32 ? .fp32 : .bf16)
     }
 
-    /// Opens the tokenizer found by `tokenizerPath` in the tokenizer's precision.
+    /// The tokenizer in the tokenizer's precision: `--tokenizer`, else the one stored in the generator's own file
+    /// under `tokenizer.`, else the file `tokenizerPath` finds.
     func openTokenizer(for w: WeightSource, official: String) throws -> WeightSource {
-        tokenizerWeights(try ModelLoader.openWeights(try tokenizerPath(for: w, official: official)))
+        if tokenizer == nil, w.has(Self.embeddedPrefix + "quantize.embedding.weight") {
+            return tokenizerWeights(PrefixedWeights(w, prefix: Self.embeddedPrefix))
+        }
+        return tokenizerWeights(try ModelLoader.openWeights(try tokenizerPath(for: w, official: official)))
     }
 
     /// The generator's `GeneratorInfo`, with its class names and its sampling defaults over the family's.
@@ -115,8 +137,3 @@ func configJSON<C: Encodable>(_ config: C) throws -> String {
     String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
 }
 
-/// A config from a file's `config` metadata, when it has one that decodes.
-func metadataConfig<C: Decodable>(_ w: WeightSource, as: C.Type) -> C? {
-    guard let json = w.metadata["config"], let data = json.data(using: .utf8) else { return nil }
-    return try? JSONDecoder().decode(C.self, from: data)
-}

@@ -31,8 +31,8 @@ public final class FlexVAR: Sendable {
             vocab_size = try c.decodeIfPresent(Int.self, forKey: .vocab_size) ?? z.vocab_size
             Cvae = try c.decodeIfPresent(Int.self, forKey: .Cvae) ?? z.Cvae
             let ref = try d.container(keyedBy: ReferenceKeys.self)
-            pos_side = try c.decodeIfPresent(Int.self, forKey: .pos_side)
-                ?? ref.decodeIfPresent(Int.self, forKey: .pos_hw) ?? z.pos_side
+            pos_side = try ref.decodeIfPresent(Int.self, forKey: .pos_hw)
+                ?? c.decodeIfPresent(Int.self, forKey: .pos_side) ?? z.pos_side
             max_pn = try c.decodeIfPresent(Int.self, forKey: .max_pn) ?? z.max_pn
             patch_nums = try c.decodeIfPresent([Int].self, forKey: .patch_nums) ?? z.patch_nums
         }
@@ -90,22 +90,33 @@ public final class FlexVAR: Sendable {
             .reshaped([config.embed_dim, config.pos_side, config.pos_side])
     }
 
-    /// Infers the config of an official checkpoint from its shapes.
-    public static func config(from w: WeightSource) throws -> Config {
-        if let c = metadataConfig(w, as: Config.self) { return c }
+    /// The config from the file's metadata, else inferred from an official checkpoint's shapes; `override`
+    /// (`--config`) on top.
+    public static func config(from w: WeightSource, override: String? = nil) throws -> Config {
+        try ConfigSource.resolve(w, override: override, infer: inferConfig)
+    }
+
+    /// `models/flexvar.py` from the state dict's shapes. The training schedule is not in the shapes: the one of
+    /// the latent the position map implies (half its side; paper Table 7's 10 steps at 16).
+    static func inferConfig(_ w: WeightSource, _ override: [String: Any]) throws -> Config {
         var c = Config()
-        c.depth = (w.keys.compactMap { k -> Int? in
-            k.hasPrefix("blocks.") ? Int(k.split(separator: ".")[1]) : nil
-        }.max() ?? -1) + 1
+        c.depth = w.indexCount("blocks.")
         guard c.depth > 0 else { throw WeightsError.mismatch(w.path, "no `blocks.*` keys: not a FlexVAR checkpoint") }
         let pos = try w.shape("pos_1LC")
         c.embed_dim = pos[1]
         c.pos_side = pos[2]
         c.num_heads = w.has("blocks.0.attn.scale_mul_1H11") ? try w.shape("blocks.0.attn.scale_mul_1H11")[1] : c.depth
+        c.attn_l2_norm = w.has("blocks.0.attn.scale_mul_1H11")
         c.vocab_size = try w.shape("head.weight")[0]
         c.num_classes = try w.shape("class_emb.weight")[0] - 1
         c.Cvae = try w.shape("word_embed.weight")[1]
         c.mlp_ratio = Double(try w.shape("blocks.0.ffn.fc1.weight")[0]) / Double(c.embed_dim)
+        let side = max(1, c.pos_side / 2)
+        if side != 16 {
+            let presets = presets(side: side)
+            c.patch_nums = presets.first { $0.count == 10 } ?? presets.last ?? [side]
+            c.max_pn = side
+        }
         return c
     }
 
@@ -176,13 +187,19 @@ public final class FlexVARGenerator: Generator {
 
     /// Loads a FlexVAR checkpoint with its scalable tokenizer (`FlexVAE.pth` in the official release).
     static func load(_ w: WeightSource, _ ctx: LoadContext) throws -> Generator {
+        let cfg = try FlexVAR.config(from: w, override: ctx.config)
         let tw = try ctx.openTokenizer(for: w, official: "FlexVAE.pth")
-        var tc = FlexVQVAE.Config()
-        if let s = tw.metadata["config"], let d = s.data(using: .utf8) { tc = try JSONDecoder().decode(FlexVQVAE.Config.self, from: d) }
-        let cfg = try FlexVAR.config(from: w)
+        let tc = try flexVQConfig(tw, override: ctx.tokenizerConfig)
         let model = try FlexVAR(w, config: cfg, tokenizer: try FlexVQVAE(tw, config: tc))
         return FlexVARGenerator(info: ctx.info(w, family: .flexvar, classes: cfg.num_classes), model: model)
     }
+}
+
+/// A LlamaGen VQ's config: its `config` metadata (a tokenizer file of ours) or `tokenizer_config` (stored inside
+/// a generator file), else read from its shapes; `--tokenizer-config` on top.
+func flexVQConfig(_ w: WeightSource, override: String?) throws -> FlexVQVAE.Config {
+    let key = w.metadata["family"] == "flexvqvae" ? "config" : "tokenizer_config"
+    return try ConfigSource.resolve(w, key: key, override: override, flag: "--tokenizer-config", infer: FlexVQVAE.inferConfig)
 }
 
 extension ModelFamily {
@@ -193,5 +210,7 @@ extension ModelFamily {
         capabilities: FamilyCapabilities(canEdit: true, freeSchedule: true, stepUnit: "step"),
         defaults: SamplingOptions(cfg: 4, topK: 900, topP: 0.95, constantCFG: true),  // inference_c2i.py (LlamaGen CFG)
         detect: { (try? $0.shape("pos_1LC"))?.count == 4 },
-        load: FlexVARGenerator.load)
+        load: FlexVARGenerator.load,
+        convertConfig: { w in let c = try FlexVAR.config(from: w); return (try configJSON(c), c.num_classes) },
+        officialTokenizer: "FlexVAE.pth")
 }

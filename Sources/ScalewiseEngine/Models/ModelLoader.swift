@@ -4,27 +4,8 @@ import ScalewiseKernels
 /// Finds and loads generators: our `.safetensors` files (family + config in the metadata) and the official
 /// `.pth` checkpoints (family and config inferred from the keys and shapes).
 public enum ModelLoader {
-    /// Folders searched for models, in order: `weights/` of the repository the binary was built in,
-    /// `$SCALEWISE_MODELS` (colon-separated), `$XDG_DATA_HOME/scalewise/models` (`~/.local/share/…` by default),
-    /// `<prefix>/share/scalewise/models` for a binary installed as `<prefix>/bin/scalewise` (`make install`),
-    /// then `scalewise/models` under each of `$XDG_DATA_DIRS` (`/usr/local/share:/usr/share` by default).
-    public static var searchPaths: [String] {
-        let env = ProcessInfo.processInfo.environment
-        var paths: [String] = []
-        if let repo = repositoryRoot() { paths.append(repo + "/weights") }
-        if let list = env["SCALEWISE_MODELS"] { paths += list.split(separator: ":").map(String.init) }
-        let home = env["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
-        let dataHome = env["XDG_DATA_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? home + "/.local/share"
-        paths.append(dataHome + "/scalewise/models")
-        let bin = (executablePath() as NSString).deletingLastPathComponent
-        if (bin as NSString).lastPathComponent == "bin" {
-            paths.append((bin as NSString).deletingLastPathComponent + "/share/scalewise/models")
-        }
-        let dataDirs = env["XDG_DATA_DIRS"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/local/share:/usr/share"
-        paths += dataDirs.split(separator: ":").filter { $0.hasPrefix("/") }.map { $0 + "/scalewise/models" }
-        var seen = Set<String>()
-        return paths.filter { seen.insert($0).inserted }
-    }
+    /// The folders searched for models, in order (`searchFolders`).
+    public static var searchPaths: [String] { searchFolders.map(\.path) }
 
     /// The running executable, symbolic links resolved (`/proc/self/exe`; else the first argument).
     static func executablePath() -> String {
@@ -44,10 +25,11 @@ public enum ModelLoader {
         return FileManager.default.fileExists(atPath: cwd + "/Package.swift") ? cwd : nil
     }
 
+    /// A weight file read by what it holds, whatever its name: a `torch.save` zip (or legacy pickle) as a PyTorch
+    /// checkpoint (`.pth`, `.pt`, `.bin`), anything else as safetensors.
     public static func openWeights(_ path: String) throws -> WeightSource {
         guard FileManager.default.fileExists(atPath: path) else { throw WeightsError.io(path, "no such file") }
-        if path.hasSuffix(".pth") || path.hasSuffix(".pt") || path.hasSuffix(".bin") { return try PthFile(path: path) }
-        return try SafeTensorsFile(path: path)
+        return try ScalewiseEngine.openWeights(path)
     }
 
     /// Generator files found in the search paths (tokenizers excluded), sorted by name.
@@ -55,19 +37,20 @@ public enum ModelLoader {
         var found: [String] = []
         for dir in searchPaths {
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
-            for n in names.sorted() where n.hasSuffix(".safetensors") || n.hasSuffix(".pth") {
+            for n in names.sorted() where modelExtensions.contains((n as NSString).pathExtension) {
                 let p = dir + "/" + n
                 if let w = try? openWeights(p), isGenerator(w) { found.append(p) }
             }
         }
-        return found
+        var seen = Set<String>()
+        return found.filter { seen.insert(URL(fileURLWithPath: $0).resolvingSymlinksInPath().path).inserted }
     }
 
     /// A name ("glyphs-var"), a file name, or a path → a file path.
     public static func resolve(_ model: String) throws -> String {
         if model.contains("/") || FileManager.default.fileExists(atPath: model) { return model }
         for dir in searchPaths {
-            for candidate in [model, model + ".safetensors", model + ".pth"] {
+            for candidate in [model] + modelExtensions.map({ model + "." + $0 }) {
                 let p = dir + "/" + candidate
                 if FileManager.default.fileExists(atPath: p) { return p }
             }
@@ -108,7 +91,10 @@ public enum ModelLoader {
     /// the official tokenizer file name in the same folder) through its family's entry in `ModelFamily.all`. The
     /// generator's linear layers are held and run in `precision`; the tokenizer's convolutions in bf16 unless
     /// `precision` is fp32 (`LoadContext.tokenizerWeights`).
-    public static func load(_ model: String, tokenizer: String? = nil, precision: Precision = .fp32) throws -> Generator {
+    /// `config` and `tokenizerConfig` (`--config`, `--tokenizer-config`: JSON objects or files) go over the configs
+    /// the files give or their shapes imply.
+    public static func load(_ model: String, tokenizer: String? = nil, precision: Precision = .fp32,
+                            config: String? = nil, tokenizerConfig: String? = nil) throws -> Generator {
         let path = try resolve(model)
         let file = try openWeights(path)
         let name = family(of: file)
@@ -119,7 +105,8 @@ public enum ModelLoader {
         let folder = (path as NSString).deletingLastPathComponent
         let context = LoadContext(path: path, dir: folder.isEmpty ? "." : folder,
                                   name: ((path as NSString).lastPathComponent as NSString).deletingPathExtension,
-                                  tokenizer: tokenizer, precision: precision)
+                                  tokenizer: tokenizer, precision: precision, config: config,
+                                  tokenizerConfig: tokenizerConfig)
         return try load(PrecisionWeights(file, precision: precision), context)
     }
 

@@ -60,14 +60,20 @@ public final class VAR: Sendable {
         self.lvlPos = Tensor(shape: [L, C], data: lvlPos)
     }
 
-    /// Reads the config from a file's metadata, or infers it from tensor shapes (official `.pth` files).
-    public static func config(from w: WeightSource) throws -> Config {
-        if let c = metadataConfig(w, as: Config.self) { return c }
+    /// Reads the config from a file's metadata, or infers it from tensor shapes (official `.pth` files);
+    /// `override` (`--config`, a JSON object or file) goes on top.
+    public static func config(from w: WeightSource, override: String? = nil) throws -> Config {
+        try ConfigSource.resolve(w, override: override, infer: inferConfig)
+    }
+
+    /// The schedules of the released checkpoints, by their token count (`pos_1LC`'s second dimension).
+    static let knownSchedules: [Int: [Int]] = [680: [1, 2, 3, 4, 5, 6, 8, 10, 13, 16], 2240: [1, 2, 3, 4, 6, 9, 13, 18, 24, 32]]
+
+    /// `models/var.py: VAR.__init__` from the state dict's shapes. The schedule is known only by its token
+    /// count: the released ones are recognised, any other must be given (`--config '{"patch_nums": …}'`).
+    static func inferConfig(_ w: WeightSource, _ override: [String: Any]) throws -> Config {
         var c = Config()
-        let depth = w.keys.compactMap { k -> Int? in
-            guard k.hasPrefix("blocks.") else { return nil }
-            return Int(k.split(separator: ".")[1])
-        }.max().map { $0 + 1 } ?? 0
+        let depth = w.indexCount("blocks.")
         guard depth > 0 else { throw WeightsError.mismatch(w.path, "no `blocks.*` keys: not a VAR checkpoint") }
         let l2 = w.has("blocks.0.attn.scale_mul_1H11")
         c.depth = depth
@@ -78,10 +84,18 @@ public final class VAR: Sendable {
         c.num_classes = try w.shape("class_emb.weight")[0] - 1
         c.Cvae = try w.shape("word_embed.weight")[1]
         c.mlp_ratio = Double(try w.shape("blocks.0.ffn.fc1.weight")[0]) / Double(c.embed_dim)
-        switch try w.shape("pos_1LC")[1] {
-        case 680: c.patch_nums = [1, 2, 3, 4, 5, 6, 8, 10, 13, 16]
-        case 2240: c.patch_nums = [1, 2, 3, 4, 6, 9, 13, 18, 24, 32]
-        case let n: throw WeightsError.mismatch(w.path, "unknown schedule for \(n) tokens; add `config` metadata")
+        let L = try w.shape("pos_1LC")[1]
+        if let given = override["patch_nums"] as? [Int] {
+            c.patch_nums = given
+        } else if let known = knownSchedules[L] {
+            c.patch_nums = known
+        } else {
+            throw ConfigSource.ambiguous(w, tensor: "pos_1LC", "\(L) tokens match no released schedule",
+                                         example: "{\"patch_nums\": [1, 2, 3, …]}")
+        }
+        guard c.patch_nums.reduce(0, { $0 + $1 * $1 }) == L else {
+            throw WeightsError(.wrongShape, file: w.path, key: "pos_1LC",
+                               "\(L) tokens, but patch_nums \(c.patch_nums) have \(c.patch_nums.reduce(0) { $0 + $1 * $1 })")
         }
         return c
     }
@@ -178,20 +192,24 @@ public final class VARGenerator: Generator {
     /// Loads a checkpoint on VAR's layout with VAR's tokenizer (`vae_ch160v4096z32.pth` in the official release).
     static func load(_ w: WeightSource, _ ctx: LoadContext, family: ModelFamily,
                      conditioning: (VAR.Config) -> ScaleConditioning) throws -> Generator {
+        let cfg = try VAR.config(from: w, override: ctx.config)
         let tw = try ctx.openTokenizer(for: w, official: "vae_ch160v4096z32.pth")
-        let vq = try VQVAE(tw, config: try vqvaeConfig(tw))
-        let cfg = try VAR.config(from: w)
+        let vq = try VQVAE(tw, config: try vqvaeConfig(tw, generator: cfg, override: ctx.tokenizerConfig))
         let model = try VAR(w, config: cfg, tokenizer: vq)
         return VARGenerator(info: ctx.info(w, family: family, classes: cfg.num_classes), model: model,
                             conditioning: conditioning(cfg))
     }
 
-    /// A tokenizer file's `config` metadata, else the official vae_ch160v4096z32's.
-    static func vqvaeConfig(_ w: WeightSource) throws -> VQVAE.Config {
-        if let s = w.metadata["config"], let d = s.data(using: .utf8) {
-            return try JSONDecoder().decode(VQVAE.Config.self, from: d)
+    /// A tokenizer's config: its `config` metadata (ours), else read from the shapes with the generator's
+    /// schedule as `v_patch_nums` (official `build_vae_var` gives both the same `patch_nums`); `--tokenizer-config`
+    /// on top.
+    static func vqvaeConfig(_ w: WeightSource, generator: VAR.Config, override: String? = nil) throws -> VQVAE.Config {
+        try ConfigSource.resolve(w, key: w.metadata["family"] == "vqvae" ? "config" : "tokenizer_config", override: override,
+                                 flag: "--tokenizer-config") { w, o in
+            var c = try VQVAE.inferConfig(w, o)
+            c.v_patch_nums = generator.patch_nums
+            return c
         }
-        return VQVAE.Config()
     }
 }
 
@@ -200,7 +218,7 @@ extension ModelFamily {
     static let `var`: ModelFamily = ModelFamily(
         name: "var", title: "VAR",
         defaults: SamplingOptions(),  // VAR's demo: cfg 4 (ramp), top-k 900, top-p 0.95
-        detect: { $0.has("head.weight") },
+        detect: { $0.has("head.weight") && $0.has("class_emb.weight") },
         load: { w, ctx in try VARGenerator.load(w, ctx, family: .var) { _ in NextScaleConditioning() } },
-        convertConfig: VAR.convertConfig)
+        convertConfig: VAR.convertConfig, officialTokenizer: "vae_ch160v4096z32.pth")
 }

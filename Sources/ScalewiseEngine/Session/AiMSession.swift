@@ -28,6 +28,10 @@ public final class AiMSession: SessionCore {
 
     public init(model: AiM, classIndex: Int, options: SamplingOptions) throws {
         let classIndex = try Self.checked(class: classIndex, of: model.config.num_classes)
+        // AiM's sampler has one guidance rule, the constant one: the session runs and reports it whatever the options
+        // say (the CLI refuses `--cfg-mode ramp` for AiM).
+        var options = options
+        options.cfgMode = .constant
         self.model = model
         let side = model.config.side
         posShift = model.config.posShift
@@ -57,7 +61,7 @@ public final class AiMSession: SessionCore {
             tokens.append(token)
         }
         rowLogits = logits
-        return (row, run.rows == 2 ? t : 0)
+        return (row, run.rows == 2 ? options.cfg : 0)
     }
 
     /// States after the kept tokens, from zero: element 0 (the class) and every token but the last, whose

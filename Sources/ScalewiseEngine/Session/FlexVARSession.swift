@@ -62,7 +62,7 @@ public final class FlexVARSession: SessionCore {
             for p in 0..<l where c.keep[p] { tokens[p] = c.tokens[p] }
         }
         codes.append(model.tokenizer.embed(tokens, h: shape.h, w: shape.w))
-        return (tokens, run.rows == 2 ? t : 0)
+        return (tokens, run.rows == 2 ? (options.constantCFG ? options.cfg : t) : 0)
     }
 
     override func truncate(to k: Int) { codes.removeLast(codes.count - k) }

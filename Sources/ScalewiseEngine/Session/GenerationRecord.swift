@@ -14,6 +14,9 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     public var moreSmooth: Bool
     public var seed: UInt64
     public var constantCFG: Bool?
+    /// The guidance rule ("ramp" or "constant"); records without it ran their family's rule of the time: ramp
+    /// for VAR, MVAR and M-VAR, constant for AiM, `constant_cfg` for FlexVAR.
+    public var cfgMode: CFGMode?
     public var temperature: Float?
     /// Per-scale seeds when the image was re-rolled from a later scale (nil when all equal `seed`).
     public var scaleSeeds: [UInt64]?
@@ -32,6 +35,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         case version, model, family, schedule, seed, engine, edit, precision, grid
         case classIndex = "class", className = "class_name", cfg, topK = "top_k", topP = "top_p"
         case moreSmooth = "more_smooth", scaleSeeds = "scale_seeds", constantCFG = "constant_cfg", temperature
+        case cfgMode = "cfg_mode"
     }
 
     public init(generator: Generator, session: GenerationSession) {
@@ -46,6 +50,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         moreSmooth = o.moreSmooth
         seed = o.seed
         constantCFG = o.constantCFG ? true : nil
+        cfgMode = o.cfgMode
         temperature = o.temperature == 1 ? nil : o.temperature
         let seeds = session.scaleSeeds
         scaleSeeds = seeds.allSatisfy { $0 == o.seed } ? nil : seeds
@@ -54,8 +59,9 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     }
 
     public var options: SamplingOptions {
-        SamplingOptions(cfg: cfg, topK: topK, topP: topP, moreSmooth: moreSmooth, seed: seed,
-                        constantCFG: constantCFG ?? false, temperature: temperature)
+        let legacy: CFGMode = family == "aim" || (family == "flexvar" && constantCFG == true) ? .constant : .ramp
+        return SamplingOptions(cfg: cfg, topK: topK, topP: topP, moreSmooth: moreSmooth, seed: seed,
+                               constantCFG: (cfgMode ?? legacy) == .constant, temperature: temperature)
     }
 
     public var json: String {
@@ -84,7 +90,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
             ("Seed", "\(seed)"), ("Top-k", "\(topK)"), ("Top-p", fmt(topP)),
         ]
         if moreSmooth { items.append(("More smooth", "true")) }
-        if constantCFG == true { items.append(("CFG mode", "constant")) }
+        if let m = cfgMode ?? (constantCFG == true ? .constant : nil) { items.append(("CFG mode", m.rawValue)) }
         if let t = temperature { items.append(("Temperature", fmt(t))) }
         items.append(("Schedule", schedule.map { $0.h == $0.w ? "\($0.h)" : "\($0.h)x\($0.w)" }.joined(separator: " ")))
         items += [("Model", model)]

@@ -28,7 +28,8 @@ public final class VARSession: SessionCore {
         self.model = model
         self.conditioning = conditioning
         // Without guidance the unconditional row is never used: skip it.
-        let labels = conditioning.unguided(cfg: options.cfg) ? [classIndex] : [classIndex, model.nullClass]
+        let unguided = options.constantCFG ? options.cfg == 1 : conditioning.unguided(cfg: options.cfg)
+        let labels = unguided ? [classIndex] : [classIndex, model.nullClass]
         let maxTokens = model.config.patch_nums.map { $0 * $0 }.max()!
         run = TrunkRun(trunk: model.trunk, labels: labels,
                        capacity: conditioning.attendsToEarlierScales ? model.beginEnds.last! : maxTokens, maxTokens: maxTokens)
@@ -44,9 +45,11 @@ public final class VARSession: SessionCore {
     }
     public override var lastLogits: [Float] { run.lastLogits }
 
-    /// The guidance VAR applies at scale si: a linear ramp from 0 to cfg over the schedule.
+    /// The guidance t of (1 + t)·c − t·u at scale si: VAR's ramp from 0 to cfg over the schedule
+    /// (`models/var.py: VAR.autoregressive_infer_cfg`), or u + cfg·(c − u), t = cfg − 1, under the constant rule.
     public func guidance(at si: Int) -> Float {
         guard run.rows == 2 else { return 0 }
+        if options.constantCFG { return options.cfg - 1 }
         return options.cfg * Float(si) / Float(max(model.config.patch_nums.count - 1, 1))
     }
 
@@ -67,7 +70,7 @@ public final class VARSession: SessionCore {
         let fHat = fHats[si].copy()
         model.tokenizer.accumulate(fHat: fHat, code: codeMap(tokens: tokens, scale: si, rng: &rng), scale: si)
         fHats.append(fHat)
-        return (tokens, t)
+        return (tokens, run.rows == 2 && options.constantCFG ? options.cfg : t)
     }
 
     /// The scale's code map [Cvae, pn, pn]: codebook rows of the tokens, or with `more_smooth` the
