@@ -37,7 +37,9 @@ final class MatmulPrimitive: @unchecked Sendable {
     let primitive: OpaquePointer
     var src: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, dst: dnnl_memory_desc_t, bias: dnnl_memory_desc_t?
 
-    init(src: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, dst: dnnl_memory_desc_t, bias: dnnl_memory_desc_t?) {
+    /// `gelu`: GELU (tanh form) applied to the product plus bias as oneDNN writes it.
+    init(src: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, dst: dnnl_memory_desc_t, bias: dnnl_memory_desc_t?,
+         gelu: Bool = false) {
         (self.src, self.weights, self.dst, self.bias) = (src, weights, dst, bias)
         var desc = dnnl_matmul_desc_t()
         var s = src, w = weights, d = dst
@@ -46,8 +48,20 @@ final class MatmulPrimitive: @unchecked Sendable {
         } else {
             dnnlCheck(dnnl_matmul_desc_init(&desc, &s, &w, nil, &d), "matmul_desc_init")
         }
+        var attr: dnnl_primitive_attr_t? = nil
+        var ops: dnnl_post_ops_t? = nil
+        if gelu {
+            dnnlCheck(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+            dnnlCheck(dnnl_post_ops_create(&ops), "post_ops_create")
+            dnnlCheck(dnnl_post_ops_append_eltwise(ops, 1, dnnl_eltwise_gelu_tanh, 0, 0), "post_ops_append_eltwise")
+            dnnlCheck(dnnl_primitive_attr_set_post_ops(attr, ops), "primitive_attr_set_post_ops")
+        }
+        defer {
+            if let ops { dnnl_post_ops_destroy(ops) }
+            if let attr { dnnl_primitive_attr_destroy(attr) }
+        }
         var pd: dnnl_primitive_desc_t? = nil
-        dnnlCheck(dnnl_primitive_desc_create(&pd, &desc, nil, DNNL.engine, nil), "matmul primitive_desc_create")
+        dnnlCheck(dnnl_primitive_desc_create(&pd, &desc, attr, DNNL.engine, nil), "matmul primitive_desc_create")
         var p: dnnl_primitive_t? = nil
         dnnlCheck(dnnl_primitive_create(&p, pd), "matmul primitive_create")
         dnnl_primitive_desc_destroy(pd)
@@ -86,6 +100,7 @@ enum DNNL {
 
     private struct Key: Hashable {
         let type: UInt32, m: Int, n: Int, k: Int, bias: Bool
+        var gelu = false
     }
 
     private static let matmuls = Mutex<[Key: MatmulPrimitive]>([:])
@@ -116,15 +131,15 @@ enum DNNL {
     }
 
     /// The cached matmul for src [M, K] of `type` (bf16 or s8) times packed weights [K, N] → f32 (bf16, with an
-    /// optional f32 bias) or s32 (s8).
-    static func matmul(type: dnnl_data_type_t, m: Int, n: Int, k: Int, bias: Bool) -> MatmulPrimitive {
-        let key = Key(type: type.rawValue, m: m, n: n, k: k, bias: bias)
+    /// optional f32 bias) or s32 (s8); with `gelu` (bf16 only), GELU(product + bias) written as bf16.
+    static func matmul(type: dnnl_data_type_t, m: Int, n: Int, k: Int, bias: Bool, gelu: Bool = false) -> MatmulPrimitive {
+        let key = Key(type: type.rawValue, m: m, n: n, k: k, bias: bias, gelu: gelu)
         if let p = matmuls.withLock({ $0[key] }) { return p }
         let weights = weightLayout(type: type, n: n, k: k)
-        let dstType = type == dnnl_s8 ? dnnl_s32 : dnnl_f32
+        let dstType = type == dnnl_s8 ? dnnl_s32 : gelu ? dnnl_bf16 : dnnl_f32
         let p = MatmulPrimitive(src: memoryDesc([m, k], type, dnnl_ab), weights: weights,
                                 dst: memoryDesc([m, n], dstType, dnnl_ab),
-                                bias: bias ? memoryDesc([1, n], dnnl_f32, dnnl_ab) : nil)
+                                bias: bias ? memoryDesc([1, n], dnnl_f32, dnnl_ab) : nil, gelu: gelu)
         return matmuls.withLock { cache in
             if let existing = cache[key] { return existing }
             cache[key] = p

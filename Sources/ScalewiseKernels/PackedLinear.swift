@@ -113,6 +113,32 @@ public final class PackedWeight: @unchecked Sendable {
     }
 }
 
+extension PackedWeight {
+    /// bf16 only: out (bf16) = GELU(x·Wᵀ + bias), GELU's tanh form, in one oneDNN pass — the first half of a
+    /// transformer FFN, written as the bf16 source of the second.
+    public func applyGELU(_ x: UnsafePointer<Float>, rows m: Int, bias: UnsafePointer<Float>?,
+                          out: UnsafeMutablePointer<UInt16>) {
+        precondition(precision == .bf16, "applyGELU is the bf16 path")
+        let n = outFeatures, k = inFeatures
+        guard m > 0 && n > 0, let packed else { return }
+        Workspace.with(bytes: m * k * 2) { buffer in
+            let src = buffer.assumingMemoryBound(to: UInt16.self)
+            roundToBF16(x, rows: m, cols: k, ld: k, into: src)
+            DNNL.matmul(type: dnnl_bf16, m: m, n: n, k: k, bias: bias != nil, gelu: true)
+                .execute(src: src, weights: packed, bias: bias, dst: out)
+        }
+    }
+
+    /// bf16 only: out = x·Wᵀ + bias for x already in bf16 (packed rows).
+    public func apply(bf16 x: UnsafePointer<UInt16>, rows m: Int, bias: UnsafePointer<Float>?,
+                      out: UnsafeMutablePointer<Float>) {
+        precondition(precision == .bf16, "a bf16 source is the bf16 path")
+        let n = outFeatures, k = inFeatures
+        guard m > 0 && n > 0, let packed else { return }
+        DNNL.matmul(type: dnnl_bf16, m: m, n: n, k: k, bias: bias != nil).execute(src: x, weights: packed, bias: bias, dst: out)
+    }
+}
+
 /// The rows of x rounded to bf16 (nearest even; a NaN stays a NaN) into a packed `[rows, cols]`.
 public func roundToBF16(_ x: UnsafePointer<Float>, rows m: Int, cols k: Int, ld: Int, into dst: UnsafeMutablePointer<UInt16>) {
     parallelRanges(m, grain: max(1, 65536 / max(k, 1))) { rows in

@@ -130,9 +130,16 @@ extension AdaLNBlock {
             gatedAdd(x, o, rows: rows, tokens: l, mod: mod, sublayer: 1)
         }
         modulatedNorm(x, rows: rows, tokens: l, mod: mod, sublayer: k - 1, into: h)
-        fc1(h.ptr, rows: n, into: hidden.ptr)
-        geluTanh(hidden.ptr, count: n * fc1.cout)
-        fc2(hidden.ptr, rows: n, into: h.ptr)
+        if fc1.weight.precision == .bf16 && fc2.weight.precision == .bf16 {
+            // GELU applied by fc1 as it writes, in bf16: fc2's source without two more passes over [n, 4C].
+            let half = UnsafeMutableRawPointer(hidden.ptr).assumingMemoryBound(to: UInt16.self)
+            fc1.weight.applyGELU(h.ptr, rows: n, bias: fc1.bias?.ptr, out: half)
+            fc2.weight.apply(bf16: half, rows: n, bias: fc2.bias?.ptr, out: h.ptr)
+        } else {
+            fc1(h.ptr, rows: n, into: hidden.ptr)
+            geluTanh(hidden.ptr, count: n * fc1.cout)
+            fc2(hidden.ptr, rows: n, into: h.ptr)
+        }
         gatedAdd(x, h, rows: rows, tokens: l, mod: mod, sublayer: k - 1)
     }
 
