@@ -15,9 +15,9 @@ final class KVCache {
         self.capacity = capacity
         self.C = C
         self.bf16 = bf16
-        let n = rows * capacity * C
-        k = Tensor(shape: bf16 ? [(n + 1) / 2] : [rows, capacity, C])
-        v = Tensor(shape: bf16 ? [(n + 1) / 2] : [rows, capacity, C])
+        let n = rows * capacity * C, fresh = Scratch()  // not zeroed: only positions below `length` are read
+        k = fresh.map(bf16 ? [(n + 1) / 2] : [rows, capacity, C])
+        v = fresh.map(bf16 ? [(n + 1) / 2] : [rows, capacity, C])
     }
 
     private var kHalf: UnsafeMutablePointer<UInt16> { UnsafeMutableRawPointer(k.ptr).assumingMemoryBound(to: UInt16.self) }

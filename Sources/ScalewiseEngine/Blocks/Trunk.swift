@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ScalewiseKernels
 
 /// The class-conditional AdaLN transformer that VAR, FlexVAR and MVAR checkpoints share (same keys):
@@ -11,6 +12,8 @@ final class VARTrunk: Sendable {
     let wordEmbed: Linear  // [C, Cvae]
     let blocks: [AdaLNBlock]
     let head: Head
+    /// Buffers of finished runs, reused by the next one.
+    let spareBuffers = SpareBuffers()
 
     init(_ w: WeightSource, depth: Int, C: Int, heads: Int, mlpRatio: Double, eps: Float, numClasses: Int,
          vocab: Int, Cvae: Int) throws {
@@ -46,6 +49,58 @@ final class VARTrunk: Sendable {
     }
 }
 
+/// A run's activations and KV caches. Every element is written before it is read (the caches up to their
+/// length), so a finished run's buffers serve the next run of the same shape as they are.
+final class RunBuffers {
+    struct Shape: Hashable { let rows: Int, capacity: Int, maxTokens: Int }
+    let shape: Shape
+    let x: Tensor, logits: Tensor, h: Tensor, qkv: Tensor, o: Tensor, hidden: Tensor
+    let caches: [KVCache]
+
+    init(_ shape: Shape, _ trunk: VARTrunk) {
+        self.shape = shape
+        let C = trunk.C, n = shape.rows * shape.maxTokens, hiddenDim = trunk.blocks.first?.fc1.cout ?? 4 * C
+        let fresh = Scratch()  // not zeroed: pages are touched when first written
+        (x, logits, h) = (fresh.map([n, C]), fresh.map([n, trunk.vocab]), fresh.map([n, C]))
+        (qkv, o, hidden) = (fresh.map([n, 3 * C]), fresh.map([n, C]), fresh.map([n, hiddenDim]))
+        caches = trunk.blocks.map { _ in
+            KVCache(rows: shape.rows, capacity: shape.capacity, C: C, bf16: trunk.pool == .openmp)
+        }
+    }
+}
+
+/// The buffers of finished runs, kept by their trunk for the next run: allocating a 256-px VAR-d16 run's
+/// ~110 MB anew cost ~40k page faults before its first scale.
+///
+/// `@unchecked Sendable`: buffers move in and out under the lock, one run owning each at a time.
+final class SpareBuffers: @unchecked Sendable {
+    private let spare = Mutex<[RunBuffers]>([])
+    /// Kept at most (a side-by-side comparison runs two at once).
+    private let limit = 2
+
+    func take(_ shape: RunBuffers.Shape, _ trunk: VARTrunk) -> RunBuffers {
+        let found = spare.withLock { list -> UncheckedBox<RunBuffers?> in
+            guard let i = list.firstIndex(where: { $0.shape == shape }) else { return UncheckedBox(nil) }
+            return UncheckedBox(list.remove(at: i))
+        }
+        return found.value ?? RunBuffers(shape, trunk)
+    }
+
+    func giveBack(_ b: RunBuffers) {
+        let box = UncheckedBox(b)
+        spare.withLock { list in
+            list.append(box.value)
+            if list.count > limit { list.removeFirst() }
+        }
+    }
+}
+
+/// Carries a non-Sendable value across the lock's closure boundary (the lock itself serialises access).
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
 /// How the tokens of the current scale see each other and the past.
 enum AttentionScope {
     /// All earlier scales through the KV cache plus the current scale (VAR, FlexVAR).
@@ -64,10 +119,15 @@ final class TrunkRun {
     let trunk: VARTrunk
     let rows: Int
     let blockMods: [Tensor], headMod: Tensor
-    let caches: [KVCache]
+    private let buffers: RunBuffers
+    var caches: [KVCache] { buffers.caches }
     let recurrent: RecurrentStates?
-    let x: Tensor, logits: Tensor
-    private let h: Tensor, qkv: Tensor, o: Tensor, hidden: Tensor
+    var x: Tensor { buffers.x }
+    var logits: Tensor { buffers.logits }
+    private var h: Tensor { buffers.h }
+    private var qkv: Tensor { buffers.qkv }
+    private var o: Tensor { buffers.o }
+    private var hidden: Tensor { buffers.hidden }
     private let mambaWork = Mamba2Workspace()
     private let attentionScratch = Scratch()
     private var sampler: GuidedSampler
@@ -88,18 +148,13 @@ final class TrunkRun {
         let condSiLU = siluCopy(cond)
         blockMods = trunk.blocks.map { $0.modulation(condSiLU) }
         headMod = trunk.head.modulation(condSiLU)
-        caches = trunk.blocks.map { _ in KVCache(rows: labels.count, capacity: capacity, C: C, bf16: trunk.pool == .openmp) }
+        buffers = trunk.spareBuffers.take(RunBuffers.Shape(rows: rows, capacity: capacity, maxTokens: maxTokens), trunk)
         let mambas = trunk.blocks.compactMap { $0.mamba?.config }
         recurrent = mambas.isEmpty ? nil : RecurrentStates(layers: mambas, rows: rows)
-        let n = rows * maxTokens, hiddenDim = trunk.blocks.first?.fc1.cout ?? 4 * C
-        x = Tensor(shape: [n, C])
-        logits = Tensor(shape: [n, trunk.vocab])
-        h = Tensor(shape: [n, C])
-        qkv = Tensor(shape: [n, 3 * C])
-        o = Tensor(shape: [n, C])
-        hidden = Tensor(shape: [n, hiddenDim])
         sampler = GuidedSampler(vocab: trunk.vocab)
     }
+
+    deinit { trunk.spareBuffers.giveBack(buffers) }
 
     /// Copies row 0 of `x` ([l, C]) to every other row: all rows read the same tokens.
     func broadcastInput(tokens l: Int) {
