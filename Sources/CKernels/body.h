@@ -79,3 +79,34 @@ static ATTR void LEVEL(softmax_bf16)(float *restrict s, uint16_t *restrict p, lo
     float norm = 1 / sum;
     for (long j = 0; j < n; j++) p[j] = LEVEL(bf16)(s[j] * norm);
 }
+
+static ATTR float LEVEL(quantize_row)(const float *restrict x, int8_t *restrict q, long k) {
+    /* max |x| on the bit patterns: for non-negative floats integer order is float order, and an integer max
+       reduction vectorises where a float one may not. */
+    uint32_t top = 0;
+    for (long i = 0; i < k; i++) {
+        union { float f; uint32_t u; } v = { x[i] };
+        uint32_t a = v.u & 0x7FFFFFFFu;
+        top = a > top ? a : top;
+    }
+    union { uint32_t u; float f; } amax = { top };
+    float inv = amax.f > 0 ? 127 / amax.f : 0;
+    const float magic = 12582912.0f; /* 1.5·2²³: (v + magic) − magic rounds |v| < 2²² to nearest even */
+    for (long i = 0; i < k; i++) {
+        float v = (x[i] * inv + magic) - magic;
+        v = v > 127 ? 127 : v;
+        v = v < -127 ? -127 : v;
+        q[i] = (int8_t)(int32_t)v;
+    }
+    return amax.f / 127;
+}
+
+static ATTR void LEVEL(dequantize_row)(void *buf, long n, float s, const float *restrict sw, const float *restrict bias) {
+    const int32_t *a = (const int32_t *)buf;
+    float *o = (float *)buf;
+    if (bias) {
+        for (long i = 0; i < n; i++) o[i] = (float)a[i] * (s * sw[i]) + bias[i];
+    } else {
+        for (long i = 0; i < n; i++) o[i] = (float)a[i] * (s * sw[i]);
+    }
+}

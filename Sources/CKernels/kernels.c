@@ -75,3 +75,16 @@ void sw_channel_sums(const float *x, long pixels, long c, const float *shift, fl
     DISPATCH(channel_sums, (x, pixels, c, shift, s1, s2))
 }
 void sw_softmax_bf16(float *s, uint16_t *p, long n, float alpha) { DISPATCH(softmax_bf16, (s, p, n, alpha)) }
+float sw_quantize_row(const float *x, int8_t *q, long k) {
+#if defined(__x86_64__)
+    switch (sw_kernel_level()) {
+    case 2: return quantize_row_avx512(x, q, k);
+    case 1: return quantize_row_avx2(x, q, k);
+    default: break;
+    }
+#endif
+    return quantize_row_base(x, q, k);
+}
+void sw_dequantize_row(void *acc, long n, float s, const float *sw, const float *bias) {
+    DISPATCH(dequantize_row, (acc, n, s, sw, bias))
+}

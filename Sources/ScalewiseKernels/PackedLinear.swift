@@ -153,33 +153,15 @@ public func roundToBF16(_ x: UnsafePointer<Float>, rows m: Int, cols k: Int, ld:
 func quantizeRows(_ x: UnsafePointer<Float>, rows m: Int, cols k: Int, ld: Int, into q: UnsafeMutablePointer<Int8>,
                   scales: UnsafeMutablePointer<Float>) {
     parallelRanges(m, grain: max(1, 65536 / max(k, 1))) { rows in
-        for r in rows {
-            let s = x + r * ld, d = q + r * k
-            var amax: Float = 0
-            for c in 0..<k { amax = max(amax, abs(s[c])) }
-            scales[r] = amax / 127
-            let inv: Float = amax > 0 ? 127 / amax : 0
-            for c in 0..<k {
-                let v = max(-127, min(127, (s[c] * inv).rounded(.toNearestOrEven)))
-                d[c] = Int8(truncatingIfNeeded: Int32(v))
-            }
-        }
+        for r in rows { scales[r] = sw_quantize_row(x + r * ld, q + r * k, k) }
     }
 }
 
 /// In place: the int32 accumulators in `out` become acc·sx[m]·sw[n] + b[n].
 func dequantize(_ out: UnsafeMutablePointer<Float>, rows m: Int, cols n: Int, rowScales sx: UnsafePointer<Float>,
                 colScales sw: UnsafePointer<Float>, bias: UnsafePointer<Float>?) {
-    let acc = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Int32.self)
     parallelRanges(m, grain: max(1, 65536 / max(n, 1))) { rows in
-        for r in rows {
-            let a = acc + r * n, o = out + r * n, s = sx[r]
-            if let bias {
-                for c in 0..<n { o[c] = Float(a[c]) * (s * sw[c]) + bias[c] }
-            } else {
-                for c in 0..<n { o[c] = Float(a[c]) * (s * sw[c]) }
-            }
-        }
+        for r in rows { sw_dequantize_row(out + r * n, n, sx[r], sw, bias) }
     }
 }
 

@@ -22,4 +22,9 @@ void sw_affine_bf16(const float *x, const float *m, const float *a, const float 
 void sw_channel_sums(const float *x, long pixels, long c, const float *shift, float *s1, float *s2);
 /* p = bf16(softmax(alpha·s)) over n scores (s is overwritten with the unnormalised exponentials). */
 void sw_softmax_bf16(float *s, uint16_t *p, long n, float alpha);
+/* Symmetric int8 of one row: q = round(x·127/max|x|) to nearest even, clamped to ±127; returns the scale
+   max|x|/127 (0 for an all-zero row, whose q are 0). */
+float sw_quantize_row(const float *x, int8_t *q, long k);
+/* In place: the int32 accumulators at acc become acc·s·sw[i] + bias[i] (floats; bias may be NULL). */
+void sw_dequantize_row(void *acc, long n, float s, const float *sw, const float *bias);
 #endif
