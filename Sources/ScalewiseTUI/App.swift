@@ -104,7 +104,7 @@ final class App {
         let cls = o.classLabel.flatMap { try? generator.resolveClass($0) } ?? 0
         lanes = [Lane(generator: generator, classIndex: cls)]
         if let g2 = compare { lanes.append(Lane(generator: g2, classIndex: App.matchClass(cls, from: generator, in: g2))) }
-        log = logPath.flatMap { fopen($0, "a") }
+        log = logPath.flatMap { SafeOpen.openAppend($0) }
         if o.color == .truecolor && mode != .truecolor { message = "truecolor needs COLORTERM and a \(term.termName)-direct terminfo" }
         if o.symbols == .sextant && symbols != .sextant { message = "sextants unavailable here (glyph width); using quadrants" }
         refilter(keepSelection: true)

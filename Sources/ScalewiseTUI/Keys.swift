@@ -185,8 +185,8 @@ extension App {
     func adjust(_ k: Knob, by d: Int) {
         var o = options
         switch k {
-        case .cfg: o.cfg = max(0, (o.cfg + 0.5 * Float(d)))
-        case .topK: o.topK = max(0, o.topK + ((d > 0 ? o.topK >= 100 : o.topK > 100) ? 100 : 10) * d)
+        case .cfg: o.cfg = min(SamplingRules.cfg.upperBound, max(0, o.cfg + 0.5 * Float(d)))
+        case .topK: o.topK = min(SamplingRules.topK.upperBound, max(0, o.topK + ((d > 0 ? o.topK >= 100 : o.topK > 100) ? 100 : 10) * d))
         case .topP: o.topP = max(0, min(1, ((o.topP + 0.05 * Float(d)) * 100).rounded() / 100))
         case .seed: o.seed = d > 0 ? o.seed &+ 1 : (o.seed == 0 ? 0 : o.seed - 1)
         case .smooth: o.moreSmooth.toggle()
@@ -216,7 +216,9 @@ extension App {
             guard let v = Float(text), v.isFinite, v >= 0, v <= 100 else { message = "cfg must be a number in 0…100"; return }
             o.cfg = v
         case .topK:
-            guard let v = Int(text), v >= 0 else { message = "top-k must be a whole number ≥ 0 (0 = off)"; return }
+            guard let v = Int(text), SamplingRules.topK.contains(v) else {
+                message = "top-k must be a whole number in 0…\(SamplingRules.topK.upperBound) (0 = off)"; return
+            }
             o.topK = v
         case .topP:
             guard let v = Float(text), (0...1).contains(v) else { message = "top-p must be in 0…1 (0 = off)"; return }

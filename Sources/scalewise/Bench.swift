@@ -12,8 +12,12 @@ struct Bench: ParsableCommand {
     @Option(help: "Classifier-free guidance.") var cfg: Float = 4
     @Flag(help: "Print one JSON line (for tools/bench).") var json = false
 
+    func validate() throws {
+        guard (1...1000).contains(images) else { throw ValidationError("--images must be in 1…1000") }
+        try checkSamplingFlags(cfg: cfg)
+    }
+
     func run() throws {
-        guard images >= 1 else { throw ValidationError("--images must be ≥ 1") }
         let precision = try modelOptions.resolvedPrecision()
         let gen = try modelOptions.load()
         let loadedRSS = Double(currentRSSBytes()) / 1048576

@@ -26,6 +26,10 @@ struct Edit: ParsableCommand {
     @Flag(help: "Overwrite the output.") var force = false
 
     func validate() throws {
+        try checkSamplingFlags(cfg: cfg, topK: topK, topP: topP, seed: seed)
+        if let r = refine, !(1...ScheduleRules.maxSide).contains(r) {
+            throw ValidationError("--refine must be a size in 1…\(ScheduleRules.maxSide)")
+        }
         let modes = [mask != nil, extend != nil, refine != nil].filter { $0 }.count
         guard modes == 1 else { throw ValidationError("give exactly one of --mask, --extend, --refine") }
         if let e = extend, !["left", "right", "up", "down"].contains(e) {
@@ -37,6 +41,7 @@ struct Edit: ParsableCommand {
         guard let gen = try modelOptions.load() as? FlexVARGenerator else {
             throw EngineError.badArgument("edit needs a FlexVAR model (its steps predict whole images)")
         }
+        if let problem = SafeOpen.outputProblem(output) { throw EngineError.badArgument("\(output): \(problem)") }
         if !force && FileManager.default.fileExists(atPath: output) {
             throw EngineError.badArgument("\(output) exists; use --force to overwrite")
         }
@@ -68,7 +73,7 @@ struct Edit: ParsableCommand {
         let out = session.preview(after: session.completed, tier: .decoded)
         var rec = GenerationRecord(generator: gen, session: session)
         rec.edit = plan.description
-        try PNG.write(out, text: [("parameters", rec.a1111), ("scalewise", rec.json)],
+        try PNG.write(out, text: [("parameters", rec.a1111), ("scalewise", try rec.json)],
                       to: output, overwrite: force)
         print("saved \(output)")
     }

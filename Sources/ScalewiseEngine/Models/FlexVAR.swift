@@ -86,6 +86,7 @@ public final class FlexVAR: @unchecked Sendable {
             throw WeightsError.mismatch(w.path, "generator expects \(config.vocab_size) codes of \(config.Cvae), "
                                         + "tokenizer has \(tokenizer.vocabSize) of \(tokenizer.codeDim)")
         }
+        try config.validate(w)
         self.config = config
         self.tokenizer = tokenizer
         trunk = try VARTrunk(w, depth: config.depth, C: config.embed_dim, heads: config.num_heads,
@@ -102,18 +103,15 @@ public final class FlexVAR: @unchecked Sendable {
             return c
         }
         var c = Config()
-        c.depth = (w.keys.compactMap { k -> Int? in
-            k.hasPrefix("blocks.") ? Int(k.split(separator: ".")[1]) : nil
-        }.max() ?? -1) + 1
+        c.depth = w.maxIndex("blocks.")
         guard c.depth > 0 else { throw WeightsError.mismatch(w.path, "no `blocks.*` keys: not a FlexVAR checkpoint") }
-        let pos = try w.shape("pos_1LC")
-        c.embed_dim = pos[1]
-        c.pos_side = pos[2]
-        c.num_heads = w.has("blocks.0.attn.scale_mul_1H11") ? try w.shape("blocks.0.attn.scale_mul_1H11")[1] : c.depth
-        c.vocab_size = try w.shape("head.weight")[0]
-        c.num_classes = try w.shape("class_emb.weight")[0] - 1
-        c.Cvae = try w.shape("word_embed.weight")[1]
-        c.mlp_ratio = Double(try w.shape("blocks.0.ffn.fc1.weight")[0]) / Double(c.embed_dim)
+        c.embed_dim = try w.dim("pos_1LC", 1, rank: 4)
+        c.pos_side = try w.dim("pos_1LC", 2, rank: 4)
+        c.num_heads = w.has("blocks.0.attn.scale_mul_1H11") ? try w.dim("blocks.0.attn.scale_mul_1H11", 1, rank: 4) : c.depth
+        c.vocab_size = try w.dim("head.weight", 0, rank: 2)
+        c.num_classes = try w.dim("class_emb.weight", 0, rank: 2) - 1
+        c.Cvae = try w.dim("word_embed.weight", 1, rank: 2)
+        c.mlp_ratio = Double(try w.dim("blocks.0.ffn.fc1.weight", 0, rank: 2)) / Double(max(c.embed_dim, 1))
         return c
     }
 

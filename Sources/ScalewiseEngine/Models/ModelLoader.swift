@@ -110,7 +110,7 @@ public enum ModelLoader {
             let cfg = try VAR.config(from: w)
             let m = try VAR(w, config: cfg, tokenizer: vq)
             return VARGenerator(model: m, name: name, family: fam, classNames: classNames(w, count: cfg.num_classes),
-                                defaults: defaults(w, family: fam), parameterCount: w.parameterCount, precision: precision)
+                                defaults: try defaults(w, family: fam), parameterCount: w.parameterCount, precision: precision)
         case "flexvar":
             let tokPath = try tokenizerPath(for: w, dir: dir, explicit: tokenizer, official: "FlexVAE.pth")
             let tw = tokenizerWeights(try openWeights(tokPath), precision)
@@ -119,12 +119,12 @@ public enum ModelLoader {
             let cfg = try FlexVAR.config(from: w)
             let m = try FlexVAR(w, config: cfg, tokenizer: try FlexVQVAE(tw, config: tc))
             return FlexVARGenerator(model: m, name: name, classNames: classNames(w, count: cfg.num_classes),
-                                    defaults: defaults(w, family: fam), parameterCount: w.parameterCount, precision: precision)
+                                    defaults: try defaults(w, family: fam), parameterCount: w.parameterCount, precision: precision)
         case "aim":
             let cfg = try AiM.config(from: w)
             let m = try AiM(w, config: cfg, tokenizer: try aimTokenizer(for: w, dir: dir, explicit: tokenizer, precision: precision))
             return AiMGenerator(model: m, name: name, classNames: classNames(w, count: cfg.num_classes),
-                                defaults: defaults(w, family: fam),
+                                defaults: try defaults(w, family: fam),
                                 parameterCount: w.parameterCount, precision: precision)
         default:
             throw WeightsError.mismatch(path, "model family '\(fam)' is not supported yet")
@@ -162,8 +162,8 @@ public enum ModelLoader {
         if let s = w.metadata["tokenizer_config"] ?? src.metadata["tokenizer_config"] ?? own, let d = s.data(using: .utf8) {
             c = try JSONDecoder().decode(FlexVQVAE.Config.self, from: d)
         } else {
-            let cb = try tw.shape("quantize.embedding.weight")
-            (c.codebook_size, c.codebook_embed_dim) = (cb[0], cb[1])
+            c.codebook_size = try tw.dim("quantize.embedding.weight", 0, rank: 2)
+            c.codebook_embed_dim = try tw.dim("quantize.embedding.weight", 1, rank: 2)
         }
         return try FlexVQVAE(tw, config: c)
     }
@@ -193,7 +193,7 @@ public enum ModelLoader {
     }
 
     /// The file's `defaults` metadata over the family's official demo settings.
-    static func defaults(_ w: WeightSource, family: String) -> SamplingOptions {
+    static func defaults(_ w: WeightSource, family: String) throws -> SamplingOptions {
         var o: SamplingOptions
         switch family {
         case "flexvar": o = SamplingOptions(cfg: 4, topK: 900, topP: 0.95, constantCFG: true)  // inference_c2i.py (LlamaGen CFG)
@@ -201,15 +201,8 @@ public enum ModelLoader {
         case "aim": o = SamplingOptions(cfg: 5, topK: 600, topP: 0.98)  // AiM's demo
         default: o = SamplingOptions()  // VAR's demo: cfg 4 (ramp), top-k 900, top-p 0.95
         }
-        if let s = w.metadata["defaults"], let d = s.data(using: .utf8),
-           let obj = try? JSONSerialization.jsonObject(with: d) as? [String: Any] {
-            if let v = obj["cfg"] as? Double { o.cfg = Float(v) }
-            if let v = obj["top_k"] as? Int { o.topK = v }
-            if let v = obj["top_p"] as? Double { o.topP = Float(v) }
-            if let v = obj["more_smooth"] as? Bool { o.moreSmooth = v }
-            if let v = obj["constant_cfg"] as? Bool { o.constantCFG = v }
-        }
-        return o
+        guard let s = w.metadata["defaults"] else { return o }
+        return try SamplingRules.applyingDefaults(s, to: o, path: w.path)
     }
 }
 

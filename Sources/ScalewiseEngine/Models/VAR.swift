@@ -36,6 +36,7 @@ public final class VAR: @unchecked Sendable {
     public let beginEnds: [Int]
 
     public init(_ w: WeightSource, config: Config, tokenizer: VQVAE) throws {
+        try config.validate(w)
         self.config = config
         self.tokenizer = tokenizer
         guard config.Cvae == tokenizer.Cvae, config.vocab_size == tokenizer.vocabSize else {
@@ -67,21 +68,18 @@ public final class VAR: @unchecked Sendable {
             return c
         }
         var c = Config()
-        let depth = w.keys.compactMap { k -> Int? in
-            guard k.hasPrefix("blocks.") else { return nil }
-            return Int(k.split(separator: ".")[1])
-        }.max().map { $0 + 1 } ?? 0
+        let depth = w.maxIndex("blocks.")
         guard depth > 0 else { throw WeightsError.mismatch(w.path, "no `blocks.*` keys: not a VAR checkpoint") }
         let l2 = w.has("blocks.0.attn.scale_mul_1H11")
         c.depth = depth
-        c.embed_dim = try w.shape("pos_start")[2]
-        c.num_heads = l2 ? try w.shape("blocks.0.attn.scale_mul_1H11")[1] : depth
+        c.embed_dim = try w.dim("pos_start", 2, rank: 3)
+        c.num_heads = l2 ? try w.dim("blocks.0.attn.scale_mul_1H11", 1, rank: 4) : depth
         c.attn_l2_norm = l2
-        c.vocab_size = try w.shape("head.weight")[0]
-        c.num_classes = try w.shape("class_emb.weight")[0] - 1
-        c.Cvae = try w.shape("word_embed.weight")[1]
-        c.mlp_ratio = Double(try w.shape("blocks.0.ffn.fc1.weight")[0]) / Double(c.embed_dim)
-        switch try w.shape("pos_1LC")[1] {
+        c.vocab_size = try w.dim("head.weight", 0, rank: 2)
+        c.num_classes = try w.dim("class_emb.weight", 0, rank: 2) - 1
+        c.Cvae = try w.dim("word_embed.weight", 1, rank: 2)
+        c.mlp_ratio = Double(try w.dim("blocks.0.ffn.fc1.weight", 0, rank: 2)) / Double(max(c.embed_dim, 1))
+        switch try w.dim("pos_1LC", 1, rank: 3) {
         case 680: c.patch_nums = [1, 2, 3, 4, 5, 6, 8, 10, 13, 16]
         case 2240: c.patch_nums = [1, 2, 3, 4, 6, 9, 13, 18, 24, 32]
         case let n: throw WeightsError.mismatch(w.path, "unknown schedule for \(n) tokens; add `config` metadata")

@@ -24,6 +24,7 @@ public final class FlexVARSession: GenerationSession, @unchecked Sendable {
         guard (0..<model.config.num_classes).contains(classIndex) else {
             throw EngineError.badArgument("class \(classIndex) is out of range 0…\(model.config.num_classes - 1)")
         }
+        try ScheduleRules.check(schedule, trainedSide: model.config.patch_nums.last ?? 1, model: "FlexVAR")
         guard let first = schedule.first, first.h == 1 && first.w == 1 else {
             throw EngineError.badArgument("a FlexVAR schedule starts at 1×1")
         }
@@ -37,6 +38,8 @@ public final class FlexVARSession: GenerationSession, @unchecked Sendable {
         scaleSeeds = [UInt64](repeating: options.seed, count: schedule.count)
         offsets = schedule.reduce(into: [0]) { $0.append($0.last! + $1.count) }
         let labels = options.cfg == 0 && !options.constantCFG ? [classIndex] : [classIndex, model.nullClass]
+        try MemoryBudget.checkTrunkRun(model.trunk, rows: labels.count, capacity: offsets.last!,
+                                       maxTokens: schedule.map(\.count).max()!, what: "this schedule")
         run = TrunkRun(trunk: model.trunk, labels: labels, capacity: offsets.last!,
                        maxTokens: schedule.map(\.count).max()!)
     }

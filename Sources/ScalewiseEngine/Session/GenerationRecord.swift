@@ -56,18 +56,36 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
                         constantCFG: constantCFG ?? false, temperature: temperature)
     }
 
+    /// The record as JSON. Sampling values are checked before generation (`SamplingRules`), so a
+    /// non-finite number here is a bug upstream; it is still an error, never a trap.
     public var json: String {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        return String(decoding: try! enc.encode(self), as: UTF8.self)
+        get throws {
+            try SamplingRules.check(options, from: .record(model))
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys]
+            do {
+                return String(decoding: try enc.encode(self), as: UTF8.self)
+            } catch {
+                throw InputError("cannot record the generation as JSON: \(error)")
+            }
+        }
     }
 
-    public static func parse(_ json: String) throws -> GenerationRecord {
+    /// Decodes and checks a record read from `path`: sampling values by `SamplingRules` (as if given as
+    /// flags), the schedule's sizes by `ScheduleRules` (the model's own limits are checked when it loads).
+    public static func parse(_ json: String, path: String = "the PNG") throws -> GenerationRecord {
+        let r: GenerationRecord
         do {
-            return try JSONDecoder().decode(GenerationRecord.self, from: Data(json.utf8))
+            r = try JSONDecoder().decode(GenerationRecord.self, from: Data(json.utf8))
         } catch {
-            throw EngineError.badArgument("the PNG's scalewise chunk is not a valid generation record")
+            throw EngineError.badArgument("\(path): the scalewise chunk is not a valid generation record")
         }
+        try SamplingRules.check(r.options, from: .record(path))
+        try ScheduleRules.checkSizes(r.schedule, from: "the record in \((path as NSString).lastPathComponent)")
+        if let seeds = r.scaleSeeds, seeds.count > r.schedule.count {
+            throw InputError("the record in \((path as NSString).lastPathComponent) has \(seeds.count) scale seeds for \(r.schedule.count) scales")
+        }
+        return r
     }
 
     /// A1111's `parameters` text: the prompt line, then `Key: value, …` (values quoted when they contain
@@ -75,7 +93,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     public var a1111: String {
         func q(_ v: String) -> String {
             guard v.contains(",") || v.contains(":") || v.contains("\n") else { return v }
-            return String(decoding: try! JSONEncoder().encode(v), as: UTF8.self)
+            return (try? JSONEncoder().encode(v)).map { String(decoding: $0, as: UTF8.self) } ?? JSON.quote(v)
         }
         var items: [(String, String)] = [
             ("Steps", "\(schedule.count)"), ("Sampler", family.uppercased()), ("CFG scale", fmt(cfg)),
@@ -92,9 +110,8 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         return "\(className)\n" + items.map { "\($0.0): \(q($0.1))" }.joined(separator: ", ")
     }
 
-    private func fmt(_ v: Float) -> String {
-        v == v.rounded() ? String(Int(v)) : String(v)
-    }
+    /// 3 → "3", 0.95 → "0.95"; never traps (∞, NaN and |v| ≥ 2^63 have no Int).
+    private func fmt(_ v: Float) -> String { shown(v) }
 }
 
 public let scalewiseVersion = "0.1.0"

@@ -40,6 +40,8 @@ public final class VARSession: GenerationSession, @unchecked Sendable {
         let labels = unguided ? [classIndex] : [classIndex, model.nullClass]
         let maxTokens = model.config.patch_nums.map { $0 * $0 }.max()!
         let local = markov || model.isMambaVAR
+        try MemoryBudget.checkTrunkRun(model.trunk, rows: labels.count, capacity: local ? maxTokens : model.beginEnds.last!,
+                                       maxTokens: maxTokens, what: "this model's schedule")
         run = TrunkRun(trunk: model.trunk, labels: labels, capacity: local ? maxTokens : model.beginEnds.last!,
                        maxTokens: maxTokens)
         let side = model.tokenizer.latentSide
@@ -141,7 +143,7 @@ public enum EngineError: Error, CustomStringConvertible {
     case badArgument(String)
     public var description: String {
         switch self {
-        case .badArgument(let s): return s
+        case .badArgument(let s): return terminalSafe(s, limit: 1000)
         }
     }
 }

@@ -31,6 +31,7 @@ public final class FlexVQVAE: @unchecked Sendable {
     public var downsample: Int { 1 << (config.ch_mult.count - 1) }
 
     public init(_ w: WeightSource, config: Config) throws {
+        try config.validate(w)
         self.config = config
         sourcePath = w.path
         let D = config.codebook_embed_dim

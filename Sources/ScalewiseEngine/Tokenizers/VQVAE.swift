@@ -38,6 +38,7 @@ public final class VQVAE: @unchecked Sendable {
     public var downsample: Int { 1 << (config.ch_mult.count - 1) }
 
     public init(_ w: WeightSource, config: Config) throws {
+        try config.validate(w)
         self.config = config
         sourcePath = w.path
         let C = config.z_channels
