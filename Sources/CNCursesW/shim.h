@@ -25,6 +25,11 @@ static inline int cw_is_press(mmask_t m) { return (m & (BUTTON1_PRESSED | BUTTON
 static inline int cw_is_wheel_up(mmask_t m) { return (m & BUTTON4_PRESSED) != 0; }
 static inline int cw_is_wheel_down(mmask_t m) { return (m & BUTTON5_PRESSED) != 0; }
 static inline int cw_key_f(int n) { return KEY_F(n); }
+/* A terminfo string capability, or NULL when the terminal has none (tigetstr's (char *)-1 and 0). */
+static inline const char *cw_tigetstr(const char *cap) {
+    char *s = tigetstr(cap);
+    return (s == NULL || s == (char *)-1) ? NULL : s;
+}
 /* glibc declares wcwidth only under _XOPEN_SOURCE, which SwiftPM's flags do not set. */
 extern int wcwidth(wchar_t c);
 static inline int cw_wcwidth(unsigned int c) { return wcwidth((wchar_t)c); }

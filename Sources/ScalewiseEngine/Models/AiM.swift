@@ -88,6 +88,7 @@ public final class AiM: @unchecked Sendable {
     public static func config(from w: WeightSource) throws -> Config {
         if let json = w.metadata["config"], let data = json.data(using: .utf8),
            let c = try? JSONDecoder().decode(Config.self, from: data) {
+            try c.validate(w)
             return c
         }
         var c = Config()
@@ -101,6 +102,7 @@ public final class AiM: @unchecked Sendable {
         c.adaln_group = w.has(prefix + "adaln_group.1.weight")
         if c.adaln_group { c.num_groups = try w.dim(prefix + "adaln_group.1.weight", 0, rank: 2) / max(1, 3 * c.d_model) }
         c.sample_pos_shift = 1
+        try c.validate(w)
         return c
     }
 

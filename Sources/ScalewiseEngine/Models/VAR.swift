@@ -65,6 +65,7 @@ public final class VAR: @unchecked Sendable {
     public static func config(from w: WeightSource) throws -> Config {
         if let json = w.metadata["config"], let data = json.data(using: .utf8),
            let c = try? JSONDecoder().decode(Config.self, from: data) {
+            try c.validate(w)
             return c
         }
         var c = Config()
@@ -84,6 +85,7 @@ public final class VAR: @unchecked Sendable {
         case 2240: c.patch_nums = [1, 2, 3, 4, 6, 9, 13, 18, 24, 32]
         case let n: throw WeightsError.mismatch(w.path, "unknown schedule for \(n) tokens; add `config` metadata")
         }
+        try c.validate(w)
         return c
     }
 
