@@ -50,7 +50,7 @@ enum PthMutator {
     /// Opcode sequences that stress an unpickler: deep nesting, many values, memo abuse, calls to
     /// callables that must never run.
     static func snippet(_ rng: inout FuzzRng) -> [UInt8] {
-        let n = rng.pick([2, 100, 1000, 50_000, 200_000])
+        let n = rng.pick([2, 100, 1000, 150_000, 300_000])
         switch rng.below(9) {
         case 0: return [0x29] + [UInt8](repeating: 0x85, count: n)                          // nested tuples
         case 1: return [UInt8](repeating: 0x5D, count: 1) + Array(repeating: [0x5D, 0x61], count: n).flatMap { $0 }  // list chains
@@ -65,7 +65,7 @@ enum PthMutator {
     }
 
     static func mutatePickle(_ p: inout [UInt8], _ rng: inout FuzzRng) {
-        switch rng.below(4) {
+        switch rng.below(5) {
         case 0:  // an interesting integer in place of a BININT's operand
             let sites = p.indices.filter { p[$0] == 0x4A && $0 + 4 < p.count }
             if let at = sites.isEmpty ? nil : rng.pick(sites) {
@@ -75,6 +75,7 @@ enum PthMutator {
             }
             ByteMutator.mutate(&p, &rng)
         case 1: p.insert(contentsOf: snippet(&rng), at: rng.below(p.count + 1))
+        case 2: p.insert(contentsOf: snippet(&rng), at: max(0, p.count - 1))  // just before STOP
         default: ByteMutator.mutate(&p, &rng, rounds: 1 + rng.below(3))
         }
     }

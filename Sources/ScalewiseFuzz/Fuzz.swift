@@ -60,6 +60,8 @@ public enum Fuzz {
         /// Where the inputs of crashes, hangs and messy errors are copied (nil: not kept).
         public var keep: String?
         public var verbose = false
+        /// Every run's number, kind, outcome, arguments and first stderr line, appended here when set.
+        public var log: String?
 
         public init(binary: String, corpus: Corpus) {
             self.binary = binary
@@ -128,6 +130,8 @@ public enum Fuzz {
         let frozen = seeds, pngs = pngSeeds
 
         let collector = Collector()
+        collector.log = config.log.flatMap { fopen($0, "w") }
+        defer { if let f = collector.log { fclose(f) } }
         DispatchQueue.concurrentPerform(iterations: config.jobs) { job in
             let dir = root + "/job\(job)"
             try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -155,6 +159,10 @@ public enum Fuzz {
                         _ = FileManager.default.createFile(atPath: d + "/command.txt", contents: Data(cmd.utf8))
                     }
                 }
+                if let log = collector.log {
+                    let first = r.stderr.split(separator: "\n").first.map(String.init) ?? ""
+                    fputs("\(i)\t\(kind.rawValue)\t\(outcome.rawValue)\t\(m.arguments.joined(separator: " "))\t\(first)\n", log)
+                }
                 if config.verbose && collector.report.runs % 500 == 0 {
                     FileHandle.standardError.write(Data("\(collector.report.runs) mutants…\n".utf8))
                 }
@@ -171,6 +179,7 @@ public enum Fuzz {
     final class Collector: @unchecked Sendable {
         let lock = NSLock()
         var report = Report()
+        var log: UnsafeMutablePointer<FILE>?
     }
 
     /// Empties the sandbox but for a FIFO named `fifo` (recreated if a run replaced it).

@@ -112,6 +112,48 @@ enum JSONMutator {
 
 /// safetensors: `u64 LE header length`, JSON header, data.
 enum SafeTensorsMutator {
+    /// Fields a model's `config` and `defaults` metadata may hold (ours and the official constructors').
+    static let fields = [
+        "depth", "embed_dim", "num_heads", "mlp_ratio", "norm_eps", "patch_nums", "num_classes", "vocab_size", "Cvae",
+        "kernel_size", "refine_step", "pos_side", "pos_hw", "max_pn", "d_model", "n_layer", "num_tokens", "num_groups",
+        "adaln_group", "norm_epsilon", "sample_pos_shift", "z_channels", "ch", "ch_mult", "num_res_blocks", "v_patch_nums",
+        "quant_resi", "share_quant_resi", "codebook_size", "codebook_embed_dim", "cfg", "top_k", "top_p", "temperature",
+        "more_smooth", "constant_cfg",
+    ]
+
+    static func hostileValue(_ rng: inout FuzzRng) -> Any {
+        switch rng.below(6) {
+        case 0: return rng.pick([0, -1, 1, 2, 3, 7, 65536, Int(Int32.max), 1 << 31, 1 << 32, 3_037_000_500, 1 << 62, Int.max, Int.min] as [Int])
+        case 1: return rng.pick([0, -3, 0.5, 7, 1e-45, 1e19, 1e30, 1e300, -1e300] as [Double])
+        case 2: return rng.pick([[], [1], [0], [-1], [1, 2, 3_037_000_500], [1, 3000], [1, 1], [3, 2, 1], [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]] as [[Int]])
+        case 3: return rng.pick(["", "x", "\u{1B}[2J", "fifo", "/dev/zero"])
+        case 4: return rng.chance(0.5)
+        default: return NSNull()
+        }
+    }
+
+    /// The header with one field of its `config` or `defaults` metadata (or a metadata string itself) set to a
+    /// hostile value; nil when the header has no such metadata.
+    static func metadataMutated(_ header: [UInt8], _ rng: inout FuzzRng) -> [UInt8]? {
+        guard var obj = (try? JSONSerialization.jsonObject(with: Data(header))) as? [String: Any],
+              var meta = obj["__metadata__"] as? [String: String], !meta.isEmpty else { return nil }
+        let key = rng.chance(0.85) ? rng.pick(["config", "defaults", "config", "tokenizer_config"]) : rng.pick(meta.keys.sorted() + ["tokenizer", "preview", "classes"])
+        if ["config", "defaults", "tokenizer_config"].contains(key) {
+            var inner = meta[key].flatMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] } ?? [:]
+            for _ in 0..<(1 + rng.below(2)) {
+                let k = rng.chance(0.7) && !inner.isEmpty ? rng.pick(inner.keys.sorted()) : rng.pick(fields)
+                inner[k] = hostileValue(&rng)
+            }
+            guard let d = try? JSONSerialization.data(withJSONObject: inner) else { return nil }
+            meta[key] = String(decoding: d, as: UTF8.self)
+        } else {
+            meta[key] = rng.pick(["", "fifo", "/dev/zero", "\u{1B}]0;x\u{07}", "[\"a\"]", "{}", String(repeating: "é", count: 4000)])
+        }
+        obj["__metadata__"] = meta
+        guard let d = try? JSONSerialization.data(withJSONObject: obj) else { return nil }
+        return [UInt8](d)
+    }
+
     static func mutate(_ file: [UInt8], _ rng: inout FuzzRng) -> [UInt8] {
         guard file.count >= 8 else { return file }
         let n = Int(file.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
@@ -120,7 +162,12 @@ enum SafeTensorsMutator {
         let data = Array(file[(8 + n)...])
         switch rng.below(10) {
         case 0..<8:
-            for _ in 0..<(1 + rng.below(3)) { JSONMutator.mutate(&header, &rng) }
+            if rng.below(8) < 5, let h = metadataMutated(header, &rng) {
+                header = h
+                if rng.chance(0.1) { JSONMutator.mutate(&header, &rng) }
+            } else {
+                for _ in 0..<(1 + rng.below(2)) { JSONMutator.mutate(&header, &rng) }
+            }
             var out: [UInt8] = []
             let length = rng.chance(0.9) ? UInt64(header.count) : UInt64(n)  // sometimes keep the old length
             for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: length >> UInt64(8 * i))) }

@@ -2,7 +2,7 @@ import Foundation
 import ScalewiseFuzz
 
 // scalewise-fuzz [--seed N] [--mutants N] [--jobs N] [--timeout S] [--memory-mb N] [--kinds a,b] [--keep DIR]
-//                [--binary PATH]
+//                [--log FILE] [--binary PATH]
 // Seeded mutation fuzzing of the scalewise binary (default: the one built next to this program) with the
 // repository's test fixtures as seeds. Exit status 1 when any run crashed, hung or failed without a one-line
 // error; the inputs of those runs are copied to --keep.
@@ -13,7 +13,7 @@ func value(_ flag: String) -> String? {
     return args[i + 1]
 }
 if args.contains("--help") || args.contains("-h") {
-    print("usage: scalewise-fuzz [--seed N] [--mutants N] [--jobs N] [--timeout S] [--memory-mb N] [--kinds safetensors,pth,png,flags] [--keep DIR] [--binary PATH]")
+    print("usage: scalewise-fuzz [--seed N] [--mutants N] [--jobs N] [--timeout S] [--memory-mb N] [--kinds safetensors,pth,png,flags] [--keep DIR] [--log FILE] [--binary PATH]")
     exit(0)
 }
 let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
@@ -30,6 +30,7 @@ if let v = value("--timeout").flatMap({ Double($0) }) { config.timeout = v }
 if let v = value("--memory-mb").flatMap({ Int($0) }) { config.memoryMB = v }
 if let v = value("--kinds") { config.kinds = v.split(separator: ",").compactMap { Fuzz.Kind(rawValue: String($0)) } }
 config.keep = value("--keep")
+config.log = value("--log")
 config.verbose = true
 do {
     let report = try Fuzz.run(config)

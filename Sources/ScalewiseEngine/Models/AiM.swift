@@ -86,8 +86,8 @@ public final class AiM: @unchecked Sendable {
 
     /// The config from our metadata, or inferred from an official checkpoint's shapes (which sample with shift 1).
     public static func config(from w: WeightSource) throws -> Config {
-        if let json = w.metadata["config"], let data = json.data(using: .utf8),
-           let c = try? JSONDecoder().decode(Config.self, from: data) {
+        if let json = w.metadata["config"] {
+            let c = try decodeConfig(Config.self, json, path: w.path)
             try c.validate(w)
             return c
         }

@@ -98,8 +98,8 @@ public final class FlexVAR: @unchecked Sendable {
 
     /// Infers the config of an official checkpoint from its shapes.
     public static func config(from w: WeightSource) throws -> Config {
-        if let json = w.metadata["config"], let data = json.data(using: .utf8),
-           let c = try? JSONDecoder().decode(Config.self, from: data) {
+        if let json = w.metadata["config"] {
+            let c = try decodeConfig(Config.self, json, path: w.path)
             return c
         }
         var c = Config()

@@ -115,7 +115,7 @@ public enum ModelLoader {
             let tokPath = try tokenizerPath(for: w, dir: dir, explicit: tokenizer, official: "FlexVAE.pth")
             let tw = tokenizerWeights(try openWeights(tokPath), precision)
             var tc = FlexVQVAE.Config()
-            if let s = tw.metadata["config"], let d = s.data(using: .utf8) { tc = try JSONDecoder().decode(FlexVQVAE.Config.self, from: d) }
+            if let s = tw.metadata["config"] { tc = try decodeConfig(FlexVQVAE.Config.self, s, path: tw.path) }
             let cfg = try FlexVAR.config(from: w)
             let m = try FlexVAR(w, config: cfg, tokenizer: try FlexVQVAE(tw, config: tc))
             return FlexVARGenerator(model: m, name: name, classNames: classNames(w, count: cfg.num_classes),
@@ -159,8 +159,8 @@ public enum ModelLoader {
         var c = FlexVQVAE.Config()
         // A separate tokenizer file of ours (family flexvqvae) carries its own `config`.
         let own = src.metadata["family"] == "flexvqvae" ? src.metadata["config"] : nil
-        if let s = w.metadata["tokenizer_config"] ?? src.metadata["tokenizer_config"] ?? own, let d = s.data(using: .utf8) {
-            c = try JSONDecoder().decode(FlexVQVAE.Config.self, from: d)
+        if let s = w.metadata["tokenizer_config"] ?? src.metadata["tokenizer_config"] ?? own {
+            c = try decodeConfig(FlexVQVAE.Config.self, s, path: src.path)
         } else {
             c.codebook_size = try tw.dim("quantize.embedding.weight", 0, rank: 2)
             c.codebook_embed_dim = try tw.dim("quantize.embedding.weight", 1, rank: 2)
@@ -169,9 +169,7 @@ public enum ModelLoader {
     }
 
     static func vqvaeConfig(_ w: WeightSource) throws -> VQVAE.Config {
-        if let s = w.metadata["config"], let d = s.data(using: .utf8) {
-            return try JSONDecoder().decode(VQVAE.Config.self, from: d)
-        }
+        if let s = w.metadata["config"] { return try decodeConfig(VQVAE.Config.self, s, path: w.path) }
         return VQVAE.Config()  // the official vae_ch160v4096z32
     }
 

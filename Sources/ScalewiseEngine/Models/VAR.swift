@@ -63,8 +63,8 @@ public final class VAR: @unchecked Sendable {
 
     /// Reads the config from a file's metadata, or infers it from tensor shapes (official `.pth` files).
     public static func config(from w: WeightSource) throws -> Config {
-        if let json = w.metadata["config"], let data = json.data(using: .utf8),
-           let c = try? JSONDecoder().decode(Config.self, from: data) {
+        if let json = w.metadata["config"] {
+            let c = try decodeConfig(Config.self, json, path: w.path)
             try c.validate(w)
             return c
         }

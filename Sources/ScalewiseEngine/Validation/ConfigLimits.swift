@@ -158,3 +158,24 @@ extension FlexVQVAE.Config {
         try validateConvNet(c, ch: ch, chMult: ch_mult, numResBlocks: num_res_blocks, zChannels: z_channels)
     }
 }
+
+/// Decodes a config from a file's metadata; a field of the wrong type or a missing one is a one-line error
+/// naming the field, not a fallback to defaults (which would run a model other than the file describes).
+func decodeConfig<T: Decodable>(_ type: T.Type, _ json: String, path: String, key: String = "config") throws -> T {
+    do {
+        return try JSONDecoder().decode(T.self, from: Data(json.utf8))
+    } catch let e as DecodingError {
+        let field: String
+        let problem: String
+        switch e {
+        case .typeMismatch(let t, let c): field = c.codingPath.map(\.stringValue).joined(separator: "."); problem = "is not \(t)"
+        case .valueNotFound(let t, let c): field = c.codingPath.map(\.stringValue).joined(separator: "."); problem = "is null, not \(t)"
+        case .keyNotFound(let k, let c): field = (c.codingPath + [k]).map(\.stringValue).joined(separator: "."); problem = "is missing"
+        case .dataCorrupted(let c):
+            field = c.codingPath.map(\.stringValue).joined(separator: ".")
+            problem = field.isEmpty ? "is not valid JSON" : "is not a valid value"
+        @unknown default: field = ""; problem = "cannot be read"
+        }
+        throw WeightsError(.unsupported, file: path, "`\(key)` metadata: " + (field.isEmpty ? problem : "\(field) \(problem)"))
+    }
+}
