@@ -60,6 +60,16 @@ final class HostileInputTests: XCTestCase {
         try TimedRun.run(["info", file]).assertCleanError("info")
     }
 
+    func testPickleOfTooManyValuesIsRefused() throws {
+        var b = PthBuilder()
+        b.op(0x4E)  // NONE, then 2.1 million DUPs: 2 MB that would hold 100 MB of values
+        b.pickle += [UInt8](repeating: 0x32, count: 2_100_000)
+        b.op(0x2E)
+        let file = path("many.pth")
+        try Data(PthBuilder.zip([("archive/data.pkl", b.pickle)])).write(to: URL(fileURLWithPath: file))
+        try TimedRun.run(["info", file]).assertCleanError("info", contains: "more than 2000000 values")
+    }
+
     // MARK: sampling values, whatever their source
 
     func testSamplingFlagsOutOfRangeAreUsageErrors() throws {

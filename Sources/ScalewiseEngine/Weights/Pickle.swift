@@ -64,7 +64,7 @@ struct Unpickler {
     /// Values created so far (every push and every item put into a container).
     private var created = 0
     /// A real state dict's pickle holds thousands of values; a hostile one of DUPs must not exhaust memory.
-    static let maxValues = 10_000_000
+    static let maxValues = 2_000_000
     /// A state dict nests about five deep (dict → dict → tensor arguments → size tuple). Values are freed
     /// recursively, so a pickle of 100,000 nested tuples would overflow the stack when dropped: deeper than
     /// this is refused while it is being built.
