@@ -142,7 +142,7 @@ enum PNGMutator {
             }
         default: obj.removeValue(forKey: key)
         }
-        guard let d = try? JSONSerialization.data(withJSONObject: obj) else { return json }
+        guard let d = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]) else { return json }
         var text = String(decoding: d, as: UTF8.self)
         if rng.chance(0.1) { text = text.replacingOccurrences(of: "1e+30", with: "NaN") }
         return text

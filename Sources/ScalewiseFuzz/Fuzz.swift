@@ -85,11 +85,13 @@ public enum Fuzz {
         public var failures: [Failure] = []
         public var runs = 0
         public var seconds = 0.0
+        /// CPU time of the whole run (the fuzzer and every run of the binary), user + system.
+        public var cpuSeconds = 0.0
 
         public func total(_ o: Outcome) -> Int { counts.values.reduce(0) { $0 + ($1[o] ?? 0) } }
 
         public var description: String {
-            var lines = [String(format: "%d mutants in %.1f s", runs, seconds)]
+            var lines = [String(format: "%d mutants in %.1f s (%.1f CPU s)", runs, seconds, cpuSeconds)]
             for k in Kind.allCases {
                 guard let c = counts[k] else { continue }
                 lines.append("  \(k.rawValue): " + Outcome.allCases.map { "\($0.rawValue) \(c[$0] ?? 0)" }.joined(separator: ", "))
@@ -108,7 +110,7 @@ public enum Fuzz {
 
     /// Runs `config.mutants` mutants spread over the kinds, `config.jobs` at a time.
     public static func run(_ config: Config) throws -> Report {
-        let start = Date()
+        let start = Date(), cpuStart = cpuTime()
         let root = NSTemporaryDirectory() + "scalewise-fuzz-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -172,7 +174,19 @@ public enum Fuzz {
         var report = collector.report
         report.failures.sort { $0.index < $1.index }
         report.seconds = Date().timeIntervalSince(start)
+        report.cpuSeconds = cpuTime() - cpuStart
         return report
+    }
+
+    /// User + system seconds of this process and its waited-for children.
+    static func cpuTime() -> Double {
+        var total = 0.0
+        for who in [RUSAGE_SELF.rawValue, RUSAGE_CHILDREN.rawValue] {
+            var u = rusage()
+            getrusage(who, &u)
+            total += Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
+        }
+        return total
     }
 
     /// The report the workers add to. @unchecked Sendable: `report` is only touched with `lock` held.

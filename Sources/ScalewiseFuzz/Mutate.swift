@@ -144,13 +144,13 @@ enum SafeTensorsMutator {
                 let k = rng.chance(0.7) && !inner.isEmpty ? rng.pick(inner.keys.sorted()) : rng.pick(fields)
                 inner[k] = hostileValue(&rng)
             }
-            guard let d = try? JSONSerialization.data(withJSONObject: inner) else { return nil }
+            guard let d = try? JSONSerialization.data(withJSONObject: inner, options: [.sortedKeys]) else { return nil }
             meta[key] = String(decoding: d, as: UTF8.self)
         } else {
             meta[key] = rng.pick(["", "fifo", "/dev/zero", "\u{1B}]0;x\u{07}", "[\"a\"]", "{}", String(repeating: "é", count: 4000)])
         }
         obj["__metadata__"] = meta
-        guard let d = try? JSONSerialization.data(withJSONObject: obj) else { return nil }
+        guard let d = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]) else { return nil }
         return [UInt8](d)
     }
 

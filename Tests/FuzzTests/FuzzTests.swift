@@ -26,6 +26,7 @@ final class FuzzTests: XCTestCase {
         for kind in Fuzz.Kind.allCases {
             XCTAssertGreaterThan(report.counts[kind]?[.cleanError] ?? 0, 0, "\(kind): no mutant was refused")
         }
-        XCTAssertLessThan(report.seconds, 180, "the short run must stay under 3 minutes")
+        // Under 3 minutes on 2 cores: measured in CPU time, so that other work on the machine does not count.
+        XCTAssertLessThan(report.cpuSeconds / 2, 180, "the short run needs more than 3 minutes of 2 cores")
     }
 }
