@@ -17,7 +17,13 @@ if args.contains("--help") || args.contains("-h") {
     exit(0)
 }
 let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-let binary = value("--binary") ?? exe.deletingLastPathComponent().appendingPathComponent("scalewise").path
+// Absolute: every run starts in its own sandbox folder.
+let binary = value("--binary").map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+    ?? exe.deletingLastPathComponent().appendingPathComponent("scalewise").path
+guard FileManager.default.isExecutableFile(atPath: binary) else {
+    FileHandle.standardError.write(Data("scalewise-fuzz: \(binary) is not an executable (build it, or pass --binary)\n".utf8))
+    exit(2)
+}
 var root = exe.deletingLastPathComponent()
 while root.path != "/" && !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) {
     root.deleteLastPathComponent()
