@@ -60,6 +60,15 @@ final class HostileInputTests: XCTestCase {
         try TimedRun.run(["info", file]).assertCleanError("info")
     }
 
+    func testPickleContainerHoldingItselfIsRefused() throws {
+        // l = []; l.append(l): a cycle that reference counting would never free.
+        var b = PthBuilder()
+        b.pickle += [0x5D, 0x71, 0x00, 0x68, 0x00, 0x61, 0x2E]  // EMPTY_LIST, BINPUT 0, BINGET 0, APPEND, STOP
+        let file = path("cycle.pth")
+        try Data(PthBuilder.zip([("archive/data.pkl", b.pickle)])).write(to: URL(fileURLWithPath: file))
+        try TimedRun.run(["info", file]).assertCleanError("info", contains: "cannot contain itself")
+    }
+
     func testPickleOfTooManyValuesIsRefused() throws {
         var b = PthBuilder()
         b.op(0x4E)  // NONE, then 2.1 million DUPs: 2 MB that would hold 100 MB of values

@@ -194,6 +194,8 @@ struct Unpickler {
         switch try top() {
         case .dict(let d):
             guard !d.sealed else { throw fail("SETITEM(S) on a dict that is already inside another value") }
+            // With sealing, only a container put into itself could form a cycle (which would never be freed).
+            for item in items { if case .dict(let x) = item.value, x === d { throw fail("a dict cannot contain itself") } }
             d.depth = try nest(items, into: d.depth)
             try count(items.count)
             for i in stride(from: 0, to: items.count, by: 2) { d.pairs.append((items[i].value, items[i + 1].value)) }
@@ -206,6 +208,7 @@ struct Unpickler {
         switch try top() {
         case .list(let l):
             guard !l.sealed else { throw fail("APPEND(S) on a list that is already inside another value") }
+            for item in items { if case .list(let x) = item.value, x === l { throw fail("a list cannot contain itself") } }
             l.depth = try nest(items, into: l.depth)
             try count(items.count)
             l.items += items.map(\.value)
