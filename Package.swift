@@ -20,8 +20,13 @@ let package = Package(
         // oneDNN for the bf16 and int8 matrix products (no pkg-config file in Debian: the module map links dnnl).
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
-        .target(name: "ScalewiseKernels", dependencies: ["COpenBLAS", "CDNNL"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"])]),
+        // Portable by default: the heavy arithmetic is in OpenBLAS and oneDNN, which choose their vector code at
+        // run time, and our loops compile for the baseline of the architecture. SCALEWISE_CPU=native (or any
+        // `swiftc -target-cpu` name) builds them for one CPU instead: a binary that runs only on such CPUs.
+        // The loops between library calls, built for three x86 levels and chosen at run time.
+        .target(name: "CKernels"),
+        .target(name: "ScalewiseKernels", dependencies: ["COpenBLAS", "CDNNL", "CKernels"],
+                swiftSettings: Context.environment["SCALEWISE_CPU"].map { [.unsafeFlags(["-target-cpu", $0])] } ?? []),
         .target(name: "ScalewiseEngine", dependencies: ["ScalewiseKernels", "CPNG"]),
         .target(name: "ScalewiseTUI", dependencies: ["ScalewiseEngine", "CNCursesW"]),
         // Seeded mutation fuzzing of the binary (`swift run -c release scalewise-fuzz`; a short run is a test).

@@ -25,10 +25,25 @@ static inline int cw_is_press(mmask_t m) { return (m & (BUTTON1_PRESSED | BUTTON
 static inline int cw_is_wheel_up(mmask_t m) { return (m & BUTTON4_PRESSED) != 0; }
 static inline int cw_is_wheel_down(mmask_t m) { return (m & BUTTON5_PRESSED) != 0; }
 static inline int cw_key_f(int n) { return KEY_F(n); }
+#include <term.h>
 /* A terminfo string capability, or NULL when the terminal has none (tigetstr's (char *)-1 and 0). */
 static inline const char *cw_tigetstr(const char *cap) {
     char *s = tigetstr(cap);
     return (s == NULL || s == (char *)-1) ? NULL : s;
+}
+/* Terminfo without a screen (`scalewise doctor`): colours and whether the cursor can be addressed.
+   Returns -2 when the entry cannot be loaded. */
+static inline int cw_terminfo_colors(const char *name, int *has_cup) {
+    int err = 0;
+    TERMINAL *saved = cur_term;
+    if (setupterm(name, 1, &err) != OK) return -2;
+    int colors = tigetnum("colors");
+    const char *cup = tigetstr("cup");
+    *has_cup = cup != NULL && cup != (const char *)-1;
+    TERMINAL *mine = cur_term;
+    set_curterm(saved);
+    del_curterm(mine);
+    return colors;
 }
 /* glibc declares wcwidth only under _XOPEN_SOURCE, which SwiftPM's flags do not set. */
 extern int wcwidth(wchar_t c);

@@ -5,4 +5,5 @@
 extern void openblas_set_num_threads(int num_threads);
 extern int openblas_get_num_threads(void);
 extern char *openblas_get_corename(void);
+
 #endif

@@ -47,6 +47,23 @@ public struct SamplingOptions: Sendable, Equatable, Codable {
     }
 }
 
+/// How classifier-free guidance weighs the conditional logits c against the unconditional u at step si of n.
+public enum CFGMode: String, Sendable, CaseIterable, Codable {
+    /// VAR's rule (`models/var.py: VAR.autoregressive_infer_cfg`): (1 + t)·c − t·u with t = cfg·si/(n − 1),
+    /// no guidance at the first step and full `cfg` at the last.
+    case ramp
+    /// LlamaGen's rule (FlexVAR's demo, AiM): u + cfg·(c − u) at every step.
+    case constant
+}
+
+extension SamplingOptions {
+    /// The guidance rule `constantCFG` selects.
+    public var cfgMode: CFGMode {
+        get { constantCFG ? .constant : .ramp }
+        set { constantCFG = newValue == .constant }
+    }
+}
+
 /// The size of one generation step's token map.
 public struct ScaleShape: Sendable, Equatable, Codable, CustomStringConvertible {
     public var h: Int
@@ -69,7 +86,8 @@ public struct ScaleResult: Sendable {
     public var index: Int
     public var shape: ScaleShape
     public var tokens: [Int32]
-    /// The guidance actually applied at this scale (VAR: cfg·si/(n−1)).
+    /// The guidance actually applied at this step, in the units of `cfg`: the ramp's t = cfg·si/(n−1), or `cfg`
+    /// under the constant rule; 0 when the step ran unguided (the conditional logits alone).
     public var guidance: Float
     /// Wall time of the transformer + sampling for this scale.
     public var milliseconds: Double

@@ -2,6 +2,9 @@
 // scores = scale·Q_h·K_hᵀ (+ mask), softmax over keys, out_h = P·V_h. No causal mask is built in:
 // scale-wise models attend to every key in the cache, and teacher-forced checks pass an explicit mask.
 
+import CDNNL
+import CKernels
+
 /// q `[Lq, ·]`, k and v `[Lk, ·]` hold head h in columns [h·d, (h+1)·d); `ldq`/`ldk`/`ldv`/`ldo` are their
 /// row strides, so k/v can be the first Lk rows of a preallocated KV cache (or slices of a fused qkv
 /// matrix) without copying. out `[Lq, ·]` receives head h in the same columns.
@@ -100,4 +103,35 @@ func attentionDNNL(q: UnsafePointer<Float>, ldq: Int, queries lq: Int, k: Unsafe
     // out_h = P_h · v_h: v as [H, Lk, d] (strides d, ldv, 1), out as [H, Lq, d] (strides d, ldo, 1).
     DNNL.stridedMatmul(b: heads, m: lq, n: d, k: lk, src: [perHead, lk, 1], weights: [d, ldv, 1], dst: [d, ldo, 1])
         .execute(src: scores, weights: v, bias: nil, dst: out)
+}
+
+/// `attention` with bf16 operands (the bf16 and int8 paths): q, k and v are bf16, the products accumulate in
+/// f32, the scores are scaled, masked and soft-maxed in f32 and rounded to bf16 for the weighted sum, as
+/// PyTorch's attention computes under bf16 autocast. On oneDNN's threads.
+public func attentionBF16(q: UnsafePointer<UInt16>, ldq: Int, queries lq: Int, k: UnsafePointer<UInt16>, ldk: Int,
+                          v: UnsafePointer<UInt16>, ldv: Int, keys lk: Int, heads: Int, headDim d: Int, scale: Float,
+                          headScales: UnsafePointer<Float>? = nil, mask: UnsafePointer<Float>? = nil, ldMask: Int? = nil,
+                          out: UnsafeMutablePointer<Float>, ldo: Int, scratch: Scratch) {
+    guard lq > 0 && heads > 0 else { return }
+    let perHead = lq * lk
+    let scores = scratch.floats(heads * perHead + (heads * perHead + 1) / 2, .scores)
+    let probabilities = UnsafeMutableRawPointer(scores + heads * perHead).assumingMemoryBound(to: UInt16.self)
+    DNNL.stridedMatmul(b: heads, m: lq, n: lk, k: d, src: [d, ldq, 1], weights: [d, 1, ldk], dst: [perHead, lk, 1],
+                       type: dnnl_bf16)
+        .execute(src: q, weights: k, bias: nil, dst: scores)
+    parallelRanges(heads * lq, grain: max(1, 16384 / max(lk, 1))) { rows in
+        for row in rows {
+            let h = row / lq, r = row % lq, s = scores + row * lk
+            var alpha = scale * (headScales?[h] ?? 1)
+            if let mask {
+                for j in 0..<lk { s[j] *= alpha }
+                add(s, mask + r * (ldMask ?? lk), out: s, count: lk)
+                alpha = 1
+            }
+            sw_softmax_bf16(s, probabilities + row * lk, lk, alpha)
+        }
+    }
+    DNNL.stridedMatmul(b: heads, m: lq, n: d, k: lk, src: [perHead, lk, 1], weights: [d, ldv, 1], dst: [d, ldo, 1],
+                       type: dnnl_bf16)
+        .execute(src: probabilities, weights: v, bias: nil, dst: out)
 }

@@ -4,6 +4,7 @@
 // 287 with OPENBLAS_CORETYPE=SkylakeX, and a whole VAR-d16 image took 22.5 s instead of 6.8 s. The choice is
 // made in the library's constructor, before our code runs, so the fix is to start the process again with
 // OPENBLAS_CORETYPE set (`BLASCore.restartIfGeneric`).
+import CKernels
 import COpenBLAS
 import Glibc
 
@@ -31,19 +32,15 @@ public enum BLASCore {
         return nil
     }
 
-    /// The feature flags of the first CPU in /proc/cpuinfo (empty when it cannot be read).
-    public static func cpuFlags(cpuinfo path: String = "/proc/cpuinfo") -> Set<String> {
-        guard let f = fopen(path, "r") else { return [] }
-        defer { fclose(f) }
-        var line: UnsafeMutablePointer<CChar>? = nil
-        var cap = 0
-        defer { free(line) }
-        while getline(&line, &cap, f) > 0, let l = line {
-            let s = String(cString: l)
-            guard s.hasPrefix("flags"), let colon = s.firstIndex(of: ":") else { continue }
-            return Set(s[s.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
-        }
-        return []
+    /// The CPU's features that matter to `better`, spelled as /proc/cpuinfo spells them, read with CPUID, as
+    /// OpenBLAS reads them: under an emulator /proc/cpuinfo describes the host, not the CPU the code runs on.
+    public static func cpuFlags() -> Set<String> {
+        let f = sw_cpu_features()
+        var flags: Set<String> = []
+        if f & 1 != 0 { flags.formUnion(["avx2", "fma"]) }
+        if f & 2 != 0 { flags.formUnion(["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"]) }
+        if f & 4 != 0 { flags.insert("avx512_bf16") }
+        return flags
     }
 
     /// When OpenBLAS fell back to generic kernels on a CPU with AVX2 or AVX-512, re-executes this program

@@ -166,26 +166,29 @@ enum DNNL {
     }
 }
 
-/// f32 memory descriptor with explicit strides (elements).
-func stridedDesc(_ dims: [Int], _ strides: [Int]) -> dnnl_memory_desc_t {
+/// Memory descriptor with explicit strides (elements).
+func stridedDesc(_ dims: [Int], _ strides: [Int], _ type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
     var md = dnnl_memory_desc_t()
     let d = dims.map { Int64($0) }, s = strides.map { Int64($0) }
-    dnnlCheck(dnnl_memory_desc_init_by_strides(&md, Int32(d.count), d, dnnl_f32, s), "memory_desc_init_by_strides \(dims)")
+    dnnlCheck(dnnl_memory_desc_init_by_strides(&md, Int32(d.count), d, type, s), "memory_desc_init_by_strides \(dims)")
     return md
 }
 
 extension DNNL {
     private struct StridedKey: Hashable {
         let dims: [Int]
+        let type: UInt32
     }
     private static let strided = Mutex<[StridedKey: MatmulPrimitive]>([:])
 
-    /// A cached f32 batched matmul dst[b] = src[b]·weights[b] on strided views: src [B, M, K], weights [B, K, N],
+    /// A cached batched matmul dst[b] = src[b]·weights[b] on strided views: src [B, M, K], weights [B, K, N],
     /// dst [B, M, N], each with its own strides (so heads can be read in place from a fused qkv buffer).
-    static func stridedMatmul(b: Int, m: Int, n: Int, k: Int, src: [Int], weights: [Int], dst: [Int]) -> MatmulPrimitive {
-        let key = StridedKey(dims: [b, m, n, k] + src + weights + dst)
+    /// Sources f32 or bf16 (`type`), destination f32.
+    static func stridedMatmul(b: Int, m: Int, n: Int, k: Int, src: [Int], weights: [Int], dst: [Int],
+                              type: dnnl_data_type_t = dnnl_f32) -> MatmulPrimitive {
+        let key = StridedKey(dims: [b, m, n, k] + src + weights + dst, type: type.rawValue)
         if let p = strided.withLock({ $0[key] }) { return p }
-        let p = MatmulPrimitive(src: stridedDesc([b, m, k], src), weights: stridedDesc([b, k, n], weights),
+        let p = MatmulPrimitive(src: stridedDesc([b, m, k], src, type), weights: stridedDesc([b, k, n], weights, type),
                                 dst: stridedDesc([b, m, n], dst), bias: nil)
         return strided.withLock { cache in
             if let existing = cache[key] { return existing }

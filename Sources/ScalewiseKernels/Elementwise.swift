@@ -1,5 +1,7 @@
 // Pointwise activations, softmax and the small BLAS-1 style helpers, each one pass over memory.
 
+import CKernels
+
 /// SiLU (swish), x·σ(x) = x / (1 + e⁻ˣ), in place on n elements.
 public func silu(_ x: UnsafeMutablePointer<Float>, count n: Int) {
     parallelRanges(n, grain: elementGrain) { r in
@@ -15,13 +17,8 @@ public func silu(_ t: Tensor) { silu(t.ptr, count: t.count) }
 /// GELU, tanh approximation: 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))), in place.
 /// Computed as x·σ(2u) with u the tanh argument: the same function without tanh's cancellation near −∞.
 public func geluTanh(_ x: UnsafeMutablePointer<Float>, count n: Int) {
-    let c: Float = 2 * 0.7978845608028654  // 2·√(2/π)
-    parallelRanges(n, grain: elementGrain) { r in
-        for i in r {
-            let v = x[i]
-            x[i] = v / (1 + fastExp(-c * (v + 0.044715 * v * v * v)))
-        }
-    }
+    // x·σ(2·√(2/π)·(x + 0.044715·x³)), with `fastExp`: CKernels' run-time-dispatched loop.
+    parallelRanges(n, grain: elementGrain) { r in sw_gelu_tanh(x + r.lowerBound, r.count) }
 }
 
 public func geluTanh(_ t: Tensor) { geluTanh(t.ptr, count: t.count) }

@@ -8,6 +8,7 @@
 // exactly in int32 and out[m, n] = acc·sx[m]·sw[n] + b[n] — the W8A8 scheme of LLM.int8()/SmoothQuant without
 // outlier handling, measured against fp32 in the tests and the README.
 import CDNNL
+import CKernels
 import Synchronization
 
 /// A linear layer's weight `[N, K]` (PyTorch's `[out, in]`) in one precision.
@@ -112,16 +113,11 @@ public final class PackedWeight: @unchecked Sendable {
     }
 }
 
-/// bf16 bit patterns of x (round to nearest even, as torch's `.bfloat16()`; a NaN stays a NaN).
-func roundToBF16(_ x: UnsafePointer<Float>, rows m: Int, cols k: Int, ld: Int, into dst: UnsafeMutablePointer<UInt16>) {
+/// The rows of x rounded to bf16 (nearest even; a NaN stays a NaN) into a packed `[rows, cols]`.
+public func roundToBF16(_ x: UnsafePointer<Float>, rows m: Int, cols k: Int, ld: Int, into dst: UnsafeMutablePointer<UInt16>) {
     parallelRanges(m, grain: max(1, 65536 / max(k, 1))) { rows in
         for r in rows {
-            let s = x + r * ld, d = dst + r * k
-            for c in 0..<k {
-                let b = s[c].bitPattern
-                let rounded = UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16)
-                d[c] = (b & 0x7FFF_FFFF) > 0x7F80_0000 ? UInt16(truncatingIfNeeded: b >> 16) | 0x40 : rounded
-            }
+            sw_round_bf16(x + r * ld, dst + r * k, k)
         }
     }
 }

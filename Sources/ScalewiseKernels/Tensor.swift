@@ -1,5 +1,7 @@
 // Dense Float32 tensors and reusable scratch buffers: the only storage type the kernels know.
 
+import Synchronization
+
 /// A 64-byte-aligned, manually managed block of Floats. Shared by a `Tensor` and its reshaped views,
 /// so that the memory lives as long as any view does.
 final class FloatStorage {
@@ -87,6 +89,26 @@ public final class Tensor: @unchecked Sendable {
     static func elementCount(_ shape: [Int]) -> Int {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         return shape.reduce(1, *)
+    }
+}
+
+/// Scratches kept between passes of one network, so that a second pass touches no new pages (a fresh 256-px
+/// decode faults in ~170 MB). Each pass takes one for its duration; concurrent passes get one each.
+///
+/// `@unchecked Sendable`: a scratch is handed to one pass at a time, under the lock.
+public final class ScratchPool: @unchecked Sendable {
+    private let lock = Mutex<[Scratch]>([])
+
+    public init() {}
+
+    public func with<T>(_ body: (Scratch) -> T) -> T {
+        let box = lock.withLock { UncheckedSendable($0.popLast()) }
+        let s = box.value ?? Scratch()
+        defer {
+            let back = UncheckedSendable(s)
+            lock.withLock { $0.append(back.value) }
+        }
+        return body(s)
     }
 }
 

@@ -70,19 +70,3 @@ private func interleaveColumns(_ even: UnsafePointer<Float>, _ odd: UnsafePointe
         }
     }
 }
-
-/// dst `[C, 2H, 2W]` = nearest-neighbour ×2 of src `[C, H, W]`.
-public func upsampleNearest2x(_ src: Tensor, into dst: Tensor) {
-    let (c, h, w) = (src.shape[0], src.shape[1], src.shape[2])
-    precondition(dst.shape == [c, 2 * h, 2 * w], "upsample: dst \(dst.shape) for src \(src.shape)")
-    parallelRanges(c * h, grain: max(1, 8192 / max(w, 1))) { rows in
-        for row in rows {
-            let s = src.ptr + row * w, d = dst.ptr + row * 4 * w
-            for x in 0..<w {
-                d[2 * x] = s[x]
-                d[2 * x + 1] = s[x]
-            }
-            (d + 2 * w).update(from: d, count: 2 * w)
-        }
-    }
-}

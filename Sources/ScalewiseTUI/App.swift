@@ -25,7 +25,8 @@ struct Lane {
 enum Knob: CaseIterable { case cfg, topK, topP, steps, seed, policy, smooth }
 
 enum Overlay {
-    case help
+    /// The key list, scrolled to `top`.
+    case help(top: Int)
     case models(paths: [String], selected: Int, lane: Int)
     case prompt(knob: Knob, text: String)
     /// Edit mode's file prompt.
@@ -36,6 +37,10 @@ enum Overlay {
 final class App {
     let term: Terminal
     let painter: Painter
+    /// Pixel pictures (kitty, sixel, iTerm2); inactive in block mode.
+    let pixels: PixelLayer
+    let report: TerminalReport
+    let graphicsReason: String
     let worker = Worker()
     var lanes: [Lane]
     var options: SamplingOptions
@@ -57,7 +62,10 @@ final class App {
     var runCompleted = false
     var knob: Knob = .cfg
     var overlay: Overlay?
-    var message = ""
+    /// The status bar's message; it expires `messageSeconds` after it was set (see `expireMessage`).
+    var message = "" { didSet { messageNs = DispatchTime.now().uptimeNanoseconds } }
+    var messageNs: UInt64 = 0
+    static let messageSeconds: UInt64 = 5
     var quitting = false
     var exitCode: Int32 = 0
     /// Edit mode (FlexVAR): the image and the mask being picked or run; nil when generating.
@@ -69,19 +77,27 @@ final class App {
     let log: UnsafeMutablePointer<FILE>?
     var keyNs: UInt64 = 0
     var lastDrawNs: UInt64 = 0
+    /// The status line's drawing mode as last logged (`mode …` lines: the protocol and zoom a person sees).
+    var loggedMode = ""
     var undrawn: [(lane: Int, index: Int, frame: ScaleFrame)] = []
     var cellCache: [String: [Cell]] = [:]
 
     init(term: Terminal, generator: Generator, compare: Generator?, options o: TUIOptions, wantTruecolor: Bool,
-         logPath: String?) {
+         logPath: String?, report: TerminalReport) {
         self.term = term
+        self.report = report
+        let (gm, why) = report.mode(for: o.graphics)
+        graphicsReason = why
+        pixels = PixelLayer(mode: gm, cellW: report.cellWidth, cellH: report.cellHeight, tmux: report.insideTmux)
+        pixels.sixelColors = report.sixelColors
         self.wantTruecolor = wantTruecolor
         let mode: ColorMode
         switch o.color {
         case .auto: mode = term.autoMode(wantTruecolor: wantTruecolor)
         case .truecolor: mode = term.supports(.truecolor) ? .truecolor : term.autoMode(wantTruecolor: false)
         case .c256: mode = term.supports(.c256) ? .c256 : term.autoMode(wantTruecolor: false)
-        case .c16: mode = term.supports(.c16) ? .c16 : .mono
+        case .c16: mode = term.supports(.c16) ? .c16 : term.autoMode(wantTruecolor: false)
+        case .c8: mode = term.supports(.c8) ? .c8 : .mono
         case .mono: mode = .mono
         }
         painter = Painter(term: term, mode: mode)
@@ -94,6 +110,7 @@ final class App {
         if !term.utf8 { symbols = .ascii }
         var opts = generator.defaults
         if let c = o.cfg { opts.cfg = c }
+        if let m = o.cfgMode { opts.cfgMode = m }
         if let k = o.topK { opts.topK = k }
         if let p = o.topP { opts.topP = p }
         if o.moreSmooth { opts.moreSmooth = true }
@@ -109,6 +126,7 @@ final class App {
         if o.symbols == .sextant && symbols != .sextant { message = "sextants unavailable here (glyph width); using quadrants" }
         refilter(keepSelection: true)
         logLine("start term=\(term.termName) colors=\(term.colors) mode=\(mode.rawValue) symbols=\(symbols.rawValue) model=\(generator.name)")
+        logLine("graphics \(gm.rawValue) (\(why)); cell \(report.cellWidth)x\(report.cellHeight) (\(report.cellSource)); probe \(String(format: "%.1f", report.elapsedMs)) ms")
         reconfigure(advanceTo: 0)
         if let p = o.editImage { openEdit(p) }
     }
@@ -142,6 +160,7 @@ final class App {
         }
         worker.cancel()
         worker.waitIdle(timeout: 2)
+        pixels.clearAll(out: 1)
         return exitCode
     }
 
@@ -167,7 +186,11 @@ final class App {
             if i < lanes[l].frames.count { lanes[l].frames.removeSubrange(i...) }
             lanes[l].frames.append(frame)
             undrawn.append((l, i, frame))
-            if l == 0 && lanes[0].frames.count == lanes[0].total { runCompleted = true }
+            if l == 0 && lanes[0].frames.count == lanes[0].total {
+                runCompleted = true
+                // A finished run makes an earlier "cancelled" or error stale.
+                if message == "cancelled" || message.hasPrefix("error: ") { message = "" }
+            }
         case .idle(let ep, let cancelled):
             if ep == epoch && cancelled { message = "cancelled" }
         case .failed(_, let msg):
@@ -192,11 +215,12 @@ final class App {
             options.seed = seed
             query = ""
             refilter(keepSelection: true)
-            if edit != nil && !(g is FlexVARGenerator) {
+            if edit != nil && !g.capabilities.canEdit {
                 edit = nil
                 message = "left edit mode: edit needs a FlexVAR model, not \(g.family)"
                 return reconfigure(advanceTo: 0)
             }
+            refitEditSchedule()  // another FlexVAR model: its default schedule
         } else {
             let l = Lane(generator: g, classIndex: App.matchClass(lanes[0].classIndex, from: lanes[0].generator, in: g))
             if lanes.count > 1 { lanes[1] = l } else { lanes.append(l) }
@@ -220,7 +244,8 @@ final class App {
         for i in lanes.indices { lanes[i].frames = [] }
         cellCache = [:]
         let specs = lanes.enumerated().map { l, lane in
-            LaneSpec(generator: lane.generator, classIndex: lane.classIndex, options: options, schedule: lane.requestedSchedule,
+            LaneSpec(generator: lane.generator, classIndex: lane.classIndex, options: options,
+                     schedule: l == 0 && editJob != nil ? edit?.schedule : lane.requestedSchedule,
                      edit: l == 0 ? editJob : nil)
         }
         worker.submit(.configure(specs), epoch: epoch)

@@ -8,6 +8,8 @@ struct EditState {
     var path: String
     var image: RGBImage
     var selection: EditSelection
+    /// Steps shaped like the image (a 2:1 image edits on 2:1 token maps), as many as the lane's schedule.
+    var schedule: [ScaleShape]
     var running = false
 
     var name: String { (path as NSString).lastPathComponent }
@@ -24,13 +26,13 @@ extension App {
     /// The steps lane `l` runs (an extend doubles them on one side).
     func laneShapes(_ l: Int) -> [ScaleShape] {
         guard l == 0, let e = edit, e.running else { return lanes[l].schedule }
-        return e.selection.plan(width: 1, height: 1).steps(for: lanes[0].schedule)
+        return e.selection.plan(width: 1, height: 1).steps(for: e.schedule)
     }
 
     /// `e`: asks for the PNG to edit, offering the last one saved or opened.
     func editPrompt() {
         let g = lanes[0].generator
-        guard g is FlexVARGenerator else {
+        guard g.capabilities.canEdit else {
             message = "edit needs a FlexVAR model, not \(g.family) (M picks another)"
             return
         }
@@ -40,7 +42,7 @@ extension App {
     /// Loads `path` and starts picking the region to regenerate.
     func openEdit(_ path: String) {
         let g = lanes[0].generator
-        guard let flex = g as? FlexVARGenerator else {
+        guard g.capabilities.canEdit else {
             message = "edit needs a FlexVAR model, not \(g.family)"
             return
         }
@@ -55,17 +57,46 @@ extension App {
         if lanes.count > 1 { lanes.removeLast() }
         // A PNG of ours names its class: editing it keeps that class (the prompt the image was made with).
         if let json = text["scalewise"], let rec = try? GenerationRecord.parse(json),
-           let c = flex.classNames.firstIndex(of: rec.className) {
+           let c = g.classNames.firstIndex(of: rec.className) {
             lanes[0].classIndex = c
         }
-        let last = lanes[0].schedule.last ?? ScaleShape(1, 1)
-        let sizes = lanes[0].schedule.map { max($0.h, $0.w) }
+        let schedule = App.editSchedule(lanes[0].schedule, width: image.width, height: image.height)
+        let last = schedule.last ?? ScaleShape(1, 1)
+        let sizes = schedule.map { max($0.h, $0.w) }
         var sel = EditSelection(cols: last.w, rows: last.h, sizes: sizes)
         if let old = edit?.selection, old.cols == sel.cols, old.rows == sel.rows { sel = old }
-        edit = EditState(path: p, image: image, selection: sel)
+        edit = EditState(path: p, image: image, selection: sel, schedule: schedule)
         lastPNG = p
         message = "editing \((p as NSString).lastPathComponent) (\(image.width)×\(image.height)): pick the region, Enter runs"
         reconfigure(advanceTo: 0)
+    }
+
+    /// After the steps knob changed lane 0's schedule: the loaded edit takes the new steps (its session and the
+    /// scales panel count them), keeping the picked region and mode where the grid is the same.
+    func refitEditSchedule() {
+        guard var e = edit else { return }
+        e.schedule = App.editSchedule(lanes[0].schedule, width: e.image.width, height: e.image.height)
+        let last = e.schedule.last ?? ScaleShape(1, 1)
+        var sel = EditSelection(cols: last.w, rows: last.h, sizes: e.schedule.map { max($0.h, $0.w) })
+        let old = e.selection
+        if old.cols == sel.cols && old.rows == sel.rows {
+            (sel.x0, sel.y0, sel.x1, sel.y1) = (old.x0, old.y0, old.x1, old.y1)
+            (sel.movingTopLeft, sel.mode) = (old.movingTopLeft, old.mode)
+            if sel.sizes.contains(old.refineSize) { sel.refineSize = old.refineSize }
+        }
+        e.selection = sel
+        edit = e
+    }
+
+    /// `schedule` reshaped to the image's aspect: the longer side keeps each step's size, the shorter one
+    /// scales with it (FlexVAR takes any h×w per step). A square image keeps the schedule as it is.
+    static func editSchedule(_ schedule: [ScaleShape], width: Int, height: Int) -> [ScaleShape] {
+        guard width != height, width > 0, height > 0 else { return schedule }
+        return schedule.map { s in
+            let n = max(s.h, s.w)
+            let short = max(1, Int((Double(n) * Double(min(width, height)) / Double(max(width, height))).rounded()))
+            return width > height ? ScaleShape(short, n) : ScaleShape(n, short)
+        }
     }
 
     /// Runs the picked edit through the usual stepping UI: `count` scales now (Enter: all, n: one).
@@ -109,7 +140,7 @@ extension App {
         case "+": edit!.selection.adjustRefine(by: 1)
         case "-": edit!.selection.adjustRefine(by: -1)
         case "n": runEdit(scales: 1)
-        case "q", "?", "o", "y", "e", "M": return false
+        case "q", "?", "o", "y", "g", "e", "M", "/": return false
         case "s", "S": message = "nothing to save yet: Enter runs the edit"
         default: break
         }
@@ -137,7 +168,8 @@ extension App {
         if sel.mode == .inpaint { t += " · moving corner " + (sel.movingTopLeft ? "↖" : "↘") }
         painter.text(label.y, label.x, t, attr: CW_A_BOLD, maxWidth: label.width)
         let key = "e:\(e.path):\(sel.label):\(canvas.cols)x\(canvas.rows)"
-        painter.cells(cells(key, sel.preview(e.image), canvas.cols, canvas.rows), y: canvas.y, x: canvas.x, cols: canvas.cols)
+        let box = canvas.fitted(width: e.image.width, height: e.image.height)
+        painter.cells(cells(key, sel.preview(e.image), box.cols, box.rows), y: box.y, x: box.x, cols: box.cols)
         let hints = sel.mode == .inpaint
             ? ["arrows/hjkl move corner · HJKL by 4 · Tab other corner", "1-5 halves/centre · x mode"]
             : ["x next mode: in-paint, extend ←→↑↓, refine", sel.mode == .refine ? "+ - refine size" : ""]

@@ -12,7 +12,7 @@ let keyHelp: [(String, String)] = [
     ("=", "type a value for the focused knob"), ("c k t #", "type cfg / top-k / top-p / seed"),
     ("f", "seed policy: fixed, +1, random"), ("m", "more-smooth on/off"),
     ("s", "save the PNG (with metadata)"), ("S", "save the strip PNG + animated PNG"),
-    ("o", "next colour mode"), ("y", "next symbol mode"),
+    ("o", "next colour mode"), ("y", "next symbol mode"), ("g", "next picture mode: kitty, sixel, iTerm2, blocks"),
     ("M", "pick a model"), ("v", "compare with a second model / close it"),
     ("e", "edit a PNG (FlexVAR): in-paint, extend, refine"),
     ("edit ←→↑↓ hjkl", "move the mask's corner (HJKL: 4 cells; Tab: other corner)"),
@@ -29,7 +29,7 @@ extension App {
         switch c {
         case 0x0D, 0x0A, 0x20: runToEnd()
         case 0x1B: if edit != nil && !busy { editBack() } else { cancel() }
-        case 0x0C: clearok(term.win, true)
+        case 0x0C: clearok(term.win, true); pixels.invalidate()
         case 0x09: moveKnob(1)
         default: break
         }
@@ -57,7 +57,8 @@ extension App {
         case "S": save(strip: true)
         case "o": cycleColor()
         case "y": cycleSymbols()
-        case "?": overlay = .help
+        case "g": cycleGraphics()
+        case "?": overlay = .help(top: 0)
         case "M": openModels(lane: 0)
         case "e": editPrompt()
         case "v":
@@ -92,7 +93,19 @@ extension App {
             if code == KEY_BACKSPACE || code == KEY_ENTER { _ = handleOverlayChar(code == KEY_ENTER ? 0x0D : 0x7F) }
             return
         }
-        if case .help = overlay, code != KEY_RESIZE { overlay = nil; return }
+        if case .help(let top) = overlay, code != KEY_RESIZE {
+            // Arrows and pages scroll a list longer than the screen; any other key closes it.
+            let page = max(1, painter.height - 8), last = max(0, keyHelp.count - page)
+            switch code {
+            case KEY_DOWN: overlay = .help(top: min(last, top + 1))
+            case KEY_UP: overlay = .help(top: max(0, top - 1))
+            case KEY_NPAGE: overlay = .help(top: min(last, top + page))
+            case KEY_PPAGE: overlay = .help(top: max(0, top - page))
+            case KEY_MOUSE: break
+            default: overlay = nil
+            }
+            return
+        }
         if let e = edit, !e.running, editPickKey(code) { return }
         switch code {
         case KEY_RIGHT: stepForward()
@@ -107,7 +120,7 @@ extension App {
         case KEY_ENTER: runToEnd()
         case KEY_BACKSPACE where searching: searchChar(0x7F)
         case KEY_MOUSE: mouse()
-        case KEY_RESIZE: cellCache = [:]
+        case KEY_RESIZE: cellCache = [:]; pixels.invalidate()
         default: break
         }
     }
@@ -195,6 +208,7 @@ extension App {
             guard all.count > 1 else { message = "\(lanes[0].generator.name) has a fixed \(lanes[0].total)-step schedule"; return }
             let i = all.firstIndex(of: lanes[0].schedule) ?? 0
             lanes[0].schedule = all[max(0, min(all.count - 1, i + d))]
+            refitEditSchedule()
             message = "steps \(lanes[0].total)"
             return reconfigure(advanceTo: 0)
         case .policy:
@@ -214,17 +228,21 @@ extension App {
         switch k {
         case .cfg:
             guard let v = Float(text), v.isFinite, v >= 0, v <= 100 else { message = "cfg must be a number in 0…100"; return }
+            message = ""  // a good value clears an earlier complaint
             o.cfg = v
         case .topK:
             guard let v = Int(text), SamplingRules.topK.contains(v) else {
                 message = "top-k must be a whole number in 0…\(SamplingRules.topK.upperBound) (0 = off)"; return
             }
+            message = ""
             o.topK = v
         case .topP:
             guard let v = Float(text), (0...1).contains(v) else { message = "top-p must be in 0…1 (0 = off)"; return }
+            message = ""
             o.topP = v
         case .seed:
             guard let v = UInt64(text) else { message = "seed must be a whole number ≥ 0"; return }
+            message = ""
             o.seed = v
         case .policy, .smooth, .steps: return adjust(k, by: 1)
         }
@@ -248,6 +266,15 @@ extension App {
         symbols = all[(i + 1) % all.count]
         cellCache = [:]
         message = "symbols: \(symbols.rawValue)"
+    }
+
+    func cycleGraphics() {
+        let all = report.available(including: pixels.mode)
+        let i = all.firstIndex(of: pixels.mode) ?? 0
+        pixels.setMode(all[(i + 1) % all.count], out: 1)
+        clearok(term.win, true)  // old sixel/iTerm2 pixels go with a full repaint
+        cellCache = [:]
+        message = "picture: \(pixels.mode.label)"
     }
 
     func openModels(lane: Int) {

@@ -45,3 +45,15 @@ struct Layout {
         }
     }
 }
+
+extension Layout.Canvas {
+    /// The part of the canvas an image of `w`×`h` pixels fills without distortion, centred (a cell
+    /// being two half-block pixels tall): a 2:1 extension shows at 2:1, not squeezed into the square.
+    func fitted(width w: Int, height h: Int) -> Layout.Canvas {
+        guard w > 0, h > 0, cols > 0, rows > 0 else { return self }
+        let scale = min(Double(cols) / Double(w), Double(2 * rows) / Double(h))
+        let c = max(1, min(cols, Int((Double(w) * scale).rounded())))
+        let r = max(1, min(rows, Int((Double(h) * scale / 2).rounded())))
+        return Layout.Canvas(x: x + (cols - c) / 2, y: y + (rows - r) / 2, cols: c, rows: r)
+    }
+}

@@ -29,7 +29,7 @@ final class Painter {
     func number(_ c: RGB) -> Int32 {
         switch mode {
         case .truecolor: return term.colorNumber(rgb: c, index: nil)
-        case .c256, .c16:
+        case .c256, .c16, .c8:
             let i = quantizer.index(c)
             return term.colorNumber(rgb: XtermPalette.all[i], index: i)
         case .mono: return -1
@@ -46,7 +46,7 @@ final class Painter {
     func text(_ y: Int, _ x: Int, _ s: String, attr: attr_t = CW_A_NORMAL, maxWidth: Int? = nil) {
         guard y >= 0, y < height, x >= 0, x < width else { return }
         var str = s
-        if !term.utf8 { str = String(String.UnicodeScalarView(s.unicodeScalars.map { $0.isASCII ? $0 : "?" })) }
+        if !term.utf8 { str = asciiFallback(s) }
         let room = min(maxWidth ?? Int.max, width - x)
         guard room > 0 else { return }
         if str.count > room { str = String(str.prefix(room)) }
@@ -70,6 +70,21 @@ final class Painter {
         text(y, x, String(repeating: " ", count: max(0, w)), attr: attr)
     }
 
+    /// kitty placeholder cells for image `id` over `cols`×`rows` cells at (y, x): U+10EEEE with the row
+    /// and column marks, the id as foreground colour (256-colour index, or 0x0000id in direct colour).
+    func placeholders(id: Int, y: Int, x: Int, cols: Int, rows: Int) {
+        guard let p = pair(fg: Int32(id), bg: -1) else { return }
+        var pairNo = p
+        var cc = cchar_t()
+        for r in 0..<min(rows, KittyPlaceholder.maxCells) where y + r < height {
+            for c in 0..<min(cols, KittyPlaceholder.maxCells) where x + c < width {
+                let wch = KittyPlaceholder.cell(row: r, column: c).map { wchar_t(bitPattern: $0) } + [0]
+                setcchar(&cc, wch, CW_A_NORMAL, 0, &pairNo)
+                mvwadd_wch(term.win, Int32(y + r), Int32(x + c), &cc)
+            }
+        }
+    }
+
     /// Cells row by row at (y, x), `cols` wide.
     func cells(_ cells: [Cell], y: Int, x: Int, cols: Int) {
         guard cols > 0 else { return }
@@ -81,15 +96,50 @@ final class Painter {
             if !term.utf8 && glyph > 0x7F { glyph = 0x23 }  // '#': never emit what the locale cannot show
             var pairNo: Int32 = 0
             if !c.plain && mode != .mono {
-                var fg = c.fg, bg = c.bg
-                if mode != .truecolor { fg = quantizer.quantized(fg); bg = quantizer.quantized(bg) }
+                var fgN: Int32, bgN: Int32
+                if mode == .truecolor {
+                    fgN = number(c.fg)
+                    bgN = number(c.bg)
+                } else {
+                    // Dithered per sub-pixel: fg stands for the cell's upper half, bg for its lower half.
+                    let px = i % cols, py = 2 * (i / cols)
+                    let fi = quantizer.ditheredIndex(c.fg, x: px, y: py), bi = quantizer.ditheredIndex(c.bg, x: px, y: py + 1)
+                    fgN = term.colorNumber(rgb: XtermPalette.all[fi], index: fi)
+                    bgN = term.colorNumber(rgb: XtermPalette.all[bi], index: bi)
+                }
                 // A cell whose two colours coincide is drawn as a space: no seams between glyph halves.
-                if fg == bg { glyph = 0x20 }
-                if let p = pair(fg: number(fg), bg: number(bg)) { pairNo = p } else { glyph = 0x20 }
+                if fgN == bgN { glyph = 0x20 }
+                if let p = pair(fg: fgN, bg: bgN) { pairNo = p } else { glyph = 0x20 }
             }
             let wch: [wchar_t] = [wchar_t(bitPattern: glyph), 0]
             setcchar(&cc, wch, CW_A_NORMAL, 0, &pairNo)
             mvwadd_wch(term.win, Int32(cy), Int32(cx), &cc)
         }
     }
+}
+
+/// What a non-UTF-8 locale shows for the UI's symbols: an ASCII look-alike of each, `?` for the rest
+/// (class names in other scripts).
+func asciiFallback(_ s: String) -> String {
+    var out = ""
+    for u in s.unicodeScalars {
+        if u.isASCII { out.unicodeScalars.append(u); continue }
+        switch u {
+        case "·": out += "."
+        case "×": out += "x"
+        case "│": out += "|"
+        case "→": out += ">"
+        case "←": out += "<"
+        case "↑": out += "^"
+        case "↓": out += "v"
+        case "↖": out += "\\"
+        case "↘": out += "\\"
+        case "…": out += "..."
+        case "−", "—": out += "-"
+        case "≥": out += ">="
+        case "²": out += "2"
+        default: out += "?"
+        }
+    }
+    return out
 }

@@ -10,13 +10,14 @@ public typealias RGB = UInt32
 
 /// How many colours the canvas may use; the status bar names the active one.
 public enum ColorMode: String, CaseIterable, Sendable {
-    case truecolor, c256 = "256", c16 = "16", mono
+    case truecolor, c256 = "256", c16 = "16", c8 = "8", mono
 
     public var label: String {
         switch self {
         case .truecolor: "truecolor"
         case .c256: "256 colours"
         case .c16: "16 colours"
+        case .c8: "8 colours"
         case .mono: "mono"
         }
     }
@@ -67,15 +68,20 @@ struct OKLab {
 /// Maps RGB to the nearest entry of an indexed palette, perceptually. Memoised: a frame has a few
 /// thousand distinct colours and consecutive frames share most of them.
 final class Quantizer {
+    let mode: ColorMode
     let indices: [Int]  // palette indices this mode may use
+    let greyRamp: [(Int, Int)]
     private let labs: [OKLab]
     private var memo: [RGB: Int] = [:]
 
     init(mode: ColorMode) {
+        self.mode = mode
+        greyRamp = Quantizer.greyRamp(mode)
         switch mode {
         // 0…15 are excluded in 256 mode: users re-theme them, so their RGB is unknown (chafa's "240" mode).
         case .c256: indices = Array(16..<256)
         case .c16: indices = Array(0..<16)
+        case .c8: indices = Array(0..<8)
         case .truecolor, .mono: indices = []
         }
         labs = indices.map { OKLab(XtermPalette.all[$0]) }
@@ -106,3 +112,59 @@ final class Quantizer {
 
 /// 4×4 Bayer thresholds (0…255): deterministic, so mono output is stable for screen-capture tests.
 let bayer4: [Int] = [0, 8, 2, 10, 12, 4, 14, 6, 3, 11, 1, 9, 15, 7, 13, 5].map { $0 * 16 + 8 }
+
+/// Ordered (Bayer) dithering onto the indexed palettes. A colour between two palette levels becomes a
+/// pattern of both, in proportion; a colour exactly on a level stays that level everywhere, so flat
+/// areas (a black background) are never mottled. Grey pixels use the palette's grey ramp only (the
+/// 256-colour ramp 232…255 plus the cube's black and white; black, the two greys and white in 16
+/// colours; black and white in 8), so grey strokes never pick up a hue.
+extension Quantizer {
+    /// Greys as (level, palette index), ascending.
+    static func greyRamp(_ mode: ColorMode) -> [(Int, Int)] {
+        switch mode {
+        case .c256:
+            var ramp: [(Int, Int)] = [(0, 16)]
+            for i in 0..<24 { ramp.append((8 + 10 * i, 232 + i)) }
+            ramp.append((255, 231))
+            return ramp
+        case .c16: return [(0, 0), (0x7F, 8), (0xE5, 7), (0xFF, 15)]
+        case .c8: return [(0, 0), (0xE5, 7)]
+        case .truecolor, .mono: return []
+        }
+    }
+
+    /// The palette index for `c` at pixel (`x`, `y`).
+    func ditheredIndex(_ c: RGB, x: Int, y: Int) -> Int {
+        let t = bayer4[(y & 3) * 4 + (x & 3)]  // 8…248: the threshold, in 256ths
+        let (r, g, b) = channels(c)
+        if max(r, g, b) - min(r, g, b) <= 8 {
+            return Quantizer.pick(on: greyRamp, value: (r + g + b) / 3, threshold: t)
+        }
+        switch mode {
+        case .c256:
+            let levels = XtermPalette.cubeLevels.map(Int.init)
+            let ramp = levels.enumerated().map { ($0.element, $0.offset) }
+            let ri = Quantizer.pick(on: ramp, value: r, threshold: t)
+            let gi = Quantizer.pick(on: ramp, value: g, threshold: t)
+            let bi = Quantizer.pick(on: ramp, value: b, threshold: t)
+            return 16 + 36 * ri + 6 * gi + bi
+        default:
+            // 16 and 8 colours are too irregular for per-channel levels: nudge by the threshold, then
+            // take the perceptually nearest entry.
+            let d = (t - 128) / 3
+            func ch(_ v: Int) -> UInt8 { UInt8(max(0, min(255, v + d))) }
+            return index(rgb(ch(r), ch(g), ch(b)))
+        }
+    }
+
+    /// Between the two ramp levels around `value`: the upper one where the position between them
+    /// exceeds the threshold. Within `snap` of a level the level itself, everywhere: a near-black
+    /// background (0…3) stays one colour instead of a pattern of 16 and 232.
+    static func pick(on ramp: [(Int, Int)], value: Int, threshold t: Int, snap: Int = 3) -> Int {
+        guard let hi = ramp.firstIndex(where: { $0.0 >= value }) else { return ramp.last!.1 }
+        if ramp[hi].0 - value <= snap || hi == 0 { return ramp[hi].1 }
+        let (l0, i0) = ramp[hi - 1], (l1, i1) = ramp[hi]
+        if value - l0 <= snap { return i0 }
+        return (value - l0) * 256 > t * (l1 - l0) ? i1 : i0
+    }
+}

@@ -7,6 +7,7 @@ import ScalewiseEngine
 extension App {
     func draw() {
         werase(term.win)
+        pixels.beginFrame()
         let w = painter.width, h = painter.height
         let layout = Layout(width: w, height: h, lanes: lanes.count, total: lanes.map(\.total))
         if layout.tooSmall {
@@ -26,13 +27,19 @@ extension App {
 
     private func refresh() {
         wnoutrefresh(term.win)
+        pixels.prepare(term.win)
         doupdate()
+        pixels.flush(out: 1)
         if !undrawn.isEmpty { logDrawn(now: DispatchTime.now().uptimeNanoseconds) }
+        if modeLabel != loggedMode {
+            loggedMode = modeLabel
+            logLine("mode \(modeLabel)")
+        }
     }
 
     private func drawTitle(_ w: Int) {
         let g = lanes[0].generator
-        var t = " Scalewise · \(g.name) (\(g.family), \(lanes[0].total) scales)"
+        var t = " Scalewise · \(g.name) (\(g.family), \(lanes[0].total) \(g.capabilities.stepUnit)s)"
         if lanes.count > 1 { t += " vs \(lanes[1].generator.name) (\(lanes[1].generator.family))" }
         if let e = edit { t += " · editing \(e.name)" }
         painter.text(0, 0, t, attr: CW_A_BOLD, maxWidth: w)
@@ -74,8 +81,16 @@ extension App {
             painter.text(canvas.y + canvas.rows / 2, canvas.x + max(0, (canvas.cols - hint.count) / 2), hint, attr: CW_A_DIM)
         } else {
             let f = lane.frames[v - 1]
-            painter.cells(cells("c\(l):\(epoch):\(v):\(canvas.cols)x\(canvas.rows)", f.decoded ?? f.projection, canvas.cols, canvas.rows),
-                          y: canvas.y, x: canvas.x, cols: canvas.cols)
+            if showPixels {
+                if let id = pixels.add(slot: 1 + l, key: "c\(l):\(epoch):\(v)", x: canvas.x, y: canvas.y, cols: canvas.cols,
+                                       rows: canvas.rows, image: f.decoded ?? f.projection) {
+                    painter.placeholders(id: id, y: canvas.y, x: canvas.x, cols: canvas.cols, rows: canvas.rows)
+                }
+            } else {
+                let img = f.decoded ?? f.projection, box = canvas.fitted(width: img.width, height: img.height)
+                painter.cells(cells("c\(l):\(epoch):\(v):\(box.cols)x\(box.rows)", img, box.cols, box.rows),
+                              y: box.y, x: box.x, cols: box.cols)
+            }
         }
         // Filmstrip: every completed scale, the shown one marked in the number row.
         let s = L.strips[l]
@@ -84,12 +99,28 @@ extension App {
             guard x + s.thumb <= s.x + s.width else { break }
             if k < lane.frames.count {
                 let f = lane.frames[k]
-                painter.cells(cells("t\(l):\(epoch):\(k):\(s.thumb)", f.decoded ?? f.projection, s.thumb, s.rows), y: s.y, x: x, cols: s.thumb)
+                if showPixels {
+                    if let id = pixels.add(slot: 10 + 100 * l + k, key: "t\(l):\(epoch):\(k)", x: x, y: s.y, cols: s.thumb, rows: s.rows,
+                                           image: f.decoded ?? f.projection) {
+                        painter.placeholders(id: id, y: s.y, x: x, cols: s.thumb, rows: s.rows)
+                    }
+                } else {
+                    painter.cells(cells("t\(l):\(epoch):\(k):\(s.thumb)", f.decoded ?? f.projection, s.thumb, s.rows), y: s.y, x: x, cols: s.thumb)
+                }
             } else {
                 painter.text(s.y, x, String(repeating: "·", count: s.thumb), attr: CW_A_DIM)
             }
             let num = String(k + 1)
             painter.text(s.y + s.rows, x, num, attr: k + 1 == v ? CW_A_REVERSE : (k < lane.frames.count ? CW_A_NORMAL : CW_A_DIM))
+        }
+    }
+
+    /// Pictures are drawn with pixels unless in block mode or under a box overlay (which they would cover).
+    var showPixels: Bool {
+        guard pixels.active else { return false }
+        switch overlay {
+        case .help, .models: return false
+        default: return true
         }
     }
 
@@ -112,7 +143,7 @@ extension App {
         }
         painter.text(y, x, "knobs (Tab, + -, =)", attr: CW_A_BOLD, maxWidth: w)
         y += 1
-        knobRow(.cfg, "cfg", fmt(options.cfg))
+        knobRow(.cfg, "cfg", fmt(options.cfg) + " " + options.cfgMode.rawValue)
         knobRow(.topK, "top-k", options.topK == 0 ? "off" : "\(options.topK)")
         knobRow(.topP, "top-p", options.topP == 0 ? "off" : fmt(options.topP))
         if lanes[0].generator.schedules.count > 1 { knobRow(.steps, "steps", "\(lanes[0].total)") }
@@ -125,7 +156,9 @@ extension App {
             let title = lanes.count > 1 ? "\(lanes[l].generator.name)" : "scales"
             painter.text(y, x, title, attr: CW_A_BOLD, maxWidth: w)
             y += 1
-            painter.text(y, x, "  # size   tokens   cfg     ms", attr: CW_A_DIM, maxWidth: w)
+            // Narrow panels drop the tokens column first, then cfg: the ms column is never cut.
+            let showTokens = w >= 31, showCfg = w >= 24
+            painter.text(y, x, "  # size  " + (showTokens ? " tokens" : "") + (showCfg ? "    cfg" : "") + "     ms", attr: CW_A_DIM, maxWidth: w)
             y += 1
             let rowsLeft = L.height - 2 - y - (l + 1 < lanes.count ? 4 : 0)
             let frames = lanes[l].frames, v = shown(l), shapes = laneShapes(l)
@@ -135,7 +168,9 @@ extension App {
                 var s = pad(String(k + 1), 3) + " " + shape.description.padding(toLength: 6, withPad: " ", startingAt: 0)
                 if k < frames.count {
                     let r = frames[k].result
-                    s += pad(String(r.tokens.count), 7) + pad(String(format: "%.2f", r.guidance), 7) + pad(String(format: "%.1f", r.milliseconds), 7)
+                    if showTokens { s += pad(String(r.tokens.count), 7) }
+                    if showCfg { s += pad(String(format: "%.2f", r.guidance), 7) }
+                    s += pad(String(format: "%.1f", r.milliseconds), 7)
                 }
                 painter.text(y, x, s, attr: k + 1 == v ? CW_A_REVERSE : (k < frames.count ? CW_A_NORMAL : CW_A_DIM), maxWidth: w)
                 y += 1
@@ -162,9 +197,10 @@ extension App {
             let shown = text.count <= room ? text : "…" + text.suffix(room - 1)
             return painter.text(y, 0, head + shown + tail, attr: CW_A_REVERSE, maxWidth: w)
         }
+        expireMessage()
         let spinner = ["|", "/", "-", "\\"][Int(DispatchTime.now().uptimeNanoseconds / 120_000_000) % 4]
         let state = busy ? "running \(spinner) \(lanes[0].frames.count)/\(lanes[0].total)" : "ready"
-        let left = " \(painter.mode.label) · \(symbols.rawValue) │ \(state)" + (message.isEmpty ? "" : " │ \(message)")
+        let left = " \(modeLabel) │ \(state)" + (message.isEmpty ? "" : " │ \(message)")
         let right = "? help · q quit "
         painter.text(y, 0, left, attr: CW_A_REVERSE, maxWidth: max(0, w - right.count - 1))
         if left.count + right.count < w { painter.text(y, w - right.count, right, attr: CW_A_REVERSE) }
@@ -172,14 +208,25 @@ extension App {
 
     private func drawOverlay(_ w: Int, _ h: Int) {
         switch overlay {
-        case .help:
+        case .help(let top):
             let lines = keyHelp.map { $0.0.padding(toLength: 15, withPad: " ", startingAt: 0) + $0.1 }
-            box(lines, title: "keys (any key closes)", w, h)
+            let rows = min(lines.count, h - 6)
+            let more = lines.count > rows
+            let first = max(0, min(top, lines.count - rows))
+            let title = more ? "keys \(first + 1)-\(first + rows) of \(lines.count) (↑↓ PgUp PgDn scroll, any other key closes)"
+                             : "keys (any key closes)"
+            box(Array(lines[first...]), title: title, w, h)
         case .models(let paths, let sel, let lane):
             let lines = paths.map { p in (p as NSString).lastPathComponent + "  " + ((p as NSString).deletingLastPathComponent) }
             box(lines, title: lane == 0 ? "model (↑↓ Enter, Esc)" : "compare with (↑↓ Enter, Esc)", w, h, selected: sel)
         default: break
         }
+    }
+
+    /// Messages are news: after a few seconds they go, except those of work still under way ("saving…").
+    private func expireMessage() {
+        guard !message.isEmpty, !message.hasSuffix("…") else { return }
+        if DispatchTime.now().uptimeNanoseconds - messageNs > App.messageSeconds * 1_000_000_000 { message = "" }
     }
 
     private func box(_ lines: [String], title: String, _ w: Int, _ h: Int, selected: Int? = nil) {
@@ -195,6 +242,13 @@ extension App {
             painter.text(y + 1 + r, x + 2, lines[i], attr: i == selected ? CW_A_REVERSE : CW_A_NORMAL, maxWidth: bw - 3)
         }
         painter.fill(y + 1 + rows, x, bw, attr: CW_A_REVERSE)
+    }
+
+    /// The status line's name for how the picture is drawn: the pixel protocol and zoom, or colours and symbols.
+    var modeLabel: String {
+        guard pixels.active else { return "\(painter.mode.label) · \(symbols.rawValue)" }
+        let z = pixels.canvasZoom.map { $0 >= 1 ? " \($0)×" : " fit" } ?? ""
+        return pixels.mode.rawValue + z
     }
 
     private func pad(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }

@@ -3,15 +3,21 @@ import ScalewiseEngine
 
 /// What the `tui` command passes in; everything optional has a sensible default.
 public struct TUIOptions: Sendable {
-    public enum ColorChoice: String, CaseIterable, Sendable { case auto, truecolor, c256 = "256", c16 = "16", mono }
+    public enum ColorChoice: String, CaseIterable, Sendable { case auto, truecolor, c256 = "256", c16 = "16", c8 = "8", mono }
     public enum SymbolChoice: String, CaseIterable, Sendable { case auto, half, quad, sextant, ascii }
 
     public var color: ColorChoice = .auto
+    /// Pixel protocol for the preview; auto asks the terminal.
+    public var graphics: GraphicsChoice = .auto
+    /// How long the start-up probe waits for a terminal that answers nothing.
+    public var probeTimeoutMs = TerminalProbe.defaultTimeoutMs
     public var symbols: SymbolChoice = .auto
     /// Class index or name to start on.
     public var classLabel: String?
     /// Overrides of the model's defaults.
     public var cfg: Float?
+    /// The guidance rule (nil: the model's).
+    public var cfgMode: CFGMode?
     public var topK: Int?
     public var topP: Float?
     public var moreSmooth = false
@@ -52,9 +58,12 @@ public func runTUI(generator: Generator, compare: Generator? = nil, options: TUI
     let colorTerm = (env["COLORTERM"] ?? "").lowercased()
     let wantTruecolor = options.color == .truecolor
         || (options.color == .auto && (colorTerm == "truecolor" || colorTerm == "24bit") && (env["NO_COLOR"] ?? "").isEmpty)
+    try Terminal.preflight()
+    // Before curses starts, so that no reply can reach the key queue.
+    let report = TerminalProbe.run(timeoutMs: options.probeTimeoutMs, query: options.graphics != .blocks)
     let term = try Terminal(wantTruecolor: wantTruecolor)
     defer { term.end() }
     let app = App(term: term, generator: generator, compare: compare, options: options,
-                  wantTruecolor: wantTruecolor, logPath: options.logPath ?? env["SCALEWISE_TUI_LOG"])
+                  wantTruecolor: wantTruecolor, logPath: options.logPath ?? env["SCALEWISE_TUI_LOG"], report: report)
     return app.run()
 }

@@ -35,6 +35,17 @@ final class Terminal {
     let termName: String
     private(set) var ended = false
 
+    /// Refuses what cannot host the UI, before anything is sent to the terminal: no TERM, a terminal
+    /// without cursor addressing (TERM=dumb), or stdin/stdout that are not a terminal.
+    static func preflight() throws {
+        let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
+        guard !term.isEmpty else { throw TUIError("TERM is not set; the terminal UI needs a terminal") }
+        if term == "dumb" || term.hasPrefix("dumb-") {
+            throw TUIError("TERM=\(term) cannot move the cursor, so the terminal UI cannot run; use a real terminal or `scalewise generate`")
+        }
+        guard isatty(0) == 1, isatty(1) == 1 else { throw TUIError("the terminal UI needs a terminal on stdin and stdout") }
+    }
+
     /// Opens the terminal. With `wantTruecolor`, a `<base>-direct` terminfo is tried first
     /// (xterm-256color → xterm-direct), since ncurses only emits 24-bit SGR through a direct entry.
     init(wantTruecolor: Bool) throws {
@@ -85,7 +96,8 @@ final class Terminal {
         if let nc = ProcessInfo.processInfo.environment["NO_COLOR"], !nc.isEmpty { return .mono }
         if direct && wantTruecolor { return .truecolor }
         if colors >= 256 { return .c256 }
-        return colors >= 16 ? .c16 : .mono
+        if colors >= 16 { return .c16 }
+        return colors >= 8 ? .c8 : .mono
     }
 
     /// Modes this terminal can display (a direct terminal shows every indexed palette as RGB).
@@ -94,6 +106,7 @@ final class Terminal {
         case .truecolor: direct
         case .c256: direct || colors >= 256
         case .c16: direct || colors >= 16
+        case .c8: direct || colors >= 8
         case .mono: true
         }
     }

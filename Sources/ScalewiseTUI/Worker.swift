@@ -56,6 +56,8 @@ enum WorkerEvent: Sendable {
 
 /// Runs the engine on its own thread. Sessions are not thread-safe; this thread is the only one that
 /// touches them, so the UI thread never blocks on a scale and only ever sees finished frames.
+/// `@unchecked Sendable`: the queue is behind a `Mutex` and the cancel count is atomic, but `lanes` (sessions are not
+/// `Sendable`) is a plain property that only the worker thread reads and writes.
 final class Worker: @unchecked Sendable {
     private struct Queue {
         var jobs: [(job: Job, epoch: Int, cancelGen: Int)] = []
@@ -177,9 +179,10 @@ final class Worker: @unchecked Sendable {
         guard let e = spec.edit else {
             return try spec.generator.makeSession(classIndex: spec.classIndex, options: spec.options, schedule: spec.schedule)
         }
-        guard let g = spec.generator as? FlexVARGenerator else { throw TUIError("edit needs a FlexVAR model") }
-        return try FlexVAREditor(generator: g).prepare(image: e.image, plan: e.plan, classIndex: spec.classIndex,
-                                                       options: spec.options, schedule: spec.schedule ?? g.defaultSchedule).0
+        let g = spec.generator
+        guard g.capabilities.canEdit else { throw TUIError("edit needs a FlexVAR model") }
+        return try g.makeEditSession(image: e.image, plan: e.plan, classIndex: spec.classIndex, options: spec.options,
+                                     schedule: spec.schedule ?? g.defaultSchedule).0
     }
 
     /// Steps the lanes in turn, one scale each, posting every frame as soon as it exists.

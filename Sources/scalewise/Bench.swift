@@ -9,7 +9,8 @@ struct Bench: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Images to time (after one warm-up).") var images = 1
     @Option(name: [.customShort("c"), .customLong("class")], help: "Class index or name.") var classLabel = "0"
-    @Option(help: "Classifier-free guidance.") var cfg: Float = 4
+    @Option(parsing: .unconditional, help: "Classifier-free guidance.") var cfg: Float = 4
+    @Option(name: .customLong("cfg-mode"), help: cfgModeHelp) var cfgMode: CFGMode?
     @Flag(help: "Print one JSON line (for tools/bench).") var json = false
 
     func validate() throws {
@@ -25,11 +26,13 @@ struct Bench: ParsableCommand {
         let cls = try gen.resolveClass(classLabel)
         var opts = gen.defaults
         opts.cfg = cfg
-        var perScale = [Double](repeating: 0, count: gen.schedules[0].count)
+        try applyCFGMode(cfgMode, to: &opts, gen: gen)
+        let schedule = gen.defaultSchedule
+        var perScale = [Double](repeating: 0, count: schedule.count)
         var transformer = 0.0, decode = 0.0, projection = 0.0
         for i in 0...images {
             opts.seed = UInt64(i)
-            let s = try gen.makeSession(classIndex: cls, options: opts)
+            let s = try gen.makeSession(classIndex: cls, options: opts, schedule: schedule)
             var scaleMs: [Double] = [], projMs = 0.0
             while s.completed < s.scales.count {
                 scaleMs.append(try s.step().milliseconds)
@@ -49,8 +52,9 @@ struct Bench: ParsableCommand {
         let flops = gen.flops(cfg: cfg)
         let gflops = (flops.transformer + flops.decoder) / 1e9 / (transformer + decode)
         let rss = peakRSSMegabytes()
-        // The budget: weights + KV cache + 300 MB; "weights" = resident right after loading.
-        let kvMB = Double((gen as? VARGenerator).map { $0.model.kvCacheBytes(afterScale: $0.model.scales.count - 1, rows: cfg == 1 ? 1 : 2) } ?? 0) / 1048576
+        // The memory budget: weights + the session's state (KV cache, recurrent states) + 300 MB; "weights" =
+        // resident right after loading.
+        let kvMB = Double(gen.stateBytes(cfg: cfg)) / 1048576
         let budget = loadedRSS + kvMB + 300e6 / 1048576
         if json {
             print("{\"transformer_s\": \(transformer), \"decode_s\": \(decode), \"projection_ms\": \(projection), "
@@ -66,8 +70,8 @@ struct Bench: ParsableCommand {
               + "\(threadCount()) threads, cfg \(cfg), \(images) image(s)")
         print("precision \(gen.precision) (\(precision.reason)); oneDNN ISA \(Precision.cpuISA)")
         print(String(format: "OpenBLAS kernels %@, sgemm ceiling %.0f GFLOP/s ([1024,1024]·[1024,4096])", blasKernels, ceiling))
-        for (k, shape) in gen.schedules[0].enumerated() {
-            print(String(format: "  scale %2d %7@ %8.1f ms", k + 1, shape.description, perScale[k]))
+        for (k, shape) in schedule.enumerated() {
+            print(String(format: "  %@ %2d %7@ %8.1f ms", gen.capabilities.stepUnit, k + 1, shape.description, perScale[k]))
         }
         func pct(_ f: Double, _ t: Double) -> Double { 100 * f / 1e9 / t / ceiling }
         print(String(format: "transformer %.3f s  (%.1f GFLOP, %.0f GFLOP/s, %.0f %% of sgemm)", transformer, flops.transformer / 1e9,
@@ -76,7 +80,7 @@ struct Bench: ParsableCommand {
         print(String(format: "decoder     %.3f s  (%.1f GFLOP direct-conv count, %.0f GFLOP/s, %.0f %% of sgemm)", decode,
                      flops.decoder / 1e9, flops.decoder / 1e9 / decode, pct(flops.decoder, decode)))
         print(String(format: "total       %.3f s per image, %.0f GFLOP/s", transformer + decode, gflops))
-        print(String(format: "peak RSS    %.0f MiB (budget: loaded %.0f + KV cache %.0f + 300 MB = %.0f MiB)", rss, loadedRSS, kvMB, budget))
+        print(String(format: "peak RSS    %.0f MiB (budget: loaded %.0f + state %.0f + 300 MB = %.0f MiB)", rss, loadedRSS, kvMB, budget))
     }
 }
 

@@ -17,10 +17,11 @@ struct Edit: ParsableCommand {
     @Option(help: "Mask PNG (white = regenerate).") var mask: String?
     @Option(help: "Extend the canvas: left, right, up or down.") var extend: String?
     @Option(help: "Refine: keep the image's steps up to this size (e.g. 4), regenerate the rest.") var refine: Int?
-    @Option(help: "Seed; -1 picks a random one.") var seed: Int64 = 0
-    @Option(help: "Classifier-free guidance (default: the model's).") var cfg: Float?
-    @Option(name: .customLong("top-k")) var topK: Int?
-    @Option(name: .customLong("top-p")) var topP: Float?
+    @Option(parsing: .unconditional, help: "Seed; -1 picks a random one.") var seed: Int64 = 0
+    @Option(parsing: .unconditional, help: "Classifier-free guidance (default: the model's).") var cfg: Float?
+    @Option(name: .customLong("cfg-mode"), help: cfgModeHelp) var cfgMode: CFGMode?
+    @Option(name: .customLong("top-k"), parsing: .unconditional) var topK: Int?
+    @Option(name: .customLong("top-p"), parsing: .unconditional) var topP: Float?
     @Option(help: "Number of steps (the paper's presets).") var steps: Int?
     @Option(name: .shortAndLong, help: "Output PNG.") var output: String
     @Flag(help: "Overwrite the output.") var force = false
@@ -38,7 +39,8 @@ struct Edit: ParsableCommand {
     }
 
     func run() throws {
-        guard let gen = try modelOptions.load() as? FlexVARGenerator else {
+        let gen = try modelOptions.load()
+        guard gen.capabilities.canEdit else {
             throw EngineError.badArgument("edit needs a FlexVAR model (its steps predict whole images)")
         }
         if let problem = SafeOpen.outputProblem(output) { throw EngineError.badArgument("\(output): \(problem)") }
@@ -50,8 +52,9 @@ struct Edit: ParsableCommand {
         if let c = cfg { opts.cfg = c }
         if let k = topK { opts.topK = k }
         if let p = topP { opts.topP = p }
+        try applyCFGMode(cfgMode, to: &opts, gen: gen)
         opts.seed = seed == -1 ? UInt64.random(in: 0..<(1 << 53)) : UInt64(seed)
-        var schedule = gen.model.config.patch_nums.map { ScaleShape($0, $0) }
+        var schedule = gen.defaultSchedule
         if let n = steps {
             guard let s = gen.schedules.first(where: { $0.count == n }) else {
                 throw EngineError.badArgument("no \(n)-step preset")
@@ -67,8 +70,8 @@ struct Edit: ParsableCommand {
         } else {
             plan = .refine(upTo: refine!)
         }
-        let (session, _) = try FlexVAREditor(generator: gen).prepare(image: input, plan: plan, classIndex: cls,
-                                                                    options: opts, schedule: schedule)
+        let (session, _) = try gen.makeEditSession(image: input, plan: plan, classIndex: cls, options: opts,
+                                                   schedule: schedule)
         while session.completed < session.scales.count { _ = try session.step() }
         let out = session.preview(after: session.completed, tier: .decoded)
         var rec = GenerationRecord(generator: gen, session: session)

@@ -10,18 +10,22 @@ struct Generate: ParsableCommand {
     @Option(name: [.customShort("c"), .customLong("class")], help: "Class index or name (unique prefix is enough).")
     var classLabel: String?
 
-    @Option(help: "Seed of the engine's RNG; -1 picks a random one.") var seed: Int64 = 0
-    @Option(help: "Classifier-free guidance (default: the model's).") var cfg: Float?
-    @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens; 0 = off (default: the model's).") var topK: Int?
-    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass; 0 = off (default: the model's).") var topP: Float?
-    @Option(help: "Divide the guided logits by this before top-k (default 1).") var temperature: Float?
+    @Option(parsing: .unconditional, help: "Seed of the engine's RNG; -1 picks a random one (default 0; with --from-png, replaces the recorded seed).")
+    var seed: Int64?
+    @Option(parsing: .unconditional, help: "Classifier-free guidance (default: the model's).") var cfg: Float?
+    @Option(name: .customLong("cfg-mode"), help: cfgModeHelp) var cfgMode: CFGMode?
+    @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Keep the k most likely tokens; 0 = off (default: the model's).") var topK: Int?
+    @Option(name: .customLong("top-p"), parsing: .unconditional, help: "Nucleus sampling mass; 0 = off (default: the model's).") var topP: Float?
+    @Option(parsing: .unconditional, help: "Divide the guided logits by this before top-k (default 1).") var temperature: Float?
     @Flag(name: .customLong("more-smooth"), help: "VAR's Gumbel-softmax smoothing (prettier, not for FID).") var moreSmooth = false
-    @Flag(name: .customLong("cfg-constant"), help: "Constant guidance u + cfg·(c − u) at every step instead of VAR's ramp.")
+    @Flag(name: .customLong("cfg-constant"), help: "Same as --cfg-mode constant.")
     var cfgConstant = false
     @Option(help: "Number of steps, for models with a free schedule (FlexVAR: the paper's presets 6…13).") var steps: Int?
     @Option(help: "Explicit schedule for FlexVAR: sizes like 1,2,4,8,16 or h×w pairs like 1x1,2x3,4x6,8x12.")
     var scales: String?
-    @Option(help: "Number of images (seeds seed, seed+1, …).") var count = 1
+    @Flag(name: .customLong("allow-large"), help: "Run --scales beyond twice the model's trained size (slow; the model has not learned such sizes).")
+    var allowLarge = false
+    @Option(parsing: .unconditional, help: "Number of images (seeds seed, seed+1, …; default 1, or the recorded grid's with --from-png).") var count: Int?
     @Flag(help: "Save all images as one grid instead of one file each.") var grid = false
     @Option(name: .shortAndLong, help: "Output PNG.") var output: String = "scalewise.png"
     @Flag(help: "Overwrite existing files.") var force = false
@@ -30,8 +34,11 @@ struct Generate: ParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress bar.") var quiet = false
 
     func validate() throws {
-        guard count >= 1 && count <= 1024 else { throw ValidationError("--count must be in 1…1024") }
+        if let n = count, !(1...1024).contains(n) { throw ValidationError("--count must be in 1…1024") }
         try checkSamplingFlags(cfg: cfg, topK: topK, topP: topP, temperature: temperature, seed: seed)
+        if fromPNG != nil && (scales != nil || steps != nil) {
+            throw ValidationError("--from-png reproduces the recorded schedule; --steps and --scales cannot change it")
+        }
         if fromPNG == nil && classLabel == nil { throw ValidationError("missing --class (index or name)") }
     }
 
@@ -49,25 +56,35 @@ struct Generate: ParsableCommand {
             if mo.precision == nil { mo.precision = record!.precision ?? "fp32" }
         }
         let gen = try mo.load()
-        let classIndex = try record?.classIndex ?? gen.resolveClass(classLabel!)
+        // With --from-png, --class and --seed replace what the PNG recorded (as --cfg and the others do).
+        let classIndex = try classLabel.map { try gen.resolveClass($0) } ?? record!.classIndex
         var opts = record?.options ?? gen.defaults
         if let c = cfg { opts.cfg = c }
         if let k = topK { opts.topK = k }
         if let p = topP { opts.topP = p }
         if let t = temperature { opts.temperature = t }
         if moreSmooth { opts.moreSmooth = true }
-        if cfgConstant { opts.constantCFG = true }
+        try applyCFGMode(cfgMode, constantFlag: cfgConstant, to: &opts, gen: gen)
         let schedule = try record?.schedule ?? chooseSchedule(gen)
-        if record == nil { opts.seed = seed == -1 ? UInt64.random(in: 0..<(1 << 53)) : UInt64(seed) }
-        try checkOutputs()
+        if let s = schedule, scales != nil { try checkScheduleSize(s, gen: gen, allowLarge: allowLarge) }
+        if record == nil || seed != nil {
+            let s = seed ?? 0
+            opts.seed = s == -1 ? UInt64.random(in: 0..<(1 << 53)) : UInt64(s)
+        }
+        // A recorded grid is reproduced as a grid unless --count says otherwise.
+        let count = self.count ?? record?.grid ?? 1
+        let grid = self.grid || (self.count == nil && record?.grid != nil)
+        // Re-roll seeds belong to the recorded seed; a new seed starts afresh.
+        let scaleSeeds = seed == nil ? record?.scaleSeeds : nil
+        try checkOutputs(count: count, grid: grid)
 
         var images: [RGBImage] = [], tokens: [[[Int32]]] = []
-        var last: GenerationRecord?
+        var first: GenerationRecord?
         for i in 0..<count {
             var o = opts
             o.seed = opts.seed &+ UInt64(i)
             let session = try gen.makeSession(classIndex: classIndex, options: o, schedule: schedule)
-            if let seeds = record?.scaleSeeds {
+            if let seeds = scaleSeeds {
                 for (k, s) in seeds.enumerated() where k < session.scales.count { session.overrideSeed(scale: k, seed: s) }
             }
             let progress = quiet ? nil : Progress(total: session.scales.count, label: count > 1 ? "image \(i + 1)/\(count)" : "")
@@ -80,10 +97,14 @@ struct Generate: ParsableCommand {
             progress?.finish(decodeMs: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
             tokens.append(session.results.map { $0.tokens })
             let rec = GenerationRecord(generator: gen, session: session)
-            last = rec
+            if i == 0 { first = rec }
             if !grid { try save(images[i], record: rec, to: count == 1 ? output : numbered(output, i)) }
         }
-        if grid, let rec = last { try save(makeGrid(images), record: rec, to: output) }
+        if grid, var rec = first {
+            // The sheet's record is its first image's, plus how many seeds follow: every cell reproducible.
+            rec.grid = count
+            try save(makeGrid(images), record: rec, to: output)
+        }
         if let path = tokensOut { try writeTokens(tokens, to: path) }
     }
 
@@ -97,7 +118,7 @@ struct Generate: ParsableCommand {
         return s
     }
 
-    private func checkOutputs() throws {
+    private func checkOutputs(count: Int, grid: Bool) throws {
         let outs = grid || count == 1 ? [output] : (0..<count).map { numbered(output, $0) }
         for o in outs + (tokensOut.map { [$0] } ?? []) {
             if let problem = SafeOpen.outputProblem(o) { throw EngineError.badArgument("\(o): \(problem)") }

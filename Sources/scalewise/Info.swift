@@ -45,42 +45,51 @@ struct Classes: ParsableCommand {
 }
 
 struct Models: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the models found in the search paths.")
+    static let configuration = CommandConfiguration(
+        abstract: "List the generators found in the model folders, with the tokenizer each pairs with (* = the default).")
+
+    @Flag(help: "Print the full paths.") var paths = false
 
     func run() throws {
         print("search paths: \(ModelLoader.searchPaths.joined(separator: ":"))")
-        for p in ModelLoader.availableModels() { print(terminalSafe(p, limit: 4096)) }
+        let entries = ModelLoader.catalog()
+        guard !entries.isEmpty else { print("no models found"); return }
+        let rows = [["", "NAME", "FAMILY", "SIZE", "PARAMS", "FOUND IN", "TOKENIZER"]] + entries.map { e in
+            // Names and paths come from the file system and the files' metadata: escaped before printing.
+            [e.isDefault ? "*" : "", terminalSafe(e.name), terminalSafe(e.family), megabytes(e.bytes),
+             String(format: "%.1f M", Double(e.parameters) / 1e6), terminalSafe(paths ? e.path : e.folder, limit: 4096),
+             terminalSafe(e.tokenizer)]
+        }
+        let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        for r in rows {
+            var line = zip(r, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            while line.hasSuffix(" ") { line.removeLast() }
+            print(line)
+        }
+    }
+
+    private func megabytes(_ b: Int) -> String {
+        b >= 1 << 30 ? String(format: "%.1f GB", Double(b) / Double(1 << 30)) : String(format: "%.1f MB", Double(b) / Double(1 << 20))
     }
 }
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert official .pth checkpoints to .safetensors with metadata (family, config, classes).")
+        abstract: "Convert official .pth checkpoints to .safetensors with metadata (family, config, classes).",
+        discussion: "Given a generator and its tokenizer, writes one file that holds both (the tokenizer under a key prefix).")
 
-    @Argument(help: "Input .pth (or .safetensors) files, merged in order.") var inputs: [String]
+    @Argument(help: "Input .pth/.bin/.safetensors files: a generator and its tokenizer make a one-file model; others are merged in order.")
+    var inputs: [String]
     @Option(name: .shortAndLong, help: "Output .safetensors file.") var output: String
     @Flag(help: "Store F16 instead of F32.") var f16 = false
     @Flag(help: "Overwrite the output.") var force = false
 
     func run() throws {
         guard !inputs.isEmpty else { throw ValidationError("no input files") }
-        let first = try ModelLoader.openWeights(inputs[0])
-        var meta = ["format": "scalewise-1", "family": ModelLoader.family(of: first),
-                    "source": inputs.map { ($0 as NSString).lastPathComponent }.joined(separator: ",")]
-        var classes: Int?
-        if ["var", "mvar", "mambavar"].contains(meta["family"]!) {
-            let cfg = try VAR.config(from: first)
-            meta["config"] = String(decoding: try JSONEncoder().encode(cfg), as: UTF8.self)
-            classes = cfg.num_classes
-        } else if meta["family"] == "aim" {  // the official safetensors; its tokenizer stays inside under `vqvae.`
-            let cfg = try AiM.config(from: first)
-            meta["config"] = String(decoding: try JSONEncoder().encode(cfg), as: UTF8.self)
-            classes = cfg.num_classes
-        }
-        if classes == 1000, let names = ModelLoader.classNames(first, count: 1000) as [String]? {
-            meta["classes"] = String(decoding: try JSONEncoder().encode(names), as: UTF8.self)
-        }
-        try convertToSafeTensors(inputs: inputs, output: output, dtype: f16 ? .f16 : .f32, metadata: meta, overwrite: force)
+        let ordered = try ModelLoader.conversionOrder(inputs: inputs)
+        let plan = try ModelLoader.conversionPlan(inputs: ordered)
+        try convertToSafeTensors(inputs: ordered, output: output, dtype: f16 ? .f16 : .f32, metadata: plan.metadata,
+                                 prefixes: plan.prefixes, overwrite: force)
         print("wrote \(output)")
     }
 }

@@ -9,7 +9,7 @@ struct Scalewise: ParsableCommand {
         commandName: "scalewise",
         abstract: "Generate images with scale-wise autoregressive models (VAR, FlexVAR, M-VAR, MVAR, AiM), scale by scale.",
         version: scalewiseVersion,
-        subcommands: [TUICommand.self, Generate.self, Edit.self, Info.self, Classes.self, Models.self, Convert.self, Bench.self],
+        subcommands: [TUICommand.self, Generate.self, Edit.self, Sample.self, Info.self, Classes.self, Models.self, Convert.self, Bench.self, DoctorCommand.self],
         defaultSubcommand: TUICommand.self
     )
 
@@ -38,6 +38,13 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Tokenizer file, when the model's metadata does not name one.")
     var tokenizer: String?
 
+    @Option(help: ArgumentHelp("The generator's config as a JSON object (or a .json file), over what the file says or its shapes imply; keys it omits keep their values.",
+                               valueName: "json"))
+    var config: String?
+
+    @Option(name: .customLong("tokenizer-config"), help: ArgumentHelp("The tokenizer's config likewise.", valueName: "json"))
+    var tokenizerConfig: String?
+
     @Option(help: "BLAS threads (default: all cores).")
     var threads: Int?
 
@@ -65,6 +72,6 @@ struct ModelOptions: ParsableArguments {
             setThreads(min(t, ProcessInfo.processInfo.activeProcessorCount))
         }
         return try ModelLoader.load(model ?? ModelLoader.defaultModel(), tokenizer: tokenizer,
-                                    precision: resolvedPrecision().precision)
+                                    precision: resolvedPrecision().precision, config: config, tokenizerConfig: tokenizerConfig)
     }
 }

@@ -15,15 +15,19 @@ struct TUICommand: ParsableCommand {
 
     @Option(name: [.customShort("c"), .customLong("class")], help: "Class index or name to start on.")
     var classLabel: String?
-    @Option(help: "Seed of the engine's RNG; -1 picks a random one.") var seed: Int64?
+    @Option(parsing: .unconditional, help: "Seed of the engine's RNG; -1 picks a random one.") var seed: Int64?
     @Option(name: .customLong("seed-policy"), help: "Seed after a finished run: fixed, +1 or random.")
     var seedPolicy: SeedPolicy = .fixed
-    @Option(help: "Classifier-free guidance (default: the model's).") var cfg: Float?
-    @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens; 0 = off (default: the model's).") var topK: Int?
-    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass; 0 = off (default: the model's).") var topP: Float?
+    @Option(parsing: .unconditional, help: "Classifier-free guidance (default: the model's).") var cfg: Float?
+    @Option(name: .customLong("cfg-mode"), help: cfgModeHelp) var cfgMode: CFGMode?
+    @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Keep the k most likely tokens; 0 = off (default: the model's).") var topK: Int?
+    @Option(name: .customLong("top-p"), parsing: .unconditional, help: "Nucleus sampling mass; 0 = off (default: the model's).") var topP: Float?
     @Flag(name: .customLong("more-smooth"), help: "VAR's Gumbel-softmax smoothing.") var moreSmooth = false
-    @Option(help: "Colour mode: auto, truecolor, 256, 16 or mono (auto honours COLORTERM and NO_COLOR).")
+    @Option(help: "Colour mode: auto, truecolor, 256, 16, 8 or mono (auto honours COLORTERM and NO_COLOR).")
     var color: TUIOptions.ColorChoice = .auto
+    @Option(help: "Picture mode: auto (ask the terminal), kitty, sixel, iterm or blocks.") var graphics: GraphicsChoice = .auto
+    @Option(name: .customLong("probe-timeout"), help: "Milliseconds the start-up probe waits for a terminal that answers nothing (default 150).")
+    var probeTimeout = 150
     @Option(help: "Cell symbols: auto, half, quad, sextant or ascii.") var symbols: TUIOptions.SymbolChoice = .auto
     @Option(name: .customLong("output-dir"), help: "Folder for saved PNGs (default: the current folder).") var outputDir = "."
     @Option(help: "A second model to compare side by side.") var compare: String?
@@ -33,6 +37,7 @@ struct TUICommand: ParsableCommand {
     func validate() throws {
         try checkSamplingFlags(cfg: cfg, topK: topK, topP: topP, seed: seed)
         if let l = log, let problem = SafeOpen.outputProblem(l) { throw ValidationError("--log \(l): \(problem)") }
+        guard (1...5000).contains(probeTimeout) else { throw ValidationError("--probe-timeout must be 1…5000 ms") }
         var dir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: outputDir, isDirectory: &dir), dir.boolValue else {
             throw ValidationError("--output-dir \(outputDir) is not a folder")
@@ -43,9 +48,11 @@ struct TUICommand: ParsableCommand {
         // Loading happens before the screen opens: a missing model is a plain one-line error.
         let gen = try modelOptions.load()
         if let c = classLabel { _ = try gen.resolveClass(c) }
+        var probe = gen.defaults
+        try applyCFGMode(cfgMode, to: &probe, gen: gen)
         let second = try compare.map { try ModelLoader.load($0, precision: gen.precision) }
         if let path = image {
-            guard gen is FlexVARGenerator else {
+            guard gen.capabilities.canEdit else {
                 throw EngineError.badArgument("--image needs a FlexVAR model, not \(gen.family)")
             }
             _ = try PNG.read(path)  // an unreadable file is a one-line error, before the screen opens
@@ -53,8 +60,11 @@ struct TUICommand: ParsableCommand {
         var o = TUIOptions()
         o.color = color
         o.symbols = symbols
+        o.graphics = graphics
+        o.probeTimeoutMs = probeTimeout
         o.classLabel = classLabel
         o.cfg = cfg
+        o.cfgMode = cfgMode
         o.topK = topK
         o.topP = topP
         o.moreSmooth = moreSmooth

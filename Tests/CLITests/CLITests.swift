@@ -34,10 +34,16 @@ final class CLITests: XCTestCase {
     }
 
     func run(_ args: [String], environment: [String: String]? = nil) throws -> Result {
+        try Self.run(Self.binary, args, environment: environment.map { ProcessInfo.processInfo.environment.merging($0) { $1 } })
+    }
+
+    /// Runs `executable` with exactly `environment` (nil: this process's) in `directory` (nil: this one's).
+    static func run(_ executable: URL, _ args: [String], environment: [String: String]?, in directory: String? = nil) throws -> Result {
         let p = Process()
-        p.executableURL = Self.binary
+        p.executableURL = executable
         p.arguments = args
-        if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        p.environment = environment
+        if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

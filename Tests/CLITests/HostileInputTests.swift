@@ -122,6 +122,34 @@ final class HostileInputTests: XCTestCase {
         XCTAssertTrue(flag.stderr.contains("cfg must be a finite number in 0…100, got -3 from --cfg"), flag.stderr)
     }
 
+    /// The guidance rule is checked by the same rule whether it comes from a model's defaults or a PNG's record.
+    func testGuidanceRuleFromFilesIsChecked() throws {
+        let model = path("mode.safetensors")
+        try Craft.safetensors(from: Craft.shipped("glyphs-var"), to: model) { $0["defaults"] = #"{"cfg_mode": "sideways"}"# }
+        try generate(model, tokenizer: Craft.shipped("glyphs-vqvae"))
+            .assertCleanError("defaults cfg_mode", contains: "cfg-mode must be ramp or constant, got 'sideways' from the defaults of mode.safetensors")
+        let source = path("src.png"), png = path("mode.png")
+        XCTAssertEqual(try TimedRun.run(["generate", "-m", "glyphs-var", "--class", "0", "-q", "-o", source]).status, 0)
+        try Craft.png(from: source, to: png) { $0.replacingOccurrences(of: "\"cfg_mode\":\"ramp\"", with: "\"cfg_mode\":\"sideways\"") }
+        try TimedRun.run(["generate", "--from-png", png, "-q", "-o", path("out.png")])
+            .assertCleanError("record cfg_mode", contains: "cfg-mode must be ramp or constant, got 'sideways' from the record in mode.png")
+        assertNoOutput()
+    }
+
+    /// `--config` goes through the same checks as a file's metadata, and a config file that is a FIFO is refused.
+    func testConfigFlagIsValidated() throws {
+        let tok = Craft.shipped("glyphs-vqvae")
+        try generate(Craft.shipped("glyphs-var"), tokenizer: tok, ["--config", #"{"num_heads": 0}"#])
+            .assertCleanError("--config num_heads 0", contains: "num_heads")
+        try generate(Craft.shipped("glyphs-var"), tokenizer: tok, ["--tokenizer-config", #"{"ch_mult": []}"#])
+            .assertCleanError("--tokenizer-config ch_mult []", contains: "config")
+        let fifo = path("config.json")
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        try generate(Craft.shipped("glyphs-var"), tokenizer: tok, ["--config", fifo])
+            .assertCleanError("--config FIFO", within: 10, contains: "--config")
+        assertNoOutput()
+    }
+
     /// A PNG's record: the same rules as flags, and schedules bounded before anything is sized by them.
     func testPNGRecordsAreChecked() throws {
         let source = path("src.png")

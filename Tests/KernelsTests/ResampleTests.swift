@@ -41,7 +41,7 @@ final class ResampleTests: XCTestCase {
     func testBicubicMatrixMatchesSpecCheckValues() {
         let m = resizeMatrix(.bicubic, from: 2, to: 16)
         let expected: [Float] = [1.103821, -0.103821, 1.110779, -0.110779, 1.092834, -0.092834, 1.041199, -0.041199]
-        assertClose(Array(m[0..<8]), expected, atol: 1e-6, "bicubic 2→16 rows 0..3 (var-spec §1.4)")
+        assertClose(Array(m[0..<8]), expected, atol: 1e-6, "bicubic 2→16 rows 0..3 (torch.nn.functional.interpolate, bicubic)")
         for (n, mm) in [(2, 16), (13, 16), (16, 5), (1, 16), (10, 13), (16, 13)] {
             for mode in [ResizeMode.bicubic, .area, .nearest] {
                 let mat = resizeMatrix(mode, from: n, to: mm)

@@ -98,9 +98,64 @@ final class TUIRenderTests: XCTestCase {
         XCTAssertLessThanOrEqual(two.canvases[0].x + two.canvases[0].cols, two.canvases[1].x)
     }
 
+    /// Non-square images keep their aspect in the canvas (two half-block pixels per cell row).
+    func testCanvasFitKeepsAspect() {
+        let c = Layout.Canvas(x: 10, y: 2, cols: 40, rows: 20)
+        let wide = c.fitted(width: 64, height: 32)
+        XCTAssertEqual([wide.cols, wide.rows, wide.x, wide.y], [40, 10, 10, 7])
+        let tall = c.fitted(width: 32, height: 64)
+        XCTAssertEqual([tall.cols, tall.rows, tall.x, tall.y], [20, 20, 20, 2])
+        let square = c.fitted(width: 32, height: 32)
+        XCTAssertEqual([square.cols, square.rows], [40, 20])
+    }
+
     func testSeedPolicy() {
         XCTAssertEqual(SeedPolicy.fixed.next(7), 7)
         XCTAssertEqual(SeedPolicy.increment.next(7), 8)
         XCTAssertEqual(SeedPolicy(rawValue: "+1"), .increment)
+    }
+}
+
+/// Ordered dithering onto the indexed palettes.
+final class DitherTests: XCTestCase {
+    private func indices(_ q: Quantizer, _ c: RGB) -> [Int] {
+        (0..<4).flatMap { y in (0..<4).map { x in q.ditheredIndex(c, x: x, y: y) } }
+    }
+
+    /// Flat near-black stays one colour in 256 colours (no 16/232 pattern); palette colours stay themselves.
+    func testFlatAreasAreNotMottled() {
+        let q = Quantizer(mode: .c256)
+        for c: RGB in [0x000000, 0x010101, 0x020202] { XCTAssertEqual(Set(indices(q, c)), [16], String(c, radix: 16)) }
+        XCTAssertEqual(Set(indices(q, 0xFF0000)), [196])
+        XCTAssertEqual(Set(indices(q, 0x5F87AF)), [16 + 36 * 1 + 6 * 2 + 3])
+        XCTAssertEqual(Set(indices(q, 0x808080)), [244])
+    }
+
+    /// A colour between two levels becomes a pattern of both, in proportion.
+    func testBetweenLevelsBecomesAPattern() {
+        let q = Quantizer(mode: .c256)
+        let dark = indices(q, 0x300000)  // about half-way between cube levels 0 and 95 in red
+        XCTAssertEqual(Set(dark), [16, 52])
+        XCTAssertEqual(dark.filter { $0 == 52 }.count, 8, "half of the 16 thresholds")
+    }
+
+    /// Greys use only the grey entries: never a hue in 16 or 8 colours.
+    func testGreysStayGrey() {
+        let greys16: Set<Int> = [0, 7, 8, 15]
+        let q16 = Quantizer(mode: .c16), q8 = Quantizer(mode: .c8)
+        for v in stride(from: 0, through: 255, by: 5) {
+            let c = rgb(UInt8(v), UInt8(v), UInt8(min(255, v + 3)))
+            XCTAssertTrue(Set(indices(q16, c)).isSubset(of: greys16), "16 colours, grey \(v)")
+            XCTAssertTrue(Set(indices(q8, c)).isSubset(of: [0, 7]), "8 colours, grey \(v)")
+        }
+        XCTAssertEqual(Set(indices(q16, 0x808080)), [8])
+        XCTAssertEqual(Set(indices(q8, 0x737373)), [0, 7], "mid grey in 8 colours: black and white dots")
+    }
+
+    /// 8 colours keep hue: pure red is red, never mono.
+    func testEightColours() {
+        let q = Quantizer(mode: .c8)
+        XCTAssertEqual(Set(indices(q, 0xCD0000)), [1])
+        XCTAssertTrue(indices(q, 0x00B000).allSatisfy { $0 == 2 })
     }
 }

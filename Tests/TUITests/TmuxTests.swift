@@ -21,7 +21,7 @@ final class TUITmuxTests: XCTestCase {
         screen.components(separatedBy: "\u{1B}[\(sgr);").dropFirst().filter { $0.contains("▀") }.count
     }
 
-    /// The issue's script: start, search a class, three scales forward and one back, change cfg, save, quit.
+    /// The basic session: start, search a class, three scales forward and one back, change cfg, save, quit.
     func testSearchStepCfgSaveQuit() throws {
         let pane = try TmuxPane(command("--output-dir ."), env: ["COLORTERM": "truecolor", "SCALEWISE_TUI_LOG": "tui.log"])
         pane.wait(for: "ready")
@@ -177,7 +177,7 @@ final class TUITmuxTests: XCTestCase {
         }
     }
 
-    /// Edit mode (issue #5): generate and save, `e` offers that PNG, pick a rectangle, run all scales, step,
+    /// Edit mode: generate and save, `e` offers that PNG, pick a rectangle, run all scales, step,
     /// re-roll, save, back out. The saved edit must equal the engine's own in-paint with the same rectangle.
     func testEditModeInpaintsARectangle() throws {
         let pane = try TmuxPane(command("--output-dir .", model: TmuxPane.flexFixture), env: ["COLORTERM": "truecolor"])

@@ -83,6 +83,7 @@ def main():
     ap.add_argument('--images', type=int, default=1)
     ap.add_argument('--sides', type=int, nargs='+', default=[16, 32])
     ap.add_argument('--families', nargs='+', default=['var', 'mambavar', 'mvar'])
+    ap.add_argument('--precision', default='fp32', help='auto, fp32, bf16 or int8 (the tables: fp32)')
     ap.add_argument('--scratch', default='/tmp/scalewise-bench-mvar')
     ap.add_argument('--binary', default=os.path.join(ROOT, '.build', 'release', 'scalewise'))
     args = ap.parse_args()
@@ -94,7 +95,7 @@ def main():
         paths = build(args.depth, side, args.scratch, args.families)
         for family in args.families:
             out = subprocess.run([args.binary, 'bench', '--model', paths[family], '--threads', str(args.threads),
-                                  '--images', str(args.images), '--json'], env=env, check=True, capture_output=True,
+                                  '--images', str(args.images), '--precision', args.precision, '--json'], env=env, check=True, capture_output=True,
                                  text=True)
             results[(family, side)] = r = json.loads(out.stdout.strip().splitlines()[-1])
             print(f'{family:9s} d{args.depth} {16 * side} px: transformer {r["transformer_s"]:.2f} s, decode '

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Build a notMNIST-style font-glyph dataset (62 classes: 0-9, A-Z, a-z) from Debian font packages.
 
-Method: /work/shared/research/datasets.md section 1. Packages are fetched with `apt-get download` and
+Method: every face of the curated Debian font packages renders each glyph centred on a
+64x64 canvas (tools/data/curated_fonts.txt). Packages are fetched with `apt-get download` and
 unpacked with `dpkg -x` into a scratch dir; nothing is installed. Whole font families are held out as
 the test split. Deps: pillow, numpy, fonttools.
 

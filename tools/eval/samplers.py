@@ -85,7 +85,7 @@ class AiMSampler:
 
 
 class FlexVARSampler:
-    """FlexVAR: any schedule (`steps` picks one of variants-spec §5.4 Table 7); VAR-style CFG ramp (eval script
+    """FlexVAR: any schedule (`steps` picks one of the paper's Table 7 schedules); VAR-style CFG ramp (eval script
     default); decode the last scale's codes. Coarse-to-fine rows decode every scale's GT-code map on its own."""
 
     def __init__(self, model, tok):

@@ -1,5 +1,5 @@
 """AiM (hp-l33/AiM, arXiv 2408.12245): raster-order next-token image generation with a Mamba-2-only backbone,
-re-written from ../../shared/research/variants-spec.md §6 under the official parameter names.
+re-written from the paper (§3) and the official code under the official parameter names.
 
 State-dict keys = the official checkpoint's minus the tokenizer (`vqvae.*` lives in the flexvqvae file):
     mamba.backbone.embeddings.word_embeddings.weight [V, D]      (tied: also mamba.lm_head.weight)

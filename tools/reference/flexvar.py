@@ -1,5 +1,5 @@
-"""FlexVAR generator (jiaosiyu1999/FlexVAR models/flexvar.py), re-written from the spec
-(../shared/research/variants-spec.md §5) under the official parameter names, on top of var.py's blocks.
+"""FlexVAR generator (jiaosiyu1999/FlexVAR models/flexvar.py), re-written from the paper
+(§3.4) and the official code under the official parameter names, on top of var.py's blocks.
 
 Differences from VAR:
   * positions: `pos_1LC` is ONE learned map [1, C, P, P] (P = 2 * the largest training side, 32 officially), area-

@@ -1,5 +1,5 @@
-"""FlexVAR's scalable tokenizer (jiaosiyu1999/FlexVAR models/vq_llama.py = LlamaGen VQ-16), re-written from the spec
-(../shared/research/variants-spec.md §5.1) under the official parameter names. Training-capable.
+"""FlexVAR's scalable tokenizer (jiaosiyu1999/FlexVAR models/vq_llama.py = LlamaGen VQ-16), re-written from the paper
+(§3.3) and the official code under the official parameter names. Training-capable.
 
 One code map of ANY size (h, w) decodes to an image of (down*h, down*w) pixels, down = 2**(len(ch_mult)-1):
   encode: f = quant_conv(encoder(img)) [B, Cvae, H, W];  f_k = area-resize(f -> h x w);
@@ -202,16 +202,20 @@ def _hw(s):
 class FlexVQVAE(nn.Module):
     def __init__(self, codebook_size=8912, codebook_embed_dim=32, z_channels=256, ch=128, ch_mult=(1, 1, 2, 2, 4),
                  num_res_blocks=2, codebook_l2_norm=True, commit_loss_beta=0.25, entropy_loss_ratio=0.0,
-                 codebook_show_usage=True):
+                 codebook_show_usage=True, encoder_ch_mult=None, decoder_ch_mult=None):
         super().__init__()
         self.V = self.vocab_size = codebook_size
         self.Cvae = codebook_embed_dim
-        self.downsample = 2 ** (len(ch_mult) - 1)
+        # LlamaGen's ModelArgs has separate encoder_ch_mult and decoder_ch_mult; both default to ch_mult here
+        enc_mult, dec_mult = tuple(encoder_ch_mult or ch_mult), tuple(decoder_ch_mult or ch_mult)
+        self.downsample = 2 ** (len(dec_mult) - 1)
         self.config = dict(codebook_size=codebook_size, codebook_embed_dim=codebook_embed_dim, z_channels=z_channels,
                            ch=ch, ch_mult=list(ch_mult), num_res_blocks=num_res_blocks,
                            codebook_l2_norm=codebook_l2_norm)
-        self.encoder = Encoder(ch, ch_mult, num_res_blocks, z_channels)
-        self.decoder = Decoder(ch, ch_mult, num_res_blocks, z_channels)
+        if enc_mult != tuple(ch_mult) or dec_mult != tuple(ch_mult):
+            self.config.update(encoder_ch_mult=list(enc_mult), decoder_ch_mult=list(dec_mult))
+        self.encoder = Encoder(ch, enc_mult, num_res_blocks, z_channels)
+        self.decoder = Decoder(ch, dec_mult, num_res_blocks, z_channels)
         self.quantize = VectorQuantizer(codebook_size, codebook_embed_dim, commit_loss_beta, entropy_loss_ratio,
                                         codebook_l2_norm, codebook_show_usage)
         self.quant_conv = nn.Conv2d(z_channels, codebook_embed_dim, 1)

@@ -1,5 +1,5 @@
 """Pure-PyTorch Mamba-2 ("SSD") layer under mamba_ssm's parameter names (`mamba_ssm.modules.mamba2.Mamba2`),
-written from ../../shared/research/variants-spec.md §2.2-2.4. No CUDA/Triton kernels, no mamba_ssm import.
+written from the Mamba-2 paper (Dao & Gu 2024: the SSD recurrence, §3, and its chunked algorithm, §6). No CUDA/Triton kernels, no mamba_ssm import.
 
 Parameters (state-dict keys, shapes as in mamba_ssm; E = expand*d_model, H = E/headdim, G = ngroups, N = d_state):
     in_proj.weight  [2E + 2GN + H, d_model]   rows: z (E) | x (E) | B (GN) | C (GN) | dt (H)

@@ -1,5 +1,5 @@
 """M-VAR (OliverRensu/MVAR, arXiv 2411.10433): VAR with intra-scale attention + inter-scale Mamba-2, re-written from
-../../shared/research/variants-spec.md §3 under the official parameter names (flat state dict, `strict=True`).
+the paper (§3.2, eqs. 5-6) and the official code under the official parameter names (flat state dict, `strict=True`).
 
 Block (`blocks.i.`): ada_lin = SiLU -> Linear(C, 9C), rows g1 g2 g3 s1 s2 s3 b1 b2 b3 (each C); LN without affine.
     x += g1 * Attn(LN(x)(1+s1)+b1)    attention only among the tokens of the same scale (block-diagonal)

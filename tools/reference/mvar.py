@@ -1,4 +1,4 @@
-"""MVAR (CVL-UESTC/MVAR models/mvar.py, basic_mvar.py), re-written from the spec (../shared/research/variants-spec.md §4)
+"""MVAR (CVL-UESTC/MVAR models/mvar.py, basic_mvar.py), re-written from the paper (§3) and the official code
 on top of var.py: identical parameters and buffers (a VAR state dict loads strict=True), different attention.
 
   * scale-Markov: a scale's tokens attend only to the tokens of the SAME scale (block-diagonal), never to earlier

@@ -1,5 +1,5 @@
-"""VAR transformer (FoundationVision/VAR models/var.py, basic_var.py, helpers.py) re-written from the spec
-(../shared/research/var-spec.md) under the official parameter names. Also the base of MVAR and FlexVAR.
+"""VAR transformer (FoundationVision/VAR models/var.py, basic_var.py, helpers.py) re-written from the paper
+(§3) and the official code under the official parameter names. Also the base of MVAR and FlexVAR.
 
 `forward` is the teacher-forced, block-causal single pass (the training path and the parity oracle);
 `autoregressive_infer_cfg` is the KV-cached sampler. A `torch.Generator` makes sampling reproducible in PyTorch;

@@ -1,5 +1,5 @@
 """VAR's multi-scale residual VQ-VAE (FoundationVision/VAR models/vqvae.py, quant.py, basic_vae.py),
-re-written from the spec in ../shared/research/var-spec.md under the official parameter names.
+re-written from the paper (Algorithms 1-2) and the official code under the official parameter names.
 
 Generalised only where the official code hard-codes a constant: `ch_mult` (official: (1,1,2,2,4)) and
 `num_res_blocks` (official: 2), so a 64x64 glyph model with a 16x16 latent uses the same code and keys.

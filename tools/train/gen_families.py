@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 import common
 
-# FlexVAR evaluation schedules: paper Table 7 (variants-spec.md §5.4), 256 px rows, for a 16x16 latent; for an 8x8
+# FlexVAR evaluation schedules: paper Table 7, 256 px rows, for a 16x16 latent; for an 8x8
 # latent (32x32 glyphs) our own analogues, ending at 8 like the paper's end at 16.
 FLEX_EVAL_SCHEDULES = {
     6: (1, 2, 4, 6, 10, 16),

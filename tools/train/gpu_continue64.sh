@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Continue the shipped 64-px generators on a lent GPU, in one command that fits a short device budget: the
+# Continue the shipped 64-px generators on a GPU, in one command with a fixed time budget: the
 # tokenizers stay as shipped (unpacked back into training checkpoints), VAR and FlexVAR train concurrently from
 # their shipped files (`--init`), then both are exported to $OUT with their logs. Run from the repository root:
 #

@@ -21,11 +21,14 @@ struct Conv2d {
 
     init(_ w: WeightSource, _ prefix: String, cin: Int, cout: Int, k: Int, stride: Int = 1,
          pad: (Int, Int, Int, Int)? = nil) throws {
-        let wt = try param(w, prefix + ".weight", [cout, cin, k, k])
-        (weight, packed) = w.linearPrecision == .fp32 ? (wt, nil) : (nil, PackedConv(wt))
-        bias = try param(w, prefix + ".bias", [cout])
-        (self.cout, self.cin) = (cout, cin)
-        self.k = k
+        try self.init(weight: param(w, prefix + ".weight", [cout, cin, k, k]), bias: param(w, prefix + ".bias", [cout]),
+                      lowPrecision: w.linearPrecision != .fp32, stride: stride, pad: pad)
+    }
+
+    init(weight wt: Tensor, bias: Tensor, lowPrecision: Bool, stride: Int = 1, pad: (Int, Int, Int, Int)? = nil) {
+        (weight, packed) = lowPrecision ? (nil, PackedConv(wt)) : (wt, nil)
+        self.bias = bias
+        (cout, cin, k) = (wt.shape[0], wt.shape[1], wt.shape[2])
         self.stride = stride
         let p = k / 2
         self.pad = pad ?? (p, p, p, p)
@@ -40,8 +43,13 @@ struct Conv2d {
         let ho = (h + pad.top + pad.bottom - k) / stride + 1
         let wo = (wd + pad.left + pad.right - k) / stride + 1
         let out = scratch.map([cout, ho, wo])  // conv2d writes every element
-        if let packed {
-            packed.apply(x, bias: bias, stride: stride, padding: padding, out: out)
+        if packed != nil {
+            // A map entering or leaving the channels-last nets (the tokenizer's outer 1×1 and 3×3 convs).
+            let src = HalfMap(chw: x, scratch)
+            let y = channelsLast(src, scratch)
+            scratch.recycle(src.storage)
+            transpose(y.ptr, rows: ho * wo, cols: cout, into: out.ptr)
+            scratch.recycle(y)
         } else {
             conv2d(x, weight: weight!, bias: bias, stride: stride, padding: padding, out: out, scratch: scratch)
         }
@@ -51,15 +59,67 @@ struct Conv2d {
     /// Nearest-neighbour ×2 followed by this 3×3 conv; the fp32 path does it without materialising the 4× map.
     func upsampled(_ x: Tensor, _ scratch: Scratch = Scratch()) -> Tensor {
         let out = scratch.map([cout, x.shape[1] * 2, x.shape[2] * 2])
-        if let packed {
-            let up = scratch.map([x.shape[0], x.shape[1] * 2, x.shape[2] * 2])
-            upsampleNearest2x(x, into: up)
-            packed.apply(up, bias: bias, stride: 1, padding: .uniform(1), out: out)
-            scratch.recycle(up)
-        } else {
-            upsampleNearest2xConv3x3(x, weight: weight!, bias: bias, out: out, scratch: scratch)
-        }
+        upsampleNearest2xConv3x3(x, weight: weight!, bias: bias, out: out, scratch: scratch)
         return out
+    }
+
+    // MARK: channels-last, bf16 (low-precision path)
+
+    /// out `[Ho, Wo, O]` = conv(x) + bias, or, given `sum`, sum + conv(x) + bias written into sum's storage.
+    func channelsLast(_ x: HalfMap, _ scratch: Scratch, accumulatingInto sum: Tensor? = nil) -> Tensor {
+        let (ho, wo) = packed!.outputSize(height: x.h, width: x.w, stride: stride, padding: padding)
+        precondition(x.c == cin && (sum == nil || sum!.shape == [ho, wo, cout]), "conv: input \(x.c) channels")
+        let out = sum ?? scratch.map([ho, wo, cout])
+        packed!.apply(channelsLast: x.ptr, height: x.h, width: x.w, bias: bias.ptr, stride: stride,
+                      padding: padding, accumulate: sum != nil, out: out.ptr)
+        return out
+    }
+
+    /// Nearest-neighbour ×2 then this conv, consuming x `[H, W, C]`.
+    func upsampledChannelsLast(_ x: Tensor, _ scratch: Scratch) -> Tensor {
+        let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
+        let up = HalfMap(h: 2 * h, w: 2 * w, c: c, scratch)
+        upsampleNearest2xChannelsLast(x.ptr, height: h, width: w, channels: c, out: up.ptr)
+        scratch.recycle(x)
+        let y = channelsLast(up, scratch)
+        scratch.recycle(up.storage)
+        return y
+    }
+
+    /// This conv on x `[H, W, C]` (f32, consumed): the input rounded to bf16 first (shortcuts, downsampling,
+    /// attention's output projection).
+    func channelsLast(rounding x: Tensor, _ scratch: Scratch, accumulatingInto sum: Tensor? = nil) -> Tensor {
+        let src = HalfMap(rounding: x, scratch)
+        scratch.recycle(x)
+        let y = channelsLast(src, scratch, accumulatingInto: sum)
+        scratch.recycle(src.storage)
+        return y
+    }
+}
+
+/// A channels-last bf16 map `[H, W, C]`, the source of a bf16 convolution, in a scratch buffer of Floats.
+struct HalfMap {
+    let h: Int, w: Int, c: Int
+    let storage: Tensor
+    var ptr: UnsafeMutablePointer<UInt16> { UnsafeMutableRawPointer(storage.ptr).assumingMemoryBound(to: UInt16.self) }
+
+    init(h: Int, w: Int, c: Int, _ scratch: Scratch) {
+        (self.h, self.w, self.c) = (h, w, c)
+        storage = scratch.map([(h * w * c + 1) / 2])
+    }
+
+    /// x `[H, W, C]` rounded.
+    init(rounding x: Tensor, _ scratch: Scratch) {
+        self.init(h: x.shape[0], w: x.shape[1], c: x.shape[2], scratch)
+        roundToBF16(x.ptr, count: x.count, into: ptr)
+    }
+
+    /// x `[C, H, W]` (NCHW) transposed and rounded.
+    init(chw x: Tensor, _ scratch: Scratch) {
+        let t = scratch.map([x.shape[1], x.shape[2], x.shape[0]])
+        transpose(x.ptr, rows: x.shape[0], cols: x.shape[1] * x.shape[2], into: t.ptr)
+        self.init(rounding: t, scratch)
+        scratch.recycle(t)
     }
 }
 
@@ -76,6 +136,14 @@ struct GroupNorm {
     func callAsFunction(_ x: Tensor, silu: Bool, _ scratch: Scratch = Scratch()) -> Tensor {
         let y = scratch.map(x.shape)
         groupNorm(x, groups: groups, eps: eps, gamma: gamma, beta: beta, fusedSiLU: silu, out: y)
+        return y
+    }
+
+    /// x `[H, W, C]` normalised (and SiLU'd) into the bf16 source of the next convolution.
+    func channelsLast(_ x: Tensor, silu: Bool, _ scratch: Scratch) -> HalfMap {
+        let y = HalfMap(h: x.shape[0], w: x.shape[1], c: x.shape[2], scratch)
+        groupNormChannelsLast(x.ptr, pixels: x.shape[0] * x.shape[1], channels: x.shape[2], groups: groups, eps: eps,
+                              gamma: gamma.ptr, beta: beta.ptr, silu: silu, out: y.ptr)
         return y
     }
 
@@ -115,31 +183,46 @@ struct ResnetBlock {
         }
         return h
     }
+
+    /// The same block on a channels-last map, consuming x: the residual is added by conv2 as it writes.
+    func channelsLast(_ x: Tensor, _ scratch: Scratch) -> Tensor {
+        let n1 = norm1.channelsLast(x, silu: true, scratch)
+        let h1 = conv1.channelsLast(n1, scratch)
+        scratch.recycle(n1.storage)
+        let n2 = norm2.channelsLast(h1, silu: true, scratch)
+        scratch.recycle(h1)
+        let residual = shortcut.map { $0.channelsLast(rounding: x, scratch) } ?? x
+        let y = conv2.channelsLast(n2, scratch, accumulatingInto: residual)
+        scratch.recycle(n2.storage)
+        return y
+    }
 }
 
 /// Single-head self-attention over all H·W positions, softmax scale C^−½.
 /// VAR names a fused `qkv` 1×1 conv; LlamaGen names separate `q`, `k`, `v` convs.
 struct AttnBlock {
     let norm: GroupNorm
-    let qkv: Tensor, qkvBias: Tensor  // [3C, C], [3C]
+    let qkv: Conv2d  // 1×1, C → 3C
     let proj: Conv2d
     let C: Int
 
     init(_ w: WeightSource, _ prefix: String, channels c: Int, fusedQKV: Bool) throws {
         C = c
         norm = try GroupNorm(w, prefix + ".norm", channels: c)
+        let weight: Tensor, bias: Tensor
         if fusedQKV {
-            qkv = try param(w, prefix + ".qkv.weight", [3 * c, c, 1, 1])
-            qkvBias = try param(w, prefix + ".qkv.bias", [3 * c])
+            weight = try param(w, prefix + ".qkv.weight", [3 * c, c, 1, 1])
+            bias = try param(w, prefix + ".qkv.bias", [3 * c])
         } else {
             var wts: [Float] = [], bs: [Float] = []
             for n in ["q", "k", "v"] {
                 wts += try w.floats("\(prefix).\(n).weight", shape: [c, c, 1, 1])
                 bs += try w.floats("\(prefix).\(n).bias", shape: [c])
             }
-            qkv = Tensor(shape: [3 * c, c, 1, 1], data: wts)
-            qkvBias = Tensor(shape: [3 * c], data: bs)
+            weight = Tensor(shape: [3 * c, c, 1, 1], data: wts)
+            bias = Tensor(shape: [3 * c], data: bs)
         }
+        qkv = Conv2d(weight: weight, bias: bias, lowPrecision: w.linearPrecision != .fp32)
         proj = try Conv2d(w, prefix + ".proj_out", cin: c, cout: c, k: 1)
     }
 
@@ -147,16 +230,13 @@ struct AttnBlock {
         let (h, wd) = (x.shape[1], x.shape[2])
         let n = h * wd
         let hn = norm(x, silu: false, scratch)
-        let qkvMap = scratch.map([3 * C, h, wd])
-        conv2d(hn, weight: qkv, bias: qkvBias, padding: .zero, out: qkvMap, scratch: scratch)
+        let qkvMap = qkv(hn, scratch)
         scratch.recycle(hn)
         // Channel-major [3C, N] → token-major [N, 3C] so the shared attention kernel applies.
         let tokens = Tensor(shape: [n, 3 * C])
         transpose(qkvMap.ptr, rows: 3 * C, cols: n, into: tokens.ptr)
         let o = Tensor(shape: [n, C])
-        attention(q: tokens.ptr, ldq: 3 * C, queries: n, k: tokens.ptr + C, ldk: 3 * C, v: tokens.ptr + 2 * C,
-                  ldv: 3 * C, keys: n, heads: 1, headDim: C, scale: 1 / Float(C).squareRoot(), out: o.ptr, ldo: C,
-                  scratch: scratch)
+        attend(tokens, n, into: o, scratch)
         let oMap = scratch.map([C, h, wd])
         transpose(o.ptr, rows: n, cols: C, into: oMap.ptr)
         scratch.recycle(qkvMap)
@@ -164,5 +244,24 @@ struct AttnBlock {
         scratch.recycle(oMap)
         add(x, into: y)
         return y
+    }
+
+    /// Softmax attention of token-major qkv `[N, 3C]` into o `[N, C]`.
+    private func attend(_ qkv: Tensor, _ n: Int, into o: Tensor, _ scratch: Scratch) {
+        attention(q: qkv.ptr, ldq: 3 * C, queries: n, k: qkv.ptr + C, ldk: 3 * C, v: qkv.ptr + 2 * C,
+                  ldv: 3 * C, keys: n, heads: 1, headDim: C, scale: 1 / Float(C).squareRoot(), out: o.ptr, ldo: C,
+                  scratch: scratch)
+    }
+
+    /// The same block on a channels-last map (already token-major), consuming x.
+    func channelsLast(_ x: Tensor, _ scratch: Scratch) -> Tensor {
+        let (h, wd) = (x.shape[0], x.shape[1])
+        let hn = norm.channelsLast(x, silu: false, scratch)
+        let tokens = qkv.channelsLast(hn, scratch)
+        scratch.recycle(hn.storage)
+        let o = scratch.map([h, wd, C])
+        attend(tokens, h * wd, into: o, scratch)
+        scratch.recycle(tokens)
+        return proj.channelsLast(rounding: o, scratch, accumulatingInto: x)
     }
 }

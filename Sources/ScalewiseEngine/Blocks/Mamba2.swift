@@ -99,7 +99,7 @@ struct Mamba2 {
 /// One layer's recurrent state for `rows` conditioning rows: the conv window [rows, K−1, E+2GN] (the last K−1
 /// pre-conv xBC vectors, oldest first; mamba_ssm keeps [rows, E+2GN, K] with the current input last) and the
 /// SSM state [rows, H, P, N]. Zero at the start of a sequence.
-final class Mamba2State: @unchecked Sendable {
+final class Mamba2State {
     let rows: Int, windowSize: Int, stateSize: Int
     let conv: Tensor, ssm: Tensor
 
@@ -129,7 +129,7 @@ final class Mamba2State: @unchecked Sendable {
 }
 
 /// Scratch buffers reused by every Mamba-2 call of a run (grown on demand, never shrunk).
-final class Mamba2Workspace: @unchecked Sendable {
+final class Mamba2Workspace {
     private var buffers: [Tensor] = []
 
     func buffer(_ i: Int, _ count: Int) -> UnsafeMutablePointer<Float> {
@@ -141,7 +141,7 @@ final class Mamba2Workspace: @unchecked Sendable {
 
 /// Every layer's Mamba state for one run, with a snapshot at each step boundary keyed by the number of tokens
 /// consumed (as a KV cache's length), so stepping back to any completed step costs nothing.
-final class RecurrentStates: @unchecked Sendable {
+final class RecurrentStates {
     let layers: [Mamba2.Config], rows: Int
     private var snapshots: [Int: [Mamba2State]] = [:]
 

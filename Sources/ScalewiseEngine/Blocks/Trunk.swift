@@ -4,7 +4,7 @@ import ScalewiseKernels
 /// The class-conditional AdaLN transformer that VAR, FlexVAR and MVAR checkpoints share (same keys):
 /// class embedding (last row = null class), `pos_start`, `word_embed`, the blocks and the AdaLN head.
 /// Positions and the inference procedure are each family's own.
-final class VARTrunk: @unchecked Sendable {
+final class VARTrunk: Sendable {
     let C: Int, vocab: Int, Cvae: Int, numClasses: Int
     let classEmb: Tensor  // [classes + 1, C]
     let posStart: Tensor  // [1, 1, C]
@@ -88,7 +88,7 @@ final class TrunkRun {
         let condSiLU = siluCopy(cond)
         blockMods = trunk.blocks.map { $0.modulation(condSiLU) }
         headMod = trunk.head.modulation(condSiLU)
-        caches = trunk.blocks.map { _ in KVCache(rows: labels.count, capacity: capacity, C: C) }
+        caches = trunk.blocks.map { _ in KVCache(rows: labels.count, capacity: capacity, C: C, bf16: trunk.pool == .openmp) }
         let mambas = trunk.blocks.compactMap { $0.mamba?.config }
         recurrent = mambas.isEmpty ? nil : RecurrentStates(layers: mambas, rows: rows)
         let n = rows * maxTokens, hiddenDim = trunk.blocks.first?.fc1.cout ?? 4 * C

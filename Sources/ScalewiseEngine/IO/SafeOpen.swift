@@ -41,6 +41,27 @@ public enum SafeOpen {
         return .success((fd, Int(st.st_size)))
     }
 
+    /// The bytes of the regular file at `path` (a config, a manifest, a cache reference), at most `limit` of
+    /// them; a FIFO, device or directory, or a larger file, is an error instead of a hang or a huge read.
+    public static func readRegularFile(_ path: String, limit: Int) throws -> Data {
+        let (fd, size): (Int32, Int)
+        switch openInput(path) {
+        case .success(let r): (fd, size) = r
+        case .failure(let e): throw InputError("\(path): \(e.detail)")
+        }
+        defer { close(fd) }
+        guard size <= limit else { throw InputError("\(path): \(size) bytes, more than the \(limit) allowed") }
+        var data = Data(count: size)
+        var done = 0
+        while done < size {
+            let n = data.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, size - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            done += n
+        }
+        return data.prefix(done)
+    }
+
     /// Nil when `path` may be written as an output (absent, or a regular file that is not a symlink), else
     /// what it is.
     public static func outputProblem(_ path: String) -> String? {

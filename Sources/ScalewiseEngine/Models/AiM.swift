@@ -7,7 +7,7 @@ import ScalewiseKernels
 /// residual r): r ← r + h_{i−1};  h_i = gate ⊙ Mamba2(RMSNorm(r)·(1 + scale) + shift). Output:
 /// logits = E·(RMSNorm(RMSNorm_f(r + h_last))·(1 + scale_f) + shift_f) with E the word embeddings (tied head).
 /// No attention, no MLP: the state per layer is Mamba's conv window and SSM state, whatever the length.
-public final class AiM: @unchecked Sendable {
+public final class AiM: Sendable {
     public struct Config: Codable, Sendable, Equatable {
         public var d_model = 768
         public var n_layer = 24
@@ -85,12 +85,11 @@ public final class AiM: @unchecked Sendable {
     }
 
     /// The config from our metadata, or inferred from an official checkpoint's shapes (which sample with shift 1).
-    public static func config(from w: WeightSource) throws -> Config {
-        if let json = w.metadata["config"] {
-            let c = try decodeConfig(Config.self, json, path: w.path)
-            try c.validate(w)
-            return c
-        }
+    public static func config(from w: WeightSource, override: String? = nil) throws -> Config {
+        try ConfigSource.resolve(w, override: override, infer: inferConfig)
+    }
+
+    static func inferConfig(_ w: WeightSource, _ override: [String: Any]) throws -> Config {
         var c = Config()
         guard let tied = tiedNames.first(where: w.has) else {
             throw WeightsError.mismatch(w.path, "no `\(tiedNames[0])`: not an AiM checkpoint")
@@ -102,7 +101,6 @@ public final class AiM: @unchecked Sendable {
         c.adaln_group = w.has(prefix + "adaln_group.1.weight")
         if c.adaln_group { c.num_groups = try w.dim(prefix + "adaln_group.1.weight", 0, rank: 2) / max(1, 3 * c.d_model) }
         c.sample_pos_shift = 1
-        try c.validate(w)
         return c
     }
 
@@ -224,4 +222,72 @@ final class AiMRun {
             }
         }
     }
+}
+
+/// An AiM generator: one step per row of the token map.
+public final class AiMGenerator: Generator {
+    public let info: GeneratorInfo
+    public let model: AiM
+
+    init(info: GeneratorInfo, model: AiM) { (self.info, self.model) = (info, model) }
+
+    public var schedules: [[ScaleShape]] {
+        [[ScaleShape](repeating: ScaleShape(1, model.config.side), count: model.config.side)]
+    }
+
+    public func makeSession(classIndex: Int, options: SamplingOptions, schedule: [ScaleShape]?) throws -> GenerationSession {
+        if let s = schedule, s != schedules[0] {
+            throw EngineError.badArgument("AiM generates its \(model.config.num_tokens) tokens row by row; no other schedule")
+        }
+        return try AiMSession(model: model, classIndex: classIndex, options: options)
+    }
+
+    /// Per token and row: every layer's Mamba-2 and the tied head; then one decode of the full map.
+    public func flops(cfg: Float) -> (transformer: Double, decoder: Double) {
+        let c = model.config, perToken = model.layers.reduce(0) { $0 + $1.mixer.flops(tokens: 1) } + 2 * Double(c.d_model * c.vocab_size)
+        return (perToken * Double(c.num_tokens) * (cfg == 1 ? 1 : 2), model.tokenizer?.decoder.flops(h: c.side, w: c.side) ?? 0)
+    }
+
+    /// Every layer's Mamba state: all a session keeps besides the tokens.
+    public func stateBytes(cfg: Float) -> Int {
+        model.layers.reduce(0) { $0 + Mamba2State.bytes($1.mixer.config, rows: cfg == 1 ? 1 : 2) }
+    }
+
+    static func load(_ w: WeightSource, _ ctx: LoadContext) throws -> Generator {
+        let cfg = try AiM.config(from: w, override: ctx.config)
+        let model = try AiM(w, config: cfg, tokenizer: try tokenizer(for: w, ctx))
+        return AiMGenerator(info: try ctx.info(w, family: .aim, classes: cfg.num_classes), model: model)
+    }
+
+    /// AiM's LlamaGen VQ-16 tokenizer: inside the checkpoint under `vqvae.` (official files, ours), or the file
+    /// named by `--tokenizer` / the `tokenizer` metadata. Its config is our `tokenizer_config` metadata (or a
+    /// tokenizer file's own `config`), else read from its shapes.
+    static func tokenizer(for w: WeightSource, _ ctx: LoadContext) throws -> FlexVQVAE {
+        var src: WeightSource = ctx.tokenizerWeights(w)
+        if ctx.tokenizer != nil || w.metadata["tokenizer"] != nil {
+            src = try ctx.openTokenizer(for: w, official: "")
+        }
+        let tw: WeightSource = src.has("vqvae.quantize.embedding.weight") ? PrefixedWeights(src, prefix: "vqvae.") : src
+        // A generator file keeps its tokenizer's config under `tokenizer_config`; a tokenizer file of ours under `config`.
+        let meta = ["tokenizer_config": w.metadata["tokenizer_config"] ?? src.metadata["tokenizer_config"]
+                    ?? (src.metadata["family"] == "flexvqvae" ? src.metadata["config"] : nil)].compactMapValues { $0 }
+        let c = try ConfigSource.resolve(MetadataOverlay(tw, meta), key: "tokenizer_config", override: ctx.tokenizerConfig,
+                                         flag: "--tokenizer-config", infer: FlexVQVAE.inferConfig)
+        return try FlexVQVAE(tw, config: c)
+    }
+}
+
+extension ModelFamily {
+    /// AiM (Li et al. 2024, "Scalable Autoregressive Image Generation with Mamba"), detected by its tied word-embedding head.
+    static let aim: ModelFamily = ModelFamily(
+        name: "aim", title: "AiM",
+        capabilities: FamilyCapabilities(stepUnit: "row"),
+        defaults: SamplingOptions(cfg: 5, topK: 600, topP: 0.98, constantCFG: true),  // AiM's demo
+        detect: { w in AiM.tiedNames.contains(where: w.has) },
+        load: AiMGenerator.load,
+        convertConfig: { w in
+            let c = try AiM.config(from: w)  // the official safetensors; its tokenizer stays inside under `vqvae.`
+            return (try configJSON(c), c.num_classes)
+        },
+        cfgModes: [.constant])
 }

@@ -51,32 +51,3 @@ extension VARTrunk {
         return total
     }
 }
-
-extension VAR {
-    /// Transformer FLOPs of one image: `rows` conditioning rows (2 with guidance), every scale, every block.
-    /// M-VAR attends within the scale and adds its Mamba sublayer.
-    func flops(rows: Int) -> Double {
-        trunk.flops(lengths: config.patch_nums.map { $0 * $0 }, cached: !isMambaVAR) * Double(rows)
-    }
-}
-
-extension FlexVARGenerator {
-    /// The default schedule, KV-cached like VAR; the decoder runs once, on the last step's codes.
-    public func flops(cfg: Float) -> (transformer: Double, decoder: Double) {
-        let s = defaultSchedule, last = s.last!
-        let rows = Double(cfg == 0 ? 1 : 2)
-        return (model.trunk.flops(lengths: s.map(\.count), cached: true) * rows,
-                model.tokenizer.decoder.flops(h: last.h, w: last.w))
-    }
-}
-
-extension VARGenerator {
-    /// MVAR counts its scale-local attention as dense within the scale (its 7×7 windows cost less still).
-    public func flops(cfg: Float) -> (transformer: Double, decoder: Double) {
-        let side = model.tokenizer.latentSide
-        let rows = Double(cfg == 0 || (family == "mvar" && cfg == 1) ? 1 : 2)
-        let t = family == "mvar" ? model.trunk.flops(lengths: model.config.patch_nums.map { $0 * $0 }, cached: false) * rows
-            : model.flops(rows: Int(rows))
-        return (t, model.tokenizer.decoder.flops(h: side, w: side))
-    }
-}

@@ -7,58 +7,48 @@ import ScalewiseKernels
 /// feeds both rows. The session keeps only the states after the last fed token: stepping
 /// back truncates the tokens and the next step rebuilds the states in one chunked pass over them (GEMMs) —
 /// a snapshot per row would cost 39 MB each for AiM-B.
-public final class AiMSession: GenerationSession, @unchecked Sendable {
-    public let model: AiM, classIndex: Int, options: SamplingOptions
-    /// One 1×side "scale" per row of the map.
-    public let scales: [ScaleShape]
-    public private(set) var scaleSeeds: [UInt64], results: [ScaleResult] = []
-    public var completed: Int { results.count }
+public final class AiMSession: SessionCore {
+    public let model: AiM
     /// The image tokens so far, row-major.
     public private(set) var tokens: [Int32] = []
     /// Image token k is fed at position k + posShift (the file's `sample_pos_shift`; settable for analysis).
     public var posShift: Int
     /// Keep each row's guided logits in `lastLogits` ([side, V], tests and analysis).
-    public var keepLogits: Bool {
+    public override var keepLogits: Bool {
         get { sampler.keepLogits }
         set { sampler.keepLogits = newValue }
     }
-    public private(set) var lastLogits: [Float] = []
+    public override var lastLogits: [Float] { rowLogits }
 
     private let run: AiMRun
     private var sampler: GuidedSampler
+    private var rowLogits: [Float] = []
     /// Sequence elements (class token first) folded into the states.
     private var consumed = 0
 
     public init(model: AiM, classIndex: Int, options: SamplingOptions) throws {
-        guard (0..<model.config.num_classes).contains(classIndex) else {
-            throw EngineError.badArgument("class \(classIndex) is out of range 0…\(model.config.num_classes - 1)")
-        }
+        let classIndex = try Self.checked(class: classIndex, of: model.config.num_classes)
+        // AiM's sampler has one guidance rule, the constant one: the session runs and reports it whatever the options
+        // say (the CLI refuses `--cfg-mode ramp` for AiM).
+        var options = options
+        options.cfgMode = .constant
         self.model = model
-        self.classIndex = classIndex
-        self.options = options
         let side = model.config.side
-        scales = [ScaleShape](repeating: ScaleShape(1, side), count: side)
-        scaleSeeds = [UInt64](repeating: options.seed, count: side)
         posShift = model.config.posShift
         // cfg 1 is the conditional logits alone: skip the unconditional row.
         run = AiMRun(model: model, labels: options.cfg == 1 ? [classIndex] : [classIndex, model.nullClass])
         sampler = GuidedSampler(vocab: model.config.vocab_size)
+        // One 1×side "scale" per row of the map.
+        super.init(classIndex: classIndex, options: options, scales: [ScaleShape](repeating: ScaleShape(1, side), count: side),
+                   vocab: model.config.vocab_size, unit: "row")
     }
 
-    public func step() throws -> ScaleResult { try step(forcing: nil) }
-
-    /// Generates one row; with `forcing`, the given tokens are fed instead of sampled (teacher forcing).
-    public func step(forcing forced: [Int32]?) throws -> ScaleResult {
-        let si = completed, side = model.config.side, V = model.config.vocab_size
-        guard si < scales.count else { throw EngineError.badArgument("all \(scales.count) rows are done") }
-        if let f = forced, f.count != side || !f.allSatisfy({ (0..<Int32(V)).contains($0) }) {
-            throw EngineError.badArgument("forced tokens for row \(si) must be \(side) ids in 0..<\(V)")
-        }
-        let start = DispatchTime.now().uptimeNanoseconds
+    /// Row si, token by token through the recurrence; each token feeds both conditioning rows.
+    override func advance(step si: Int, forcing forced: [Int32]?, rng: inout Rng) -> (tokens: [Int32], guidance: Float) {
+        let side = model.config.side
         if consumed != si * side { rebuildStates() }
-        var rng = Rng(seed: scaleSeeds[si], stream: UInt64(si))
         let t = options.cfg - 1
-        var row: [Int32] = [], rowLogits: [Float] = []
+        var row: [Int32] = [], logits: [Float] = []
         for j in (si * side)..<((si + 1) * side) {
             let x = model.elements(j..<(j + 1), labels: run.labels, tokens: tokens, posShift: posShift)
             run.forward(x, tokens: 1, scan: .recurrent)
@@ -66,16 +56,12 @@ public final class AiMSession: GenerationSession, @unchecked Sendable {
             let token = sampler.sample(run.logits.ptr, rows: run.rows, tokens: 1, guidance: t, topK: options.topK,
                                        topP: options.topP, temperature: options.temperature, rng: &rng,
                                        forced: forced.map { [$0[j - si * side]] })[0]
-            if keepLogits { rowLogits += sampler.lastLogits }
+            if keepLogits { logits += sampler.lastLogits }
             row.append(token)
             tokens.append(token)
         }
-        lastLogits = rowLogits
-        let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-        let result = ScaleResult(index: si, shape: scales[si], tokens: row, guidance: run.rows == 2 ? t : 0,
-                                 milliseconds: ms)
-        results.append(result)
-        return result
+        rowLogits = logits
+        return (row, run.rows == 2 ? options.cfg : 0)
     }
 
     /// States after the kept tokens, from zero: element 0 (the class) and every token but the last, whose
@@ -90,18 +76,7 @@ public final class AiMSession: GenerationSession, @unchecked Sendable {
         consumed = n
     }
 
-    public func rewind(to k: Int) {
-        let k = max(0, min(k, completed))
-        results.removeLast(completed - k)
-        tokens.removeLast(tokens.count - k * model.config.side)
-    }
-
-    public func overrideSeed(scale k: Int, seed: UInt64) { scaleSeeds[k] = seed }
-
-    public func reroll(from k: Int, seed: UInt64) {
-        rewind(to: k)
-        for i in k..<scaleSeeds.count { scaleSeeds[i] = seed }
-    }
+    override func truncate(to k: Int) { tokens.removeLast(tokens.count - k * model.config.side) }
 
     /// The code map after `k` rows with the rows not yet generated left at zero: [D, side, side].
     public func codes(after k: Int) -> Tensor? {
@@ -114,7 +89,7 @@ public final class AiMSession: GenerationSession, @unchecked Sendable {
         return full
     }
 
-    public func preview(after k: Int, tier: PreviewTier) -> RGBImage {
+    public override func preview(after k: Int, tier: PreviewTier) -> RGBImage {
         guard let vq = model.tokenizer, let c = codes(after: k) else {
             return RGBImage(width: model.config.side, height: model.config.side)
         }

@@ -14,6 +14,9 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     public var moreSmooth: Bool
     public var seed: UInt64
     public var constantCFG: Bool?
+    /// The guidance rule ("ramp" or "constant"); records without it ran their family's rule of the time: ramp
+    /// for VAR, MVAR and M-VAR, constant for AiM, `constant_cfg` for FlexVAR.
+    public var cfgMode: CFGMode?
     public var temperature: Float?
     /// Per-scale seeds when the image was re-rolled from a later scale (nil when all equal `seed`).
     public var scaleSeeds: [UInt64]?
@@ -24,12 +27,15 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     /// The generator's linear-layer precision ("fp32", "bf16", "int8"); absent in records from before
     /// precisions existed, which were all fp32.
     public var precision: String?
+    /// A grid sheet of this many images, seeds `seed`, `seed`+1, … (nil for a single image).
+    public var grid: Int?
     public var engine = "scalewise \(scalewiseVersion)"
 
     enum CodingKeys: String, CodingKey {
-        case version, model, family, schedule, seed, engine, edit, precision
+        case version, model, family, schedule, seed, engine, edit, precision, grid
         case classIndex = "class", className = "class_name", cfg, topK = "top_k", topP = "top_p"
         case moreSmooth = "more_smooth", scaleSeeds = "scale_seeds", constantCFG = "constant_cfg", temperature
+        case cfgMode = "cfg_mode"
     }
 
     public init(generator: Generator, session: GenerationSession) {
@@ -44,6 +50,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         moreSmooth = o.moreSmooth
         seed = o.seed
         constantCFG = o.constantCFG ? true : nil
+        cfgMode = o.cfgMode
         temperature = o.temperature == 1 ? nil : o.temperature
         let seeds = session.scaleSeeds
         scaleSeeds = seeds.allSatisfy { $0 == o.seed } ? nil : seeds
@@ -52,8 +59,9 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     }
 
     public var options: SamplingOptions {
-        SamplingOptions(cfg: cfg, topK: topK, topP: topP, moreSmooth: moreSmooth, seed: seed,
-                        constantCFG: constantCFG ?? false, temperature: temperature)
+        let legacy: CFGMode = family == "aim" || (family == "flexvar" && constantCFG == true) ? .constant : .ramp
+        return SamplingOptions(cfg: cfg, topK: topK, topP: topP, moreSmooth: moreSmooth, seed: seed,
+                               constantCFG: (cfgMode ?? legacy) == .constant, temperature: temperature)
     }
 
     /// The record as JSON. Sampling values are checked before generation (`SamplingRules`), so a
@@ -74,6 +82,14 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     /// Decodes and checks a record read from `path`: sampling values by `SamplingRules` (as if given as
     /// flags), the schedule's sizes by `ScheduleRules` (the model's own limits are checked when it loads).
     public static func parse(_ json: String, path: String = "the PNG") throws -> GenerationRecord {
+        // The guidance rule by the rule defaults and flags follow, before the decoder would only say "not valid".
+        if case .object(let members)? = Array(json.utf8).withUnsafeBytes({ try? JSON.parse($0) }),
+           let mode = members.first(where: { $0.0 == "cfg_mode" })?.1, mode != .null {
+            guard case .string(let text) = mode else {
+                throw InputError("the record in \((path as NSString).lastPathComponent): cfg_mode is not a string")
+            }
+            _ = try SamplingRules.cfgMode(text, from: .record(path))
+        }
         let r: GenerationRecord
         do {
             r = try JSONDecoder().decode(GenerationRecord.self, from: Data(json.utf8))
@@ -100,13 +116,14 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
             ("Seed", "\(seed)"), ("Top-k", "\(topK)"), ("Top-p", fmt(topP)),
         ]
         if moreSmooth { items.append(("More smooth", "true")) }
-        if constantCFG == true { items.append(("CFG mode", "constant")) }
+        if let m = cfgMode ?? (constantCFG == true ? .constant : nil) { items.append(("CFG mode", m.rawValue)) }
         if let t = temperature { items.append(("Temperature", fmt(t))) }
         items.append(("Schedule", schedule.map { $0.h == $0.w ? "\($0.h)" : "\($0.h)x\($0.w)" }.joined(separator: " ")))
         items += [("Model", model)]
         if let p = precision { items.append(("Precision", p)) }
         items.append(("Version", engine))
         if let e = edit { items.append(("Edit", e)) }
+        if let n = grid { items.append(("Batch size", "\(n)")) }
         return "\(className)\n" + items.map { "\($0.0): \(q($0.1))" }.joined(separator: ", ")
     }
 

@@ -38,6 +38,34 @@ struct ConvLevel {
         }
         return h
     }
+
+    /// The same on a channels-last map (bf16 convolutions), consuming x.
+    func runChannelsLast(_ x: Tensor, _ scratch: Scratch) -> Tensor {
+        var h = x
+        for (j, b) in blocks.enumerated() {
+            h = b.channelsLast(h, scratch)
+            if !attns.isEmpty { h = attns[j].channelsLast(h, scratch) }
+        }
+        return h
+    }
+}
+
+/// Runs a convolutional net: `fp32` on NCHW maps (the reference), `channelsLast` when its convolutions are bf16,
+/// converting the input `[C, H, W]` to `[H, W, C]` and the output back. Each pass recycles its maps through one
+/// scratch, so pages are touched only while the pass grows; bf16 passes run on oneDNN's OpenMP threads, and so
+/// do the loops between their convolutions.
+private func runNet(lowPrecision: Bool, _ x: Tensor, scratches: ScratchPool, fp32: (Tensor, Scratch) -> Tensor,
+                    channelsLast: (Tensor, Scratch) -> Tensor) -> Tensor {
+    guard lowPrecision else { return Threads.$pool.withValue(.dispatch) { scratches.with { fp32(x, $0) } } }
+    return Threads.$pool.withValue(.openmp) { scratches.with { s in
+        let t = s.map([x.shape[1], x.shape[2], x.shape[0]])
+        transpose(x.ptr, rows: x.shape[0], cols: x.shape[1] * x.shape[2], into: t.ptr)
+        let y = channelsLast(t, s)
+        let out = Tensor(shape: [y.shape[2], y.shape[0], y.shape[1]])
+        transpose(y.ptr, rows: y.shape[0] * y.shape[1], cols: y.shape[2], into: out.ptr)
+        s.recycle(y)
+        return out
+    } }
 }
 
 /// Recycles `old` (a map of the pass that nothing reads any more) and returns `new`.
@@ -52,6 +80,7 @@ struct ConvDecoder {
     let levels: [ConvLevel]  // in execution order: lowest resolution first
     let normOut: GroupNorm
     let convOut: Conv2d
+    let scratches = ScratchPool()
 
     init(_ w: WeightSource, prefix: String, naming: ConvNetNaming, ch: Int, chMult: [Int], numResBlocks: Int,
          zChannels: Int, usingSA: Bool, usingMidSA: Bool, outChannels: Int = 3) throws {
@@ -82,14 +111,25 @@ struct ConvDecoder {
         convOut = try Conv2d(w, prefix + ".conv_out", cin: cin, cout: outChannels, k: 3)
     }
 
-    /// One pass; its maps are recycled through one scratch, so pages are touched only while the pass grows.
-    /// bf16 convolutions run on oneDNN's OpenMP threads, and so do the loops between them.
     func callAsFunction(_ z: Tensor) -> Tensor {
-        Threads.$pool.withValue(convIn.packed == nil ? .dispatch : .openmp) { run(z) }
+        runNet(lowPrecision: convIn.packed != nil, z, scratches: scratches, fp32: run, channelsLast: runChannelsLast)
     }
 
-    private func run(_ z: Tensor) -> Tensor {
-        let s = Scratch()
+    private func runChannelsLast(_ z: Tensor, _ s: Scratch) -> Tensor {
+        var h = convIn.channelsLast(rounding: z, s)
+        h = mid.0.channelsLast(h, s)
+        if let a = mid.1 { h = a.channelsLast(h, s) }
+        h = mid.2.channelsLast(h, s)
+        for level in levels {
+            h = level.runChannelsLast(h, s)
+            if let up = level.resample { h = up.upsampledChannelsLast(h, s) }
+        }
+        let n = normOut.channelsLast(h, silu: true, s)
+        s.recycle(h)
+        return convOut.channelsLast(n, s)
+    }
+
+    private func run(_ z: Tensor, _ s: Scratch) -> Tensor {
         var h = convIn(z, s)
         h = replacing(h, with: mid.0(h, s), s)
         if let a = mid.1 { h = replacing(h, with: a(h, s), s) }
@@ -108,6 +148,7 @@ struct ConvEncoder {
     let mid: (ResnetBlock, AttnBlock?, ResnetBlock)
     let normOut: GroupNorm
     let convOut: Conv2d
+    let scratches = ScratchPool()
 
     init(_ w: WeightSource, prefix: String, naming: ConvNetNaming, ch: Int, chMult: [Int], numResBlocks: Int,
          zChannels: Int, usingSA: Bool, usingMidSA: Bool, inChannels: Int = 3) throws {
@@ -143,11 +184,24 @@ struct ConvEncoder {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        Threads.$pool.withValue(convIn.packed == nil ? .dispatch : .openmp) { run(x) }
+        runNet(lowPrecision: convIn.packed != nil, x, scratches: scratches, fp32: run, channelsLast: runChannelsLast)
     }
 
-    private func run(_ x: Tensor) -> Tensor {
-        let s = Scratch()
+    private func runChannelsLast(_ x: Tensor, _ s: Scratch) -> Tensor {
+        var h = convIn.channelsLast(rounding: x, s)
+        for level in levels {
+            h = level.runChannelsLast(h, s)
+            if let down = level.resample { h = down.channelsLast(rounding: h, s) }
+        }
+        h = mid.0.channelsLast(h, s)
+        if let a = mid.1 { h = a.channelsLast(h, s) }
+        h = mid.2.channelsLast(h, s)
+        let n = normOut.channelsLast(h, silu: true, s)
+        s.recycle(h)
+        return convOut.channelsLast(n, s)
+    }
+
+    private func run(_ x: Tensor, _ s: Scratch) -> Tensor {
         var h = convIn(x, s)
         for level in levels {
             h = level.run(h, s)

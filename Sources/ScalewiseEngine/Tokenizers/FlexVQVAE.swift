@@ -4,7 +4,7 @@ import ScalewiseKernels
 /// FlexVAR's scalable tokenizer (`FlexVAE.pth`; LlamaGen VQ-16 architecture): no residual,
 /// no φ — any single code map h×w decodes on its own to an image (h·d)×(w·d). Codes are looked up in the
 /// L2-normalised codebook. Also AiM's tokenizer (at the full-resolution map).
-public final class FlexVQVAE: @unchecked Sendable {
+public final class FlexVQVAE: Sendable {
     public struct Config: Codable, Sendable, Equatable {
         public var codebook_size = 8912
         public var codebook_embed_dim = 32
@@ -12,7 +12,13 @@ public final class FlexVQVAE: @unchecked Sendable {
         public var ch = 128
         public var ch_mult = [1, 1, 2, 2, 4]
         public var num_res_blocks = 2
+        /// LlamaGen's separate level multipliers (`ModelArgs.encoder_ch_mult`, `decoder_ch_mult`); nil = `ch_mult`.
+        public var encoder_ch_mult: [Int]?
+        public var decoder_ch_mult: [Int]?
         public init() {}
+
+        var encoderMult: [Int] { encoder_ch_mult ?? ch_mult }
+        var decoderMult: [Int] { decoder_ch_mult ?? ch_mult }
     }
 
     public let config: Config
@@ -21,25 +27,26 @@ public final class FlexVQVAE: @unchecked Sendable {
     let postQuantConv: Conv2d  // 1×1 D → z
     let decoder: ConvDecoder
     /// Reopened when the encoder is first needed, so the mapping of the whole file is not kept resident.
-    private let sourcePath: String
+    private let sourcePath: String, sourcePrefix: String
     private let encoderCache = Lazy<EncoderBox>()
     public let preview: LatentPreview?
     let fittedPreview = Lazy<LatentPreview>()
 
     public var vocabSize: Int { config.codebook_size }
     public var codeDim: Int { config.codebook_embed_dim }
-    public var downsample: Int { 1 << (config.ch_mult.count - 1) }
+    public var downsample: Int { 1 << (config.decoderMult.count - 1) }
 
     public init(_ w: WeightSource, config: Config) throws {
         try config.validate(w)
         self.config = config
         sourcePath = w.path
+        sourcePrefix = keyPrefix(of: w)
         let D = config.codebook_embed_dim
         let cb = try param(w, "quantize.embedding.weight", [config.codebook_size, D])
         l2NormalizeRows(cb.ptr, rows: config.codebook_size, dim: D)
         codebook = cb
         postQuantConv = try Conv2d(w, "post_quant_conv", cin: D, cout: config.z_channels, k: 1)
-        decoder = try ConvDecoder(w, prefix: "decoder", naming: .llamagen, ch: config.ch, chMult: config.ch_mult,
+        decoder = try ConvDecoder(w, prefix: "decoder", naming: .llamagen, ch: config.ch, chMult: config.decoderMult,
                                   numResBlocks: config.num_res_blocks, zChannels: config.z_channels,
                                   usingSA: true, usingMidSA: true)
         preview = LatentPreview(metadata: w.metadata["preview"], channels: D)
@@ -64,7 +71,7 @@ public final class FlexVQVAE: @unchecked Sendable {
 
     /// f = quant_conv(encoder(image)) for an image [3, H, W] in [−1, 1].
     public func encodeF(_ image: Tensor) throws -> Tensor {
-        let box = try encoderCache.valueOrThrow { try EncoderBox(ModelLoader.openWeights(self.sourcePath), self.config) }
+        let box = try encoderCache.valueOrThrow { try EncoderBox(reopen(self.sourcePath, prefix: self.sourcePrefix), self.config) }
         return box.quantConv(box.encoder(image))
     }
 
@@ -96,10 +103,10 @@ public final class FlexVQVAE: @unchecked Sendable {
         return map.apply(codes)
     }
 
-    final class EncoderBox: @unchecked Sendable {
+    final class EncoderBox: Sendable {
         let encoder: ConvEncoder, quantConv: Conv2d
         init(_ w: WeightSource, _ c: Config) throws {
-            encoder = try ConvEncoder(w, prefix: "encoder", naming: .llamagen, ch: c.ch, chMult: c.ch_mult,
+            encoder = try ConvEncoder(w, prefix: "encoder", naming: .llamagen, ch: c.ch, chMult: c.encoderMult,
                                       numResBlocks: c.num_res_blocks, zChannels: c.z_channels,
                                       usingSA: true, usingMidSA: true)
             quantConv = try Conv2d(w, "quant_conv", cin: c.z_channels, cout: c.codebook_embed_dim, k: 1)

@@ -125,7 +125,8 @@ extension VQVAE {
     }
 }
 
-/// A value computed once, on first use, thread-safely.
+/// A value computed once, on first use, thread-safely. `@unchecked Sendable`: `stored` is only read and written
+/// with `lock` held.
 final class Lazy<T: Sendable>: @unchecked Sendable {
     private var stored: T?
     private let lock = NSLock()

@@ -4,7 +4,7 @@ import ScalewiseKernels
 /// VAR's multi-scale residual VQ-VAE (`vae_ch160v4096z32` and our glyph tokenizer; official `models/vqvae.py`).
 /// Generation needs the decoder, the codebook and the φ convs; the encoder is loaded on demand
 /// (image → tokens, for in-painting and tests).
-public final class VQVAE: @unchecked Sendable {
+public final class VQVAE: Sendable {
     public struct Config: Codable, Sendable, Equatable {
         public var vocab_size = 4096
         public var z_channels = 32
@@ -16,7 +16,20 @@ public final class VQVAE: @unchecked Sendable {
         public var share_quant_resi = 4
         public var using_sa = true
         public var using_mid_sa = true
+        /// With `share_quant_resi` 0: how many φ (one per scale when nil; official `default_qresi_counts`).
+        public var default_qresi_counts: Int?
         public init() {}
+
+        /// How many φ convs the file holds (0 when `quant_resi` is 0: φ is the identity) and their key prefix.
+        var phiKeys: [String] {
+            guard abs(quant_resi) > 1e-6 else { return [] }
+            let q = "quantize.quant_resi."
+            switch share_quant_resi {
+            case 0: return (0..<(default_qresi_counts ?? v_patch_nums.count)).map { q + "\($0)" }
+            case 1: return [q + "qresi"]
+            case let k: return (0..<k).map { q + "qresi_ls.\($0)" }
+            }
+        }
     }
 
     public let config: Config
@@ -25,7 +38,7 @@ public final class VQVAE: @unchecked Sendable {
     let postQuantConv: Conv2d
     let decoder: ConvDecoder
     /// Reopened when the encoder is first needed, so the mapping of the whole file is not kept resident.
-    private let sourcePath: String
+    private let sourcePath: String, sourcePrefix: String
     private let encoderCache = Lazy<EncoderBox>()
     /// Linear latent → RGB map for instant previews: [3][Cvae] weights + [3] bias.
     public let preview: LatentPreview?
@@ -41,14 +54,13 @@ public final class VQVAE: @unchecked Sendable {
         try config.validate(w)
         self.config = config
         sourcePath = w.path
+        sourcePrefix = keyPrefix(of: w)
         let C = config.z_channels
         codebook = try param(w, "quantize.embedding.weight", [config.vocab_size, C])
         // φ refines f̂ after every scale and so feeds the next scale's transformer input: it stays fp32 (it is
         // tiny) whatever the decoder's precision, so a bf16 model's tokens see the fp32 residual pyramid.
         let exact = PrecisionWeights(w, precision: .fp32)
-        phis = try (0..<config.share_quant_resi).map {
-            try Conv2d(exact, "quantize.quant_resi.qresi_ls.\($0)", cin: C, cout: C, k: 3)
-        }
+        phis = try config.phiKeys.map { try Conv2d(exact, $0, cin: C, cout: C, k: 3) }
         postQuantConv = try Conv2d(w, "post_quant_conv", cin: C, cout: C, k: 3)
         decoder = try ConvDecoder(w, prefix: "decoder", naming: .var, ch: config.ch, chMult: config.ch_mult,
                                   numResBlocks: config.num_res_blocks, zChannels: C,
@@ -56,11 +68,14 @@ public final class VQVAE: @unchecked Sendable {
         preview = LatentPreview(metadata: w.metadata["preview"], channels: C)
     }
 
-    /// Which of the shared φ convs scale `si` of `count` uses: the official argmin over
-    /// numpy.linspace(1/(3K), 1−1/(3K), K) against si/(count−1), in float64 (ties are decided by rounding,
-    /// giving [0,0,1,1,1,2,2,3,3,3] at 10 scales).
+    /// Which of the K φ convs scale `si` of `count` uses: the official argmin over
+    /// numpy.linspace(1/(3K), 1−1/(3K), K) for K = 4, else numpy.linspace(1/(2K), 1−1/(2K), K), against
+    /// si/(count−1), in float64 (ties are decided by rounding, giving [0,0,1,1,1,2,2,3,3,3] at 10 scales and
+    /// K = 4; `models/quant.py: PhiPartiallyShared`, `PhiNonShared`). One shared φ (K = 1) is always φ 0.
     public static func phiIndex(forScale si: Int, of count: Int, k: Int = 4) -> Int {
-        let start = 1.0 / 3.0 / Double(k), stop = 1.0 - 1.0 / 3.0 / Double(k)
+        guard k > 1 else { return 0 }
+        let margin = k == 4 ? 1.0 / 3.0 / Double(k) : 1.0 / 2.0 / Double(k)
+        let start = margin, stop = 1.0 - margin
         let step = (stop - start) / Double(k - 1)
         let at = count > 1 ? Double(si) / Double(count - 1) : 0
         var best = 0, bestDist = Double.infinity
@@ -94,8 +109,9 @@ public final class VQVAE: @unchecked Sendable {
             up = Tensor(shape: [Cvae, side, side])
             bicubicResize(h, to: up)
         }
+        guard !phis.isEmpty else { return up }
         let k = VQVAE.phiIndex(forScale: si, of: config.v_patch_nums.count, k: phis.count)
-        let r = config.quant_resi
+        let r = abs(config.quant_resi)
         let conv = phis[k](up)
         for i in 0..<up.count { up.ptr[i] = (1 - r) * up.ptr[i] + r * conv.ptr[i] }
         return up
@@ -158,9 +174,9 @@ public final class VQVAE: @unchecked Sendable {
     }
 
     private func encoder() throws -> (ConvEncoder, Conv2d) {
-        let c = config, path = sourcePath
+        let c = config, path = sourcePath, prefix = sourcePrefix
         let box = try encoderCache.valueOrThrow {
-            let w = try ModelLoader.openWeights(path)
+            let w = try reopen(path, prefix: prefix)
             return EncoderBox(try ConvEncoder(w, prefix: "encoder", naming: .var, ch: c.ch, chMult: c.ch_mult,
                                        numResBlocks: c.num_res_blocks, zChannels: c.z_channels,
                                        usingSA: c.using_sa, usingMidSA: c.using_mid_sa),
@@ -169,7 +185,7 @@ public final class VQVAE: @unchecked Sendable {
         return (box.encoder, box.quantConv)
     }
 
-    final class EncoderBox: @unchecked Sendable {
+    final class EncoderBox: Sendable {
         let encoder: ConvEncoder, quantConv: Conv2d
         init(_ e: ConvEncoder, _ q: Conv2d) {
             encoder = e

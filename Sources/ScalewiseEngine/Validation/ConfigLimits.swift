@@ -145,8 +145,18 @@ extension VQVAE.Config {
         try validateConvNet(c, ch: ch, chMult: ch_mult, numResBlocks: num_res_blocks, zChannels: z_channels)
         try c.sizes(v_patch_nums, ConfigBounds.side, "v_patch_nums")
         try c.real(Double(quant_resi), -1...1, "quant_resi")
-        try c.int(share_quant_resi, 1...64, "share_quant_resi")
-        try c.blocks(share_quant_resi, "share_quant_resi", in: w, prefix: "quantize.quant_resi.qresi_ls.")
+        try c.int(share_quant_resi, 0...64, "share_quant_resi")
+        try c.optionalInt(default_qresi_counts, 1...64, "default_qresi_counts")
+        // The φ convs the config names must be the ones the file holds (official `models/quant.py`:
+        // `PhiShared`, `PhiPartiallyShared`, `PhiNonShared`).
+        guard abs(quant_resi) > 1e-6 else { return }
+        let q = "quantize.quant_resi."
+        switch share_quant_resi {
+        case 0: try c.blocks(default_qresi_counts ?? v_patch_nums.count, "share_quant_resi 0: φ count", in: w, prefix: q)
+        case 1:
+            guard w.has(q + "qresi.weight") else { throw c.fail("share_quant_resi 1, but the file holds no `\(q)qresi`") }
+        default: try c.blocks(share_quant_resi, "share_quant_resi", in: w, prefix: q + "qresi_ls.")
+        }
     }
 }
 
@@ -156,26 +166,10 @@ extension FlexVQVAE.Config {
         try c.int(codebook_size, ConfigBounds.vocab, "codebook_size")
         try c.int(codebook_embed_dim, ConfigBounds.codeDim, "codebook_embed_dim")
         try validateConvNet(c, ch: ch, chMult: ch_mult, numResBlocks: num_res_blocks, zChannels: z_channels)
-    }
-}
-
-/// Decodes a config from a file's metadata; a field of the wrong type or a missing one is a one-line error
-/// naming the field, not a fallback to defaults (which would run a model other than the file describes).
-func decodeConfig<T: Decodable>(_ type: T.Type, _ json: String, path: String, key: String = "config") throws -> T {
-    do {
-        return try JSONDecoder().decode(T.self, from: Data(json.utf8))
-    } catch let e as DecodingError {
-        let field: String
-        let problem: String
-        switch e {
-        case .typeMismatch(let t, let c): field = c.codingPath.map(\.stringValue).joined(separator: "."); problem = "is not \(t)"
-        case .valueNotFound(let t, let c): field = c.codingPath.map(\.stringValue).joined(separator: "."); problem = "is null, not \(t)"
-        case .keyNotFound(let k, let c): field = (c.codingPath + [k]).map(\.stringValue).joined(separator: "."); problem = "is missing"
-        case .dataCorrupted(let c):
-            field = c.codingPath.map(\.stringValue).joined(separator: ".")
-            problem = field.isEmpty ? "is not valid JSON" : "is not a valid value"
-        @unknown default: field = ""; problem = "cannot be read"
+        for (mult, name) in [(encoder_ch_mult, "encoder_ch_mult"), (decoder_ch_mult, "decoder_ch_mult")] {
+            guard let mult else { continue }
+            guard (1...8).contains(mult.count) else { throw c.fail("\(name) has \(mult.count) entries (1…8 allowed)") }
+            for m in mult { try c.int(m, 1...64, name + " entry") }
         }
-        throw WeightsError(.unsupported, file: path, "`\(key)` metadata: " + (field.isEmpty ? problem : "\(field) \(problem)"))
     }
 }

@@ -60,6 +60,14 @@ public enum SamplingRules {
         }
     }
 
+    /// A guidance rule named in a file ("ramp" or "constant"; `CFGMode`).
+    public static func cfgMode(_ text: String, from source: Source) throws -> CFGMode {
+        guard let m = CFGMode(rawValue: text) else {
+            throw fail("cfg-mode", CFGMode.allCases.map(\.rawValue).joined(separator: " or "), "'\(text)'", source)
+        }
+        return m
+    }
+
     public static func checkSeedFlag(_ v: Int64, from source: Source) throws {
         guard seedFlag.contains(v) else { throw fail("seed", "an integer ≥ 0, or -1 for a random one", String(v), source) }
     }
@@ -83,7 +91,7 @@ public enum SamplingRules {
     }
 
     /// A model's `defaults` metadata (`{"cfg": 3, "top_k": 50, "top_p": 0.95, "more_smooth": false,
-    /// "constant_cfg": false}`, every key optional) over `base`. A key of the wrong type, an unknown key or a
+    /// "constant_cfg": false, "cfg_mode": "ramp"}`, every key optional; `cfg_mode` wins over `constant_cfg`) over `base`. A key of the wrong type, an unknown key or a
     /// value out of range is an error, not silently skipped.
     public static func applyingDefaults(_ json: String, to base: SamplingOptions, path: String) throws -> SamplingOptions {
         let source = Source.defaults(path), file = (path as NSString).lastPathComponent
@@ -94,7 +102,7 @@ public enum SamplingRules {
         var o = base
         var seen = Set<String>()
         for (key, _) in members {
-            guard ["cfg", "top_k", "top_p", "more_smooth", "constant_cfg", "temperature"].contains(key) else {
+            guard ["cfg", "top_k", "top_p", "more_smooth", "constant_cfg", "cfg_mode", "temperature"].contains(key) else {
                 throw InputError("\(file): unknown `defaults` key '\(key)'")
             }
             guard seen.insert(key).inserted else { throw InputError("\(file): `defaults` key '\(key)' appears twice") }
@@ -125,6 +133,11 @@ public enum SamplingRules {
         if let v = try number("temperature") { o.temperature = Float(v) == 1 ? nil : Float(v) }
         if let v = try flag("more_smooth") { o.moreSmooth = v }
         if let v = try flag("constant_cfg") { o.constantCFG = v }
+        switch value("cfg_mode") {
+        case nil: break
+        case .string(let m)?: o.cfgMode = try cfgMode(m, from: source)
+        default: throw InputError("\(file): `defaults` cfg_mode is not a string")
+        }
         try check(o, from: source)
         return o
     }

@@ -19,10 +19,12 @@ public struct ConversionSummary: Sendable, Equatable {
 /// Merges one or more `.pth`/`.safetensors` files into one safetensors file (what `scalewise convert`
 /// runs). Floating-point tensors are stored as `dtype`; int8 tensors with a `.qscale` are dequantized;
 /// integer and bool buffers keep their dtype, since a float cannot hold every int64. A key present in
-/// two inputs is an error rather than a silent choice. Metadata: the inputs' (in order), then `metadata`.
+/// two inputs is an error rather than a silent choice. Metadata: the inputs' (in order), then `metadata` (where
+/// an empty value removes the key).
+/// `prefixes[i]`, when given, is put before every key of input i (a tokenizer stored inside its generator's file).
 @discardableResult
 public func convertToSafeTensors(inputs: [String], output: String, dtype: DType = .f32, metadata: [String: String] = [:],
-                                 overwrite: Bool = false) throws -> ConversionSummary {
+                                 prefixes: [String] = [], overwrite: Bool = false) throws -> ConversionSummary {
     guard [.f32, .f16, .bf16].contains(dtype) else {
         throw WeightsError(.badArgument, file: output, "cannot convert to \(dtype); use F32, F16 or BF16")
     }
@@ -31,28 +33,30 @@ public func convertToSafeTensors(inputs: [String], output: String, dtype: DType 
     var writer = SafeTensorsWriter()
     var origin: [String: String] = [:]
     var summary = ConversionSummary(tensors: 0, bytes: 0)
-    for input in inputs {
+    for (i, input) in inputs.enumerated() {
         let source = try openWeights(input)
-        writer.metadata.merge(source.metadata) { $1 }
+        let prefix = i < prefixes.count ? prefixes[i] : ""
+        if prefix.isEmpty { writer.metadata.merge(source.metadata) { $1 } }
         for key in source.keys {
-            if let first = origin[key] {
+            if let first = origin[prefix + key] {
                 throw WeightsError(.badArgument, file: input, key: key, "also present in \(first)")
             }
-            origin[key] = input
+            origin[prefix + key] = input
             let stored = try source.dtype(key)
             let shape = try source.shape(key)
             let dequantize = stored == .i8 && source.has(key + ".qscale")
             if stored.isFloatingPoint || dequantize {
-                try writer.add(key, shape: shape, as: dtype) { try source.floats(key) }
+                try writer.add(prefix + key, shape: shape, as: dtype) { try source.floats(key) }
                 summary.bytes += (Checked.numel(shape) ?? 0) * dtype.size
             } else {
-                try writer.add(key, shape: shape, dtype: stored) { rawBytes(try source.ints(key), as: stored) }
+                try writer.add(prefix + key, shape: shape, dtype: stored) { rawBytes(try source.ints(key), as: stored) }
                 summary.bytes += (Checked.numel(shape) ?? 0) * stored.size
             }
             summary.tensors += 1
         }
     }
     writer.metadata.merge(metadata) { $1 }
+    writer.metadata = writer.metadata.filter { !$0.value.isEmpty }  // an empty value in `metadata` drops the key
     try writer.write(to: output, overwrite: overwrite)
     return summary
 }

@@ -2,7 +2,8 @@ import Foundation
 
 /// A whole file mapped read-only. Weights are read straight from the page cache, so opening a
 /// multi-gigabyte checkpoint costs nothing until a tensor is touched.
-/// Immutable after init, hence safe to share between threads.
+/// `@unchecked Sendable`: the mapping is read-only and lives as long as the object, but it is reached through a raw
+/// pointer, which the compiler cannot check.
 final class MappedFile: @unchecked Sendable {
     let path: String
     let count: Int

@@ -1,3 +1,8 @@
+// ImageNet-1k class names, index order (the labels of the official VAR, FlexVAR, MVAR, M-VAR and AiM
+// checkpoints), compiled in so an installed binary names the classes of a checkpoint that carries no `classes`
+// metadata.
+
+let imageNetClassNames: [String] = """
 tench
 goldfish
 great white shark
@@ -998,3 +1003,5 @@ hen-of-the-woods
 bolete
 ear
 toilet tissue
+"""
+    .split(separator: "\n").map(String.init)

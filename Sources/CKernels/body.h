@@ -1,0 +1,81 @@
+/* Kernel bodies, included once per x86 level by kernels.c with LEVEL(name) and ATTR defined. */
+
+static ATTR inline float LEVEL(exp)(float x) {
+    /* e^x as the Swift `fastExp` computes it (Cephes expf), branch-free so that it vectorises. */
+    const float limit = 88.3762626647949f;
+    x = x < -limit ? -limit : x;
+    x = x > limit ? limit : x;
+    const float magic = 12582912.0f;
+    float shifted = x * 1.44269504088896341f + magic;
+    float n = shifted - magic;
+    x = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float y = 1.9875691500e-4f;
+    y = y * x + 1.3981999507e-3f;
+    y = y * x + 8.3334519073e-3f;
+    y = y * x + 4.1665795894e-2f;
+    y = y * x + 1.6666665459e-1f;
+    y = y * x + 5.0000001201e-1f;
+    y = y * (x * x) + x + 1;
+    union { float f; uint32_t u; } s = { shifted }, m = { magic }, r;
+    r.u = (s.u - m.u + 127u) << 23;
+    return y * r.f;
+}
+
+static ATTR inline uint16_t LEVEL(bf16)(float x) {
+    union { float f; uint32_t u; } v = { x };
+    uint16_t rounded = (uint16_t)((v.u + 0x7FFFu + ((v.u >> 16) & 1u)) >> 16);
+    return (v.u & 0x7FFFFFFFu) > 0x7F800000u ? (uint16_t)((v.u >> 16) | 0x40u) : rounded;
+}
+
+static ATTR void LEVEL(gelu_tanh)(float *restrict x, long n) {
+    const float c = 2 * 0.7978845608028654f;
+    for (long i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = v / (1 + LEVEL(exp)(-c * (v + 0.044715f * v * v * v)));
+    }
+}
+
+static ATTR void LEVEL(round_bf16)(const float *restrict x, uint16_t *restrict y, long n) {
+    for (long i = 0; i < n; i++) y[i] = LEVEL(bf16)(x[i]);
+}
+
+static ATTR void LEVEL(affine_bf16)(const float *restrict x, const float *restrict m, const float *restrict a,
+                                    const float *restrict b, uint16_t *restrict y, long c, int silu) {
+    if (silu) {
+        for (long j = 0; j < c; j++) {
+            float v = (x[j] - m[j]) * a[j] + b[j];
+            y[j] = LEVEL(bf16)(v / (1 + LEVEL(exp)(-v)));
+        }
+    } else {
+        for (long j = 0; j < c; j++) y[j] = LEVEL(bf16)((x[j] - m[j]) * a[j] + b[j]);
+    }
+}
+
+static ATTR void LEVEL(channel_sums)(const float *restrict x, long pixels, long c, const float *restrict shift,
+                                     float *restrict s1, float *restrict s2) {
+    for (long p = 0; p < pixels; p++) {
+        const float *row = x + p * c;
+        for (long j = 0; j < c; j++) {
+            float d = row[j] - shift[j];
+            s1[j] += d;
+            s2[j] += d * d;
+        }
+    }
+}
+
+static ATTR void LEVEL(softmax_bf16)(float *restrict s, uint16_t *restrict p, long n, float alpha) {
+    float m = -__builtin_inff(), sum = 0;
+    {
+#pragma clang fp reassociate(on)
+        for (long j = 0; j < n; j++) {
+            s[j] *= alpha;
+            m = s[j] > m ? s[j] : m;
+        }
+        for (long j = 0; j < n; j++) {
+            s[j] = LEVEL(exp)(s[j] - m);
+            sum += s[j];
+        }
+    }
+    float norm = 1 / sum;
+    for (long j = 0; j < n; j++) p[j] = LEVEL(bf16)(s[j] * norm);
+}

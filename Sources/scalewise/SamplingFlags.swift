@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+import ScalewiseEngine
+
+extension CFGMode: ExpressibleByArgument {}
+
+/// The guidance rule of a run: `--cfg-mode` (or `--cfg-constant`), else the model's default; a rule the family's
+/// sampler does not have is a one-line error.
+func applyCFGMode(_ mode: CFGMode?, constantFlag: Bool = false, to opts: inout SamplingOptions, gen: Generator) throws {
+    if constantFlag { opts.cfgMode = .constant }
+    if let m = mode { opts.cfgMode = m }
+    let offered = gen.info.family.cfgModes
+    guard offered.contains(opts.cfgMode) else {
+        throw ValidationError("\(gen.info.family.title) samples with the \(offered.map(\.rawValue).joined(separator: " or ")) "
+                              + "guidance rule only; --cfg-mode \(opts.cfgMode.rawValue) is not offered")
+    }
+}
+
+let cfgModeHelp = ArgumentHelp(
+    "Guidance rule: ramp (VAR's: 0 at the first step up to cfg at the last) or constant (LlamaGen's u + cfg·(c − u) at every step). "
+        + "Default: the family's official sampler: ramp for VAR, MVAR and M-VAR; constant for FlexVAR (its demo) and AiM (its only rule).",
+    valueName: "ramp|constant")
+
+/// Sides beyond this many times the model's largest trained step need `--allow-large` (each step's attention grows
+/// with the square of its token count, and a model has not learned sizes far beyond its own).
+let largeScaleFactor = 2
+
+/// Rejects an explicit schedule whose steps are far beyond what the model was trained on, unless allowed.
+func checkScheduleSize(_ schedule: [ScaleShape], gen: Generator, allowLarge: Bool) throws {
+    let trained = gen.schedules.flatMap { $0 }.map { max($0.h, $0.w) }.max() ?? 1
+    let largest = schedule.map { max($0.h, $0.w) }.max() ?? 0
+    if largest > largeScaleFactor * trained && !allowLarge {
+        throw ValidationError("--scales reaches \(largest)×\(largest) tokens, more than \(largeScaleFactor)× the model's "
+                              + "\(trained)×\(trained); pass --allow-large to run it anyway")
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import XCTest
+
+/// The binary as a researcher drives it: flags as typed, guidance rules, sharded sampling, model folders, bench.
+final class SamplingCLITests: XCTestCase {
+    var tmp: String!
+
+    override func setUpWithError() throws {
+        tmp = NSTemporaryDirectory() + "scalewise-sampling-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: tmp) }
+
+    func run(_ args: [String], environment: [String: String] = [:]) throws -> CLITests.Result {
+        try CLITests.run(CLITests.binary, args, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
+    }
+
+    static let fixtureRoot = (CLITests.fixtures as NSString).deletingLastPathComponent
+    var varModel: String { CLITests.fixtures + "/var.safetensors" }
+
+    func bytes(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
+
+    func assertUsageError(_ r: CLITests.Result, _ words: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertNotEqual(r.status, 0, file: file, line: line)
+        XCTAssertLessThan(r.status, 128, file: file, line: line)
+        XCTAssertTrue(r.stderr.contains(words), r.stderr, file: file, line: line)
+        XCTAssertFalse(r.stderr.contains("Missing value"), r.stderr, file: file, line: line)
+    }
+
+    /// Negative numbers are values: `--seed -1` picks a seed, `--cfg -5` gets the range error.
+    func testNegativeNumbersParseAsValues() throws {
+        let ok = try run(["generate", "-m", varModel, "-c", "3", "--seed", "-1", "-q", "-o", tmp + "/r.png"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        assertUsageError(try run(["generate", "-m", varModel, "-c", "3", "--cfg", "-5", "-o", tmp + "/x.png"]), "cfg must be a finite number in 0…100, got -5 from --cfg")
+        assertUsageError(try run(["generate", "-m", varModel, "-c", "3", "--seed", "-7", "-o", tmp + "/x.png"]), "seed must be an integer ≥ 0, or -1 for a random one, got -7 from --seed")
+        assertUsageError(try run(["generate", "-m", varModel, "-c", "3", "--top-k", "-2", "-o", tmp + "/x.png"]), "top-k must be an integer in 0…16777216 (0 = off), got -2 from --top-k")
+        assertUsageError(try run(["bench", "-m", varModel, "--cfg", "-1"]), "cfg must be a finite number in 0…100, got -1 from --cfg")
+    }
+
+    /// `--cfg-mode` is recorded in the PNG and `--from-png` reproduces it; a family with one rule refuses the other.
+    func testGuidanceRuleIsRecordedAndReproduced() throws {
+        let a = tmp + "/a.png", b = tmp + "/b.png", c = tmp + "/c.png"
+        for (out, mode) in [(a, "constant"), (c, "ramp")] {
+            let r = try run(["generate", "-m", varModel, "-c", "3", "--cfg", "3", "--cfg-mode", mode, "--seed", "5", "-q", "-o", out])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        let text = String(decoding: try bytes(a), as: UTF8.self)
+        XCTAssertTrue(text.contains("\"cfg_mode\":\"constant\""))
+        XCTAssertTrue(text.contains("CFG mode: constant"))
+        let r = try run(["generate", "--from-png", a, "-m", varModel, "-q", "-o", b])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try bytes(a), try bytes(b), "reproduced under the recorded rule")
+        XCTAssertNotEqual(try bytes(a), try bytes(c), "the rules give other images")
+        let aim = Self.fixtureRoot + "/mamba_tiny/aim.safetensors"
+        assertUsageError(try run(["generate", "-m", aim, "-c", "1", "--cfg-mode", "ramp", "-o", tmp + "/x.png"]),
+                         "constant guidance rule only")
+        XCTAssertTrue(try run(["generate", "--help"]).stdout.contains("--cfg-mode"))
+    }
+
+    /// Steps far beyond the model's trained size need `--allow-large`.
+    func testLargeScalesNeedOptIn() throws {
+        let flex = Self.fixtureRoot + "/flex_tiny/flexvar.safetensors"
+        assertUsageError(try run(["generate", "-m", flex, "-c", "1", "--scales", "1,2,200", "-o", tmp + "/x.png"]), "--allow-large")
+        let r = try run(["generate", "-m", flex, "-c", "1", "--scales", "1,2,4,8,16,24", "-q", "-o", tmp + "/ok.png"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+    }
+
+    /// Two shards make exactly the one-task run, image for image; a shard resumes; the merge is the evaluator's npz.
+    func testShardsMergeIntoOneRun() throws {
+        let common = ["sample", "-m", varModel, "--per-class", "2", "--classes", "1,4,7", "--seed", "10", "--top-k", "1"]
+        let one = tmp + "/one", two = tmp + "/two"
+        XCTAssertEqual(try run(common + ["-o", one]).status, 0)
+        for i in 0..<2 {
+            let r = try run(common + ["--shard", "\(i)/2", "-o", two])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertTrue(r.stdout.contains("wrote 3 sample(s) of 6"), r.stdout)
+            XCTAssertTrue(r.stderr.isEmpty, "no progress when stderr is not a terminal: \(r.stderr)")
+        }
+        for g in 0..<6 {
+            let name = String(format: "/%06d.png", g)
+            XCTAssertEqual(try bytes(one + name), try bytes(two + name), name)
+        }
+        try FileManager.default.removeItem(atPath: two + "/000003.png")
+        let resumed = try run(common + ["--shard", "1/2", "-o", two])
+        XCTAssertTrue(resumed.stdout.contains("wrote 1 sample(s) of 6"), resumed.stdout)
+        XCTAssertEqual(try bytes(one + "/000003.png"), try bytes(two + "/000003.png"))
+        assertUsageError(try run(common.map { $0 == "10" ? "11" : $0 } + ["-o", two]), "another run (seed differ)")
+
+        for dir in [one, two] { XCTAssertEqual(try run(["sample", "--merge", dir, "-o", dir + ".npz"]).status, 0) }
+        let npz = try bytes(one + ".npz")
+        XCTAssertEqual(npz, try bytes(two + ".npz"))
+        XCTAssertEqual(Array(npz.prefix(4)), [0x50, 0x4B, 0x03, 0x04], "a zip")
+        let text = String(decoding: npz, as: UTF8.self)
+        XCTAssertTrue(text.contains("arr_0.npy"))
+        XCTAssertTrue(text.contains("'descr': '|u1', 'fortran_order': False, 'shape': (6, 32, 32, 3)"))
+        XCTAssertGreaterThan(npz.count, 6 * 32 * 32 * 3)
+        try FileManager.default.removeItem(atPath: one + "/000005.png")
+        assertUsageError(try run(["sample", "--merge", one, "-o", tmp + "/x.npz"]), "1 of 6 samples missing")
+    }
+
+    /// Official file names in a Hugging Face cache are found, paired and marked in `scalewise models`, and load by name.
+    func testModelsTableFindsTheHuggingFaceCache() throws {
+        let snap = tmp + "/hub/models--FoundationVision--var/snapshots/abc123"
+        try FileManager.default.createDirectory(atPath: snap, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: CLITests.fixtures + "/var.pth", toPath: snap + "/var_d2.pth")
+        try FileManager.default.copyItem(atPath: CLITests.fixtures + "/vqvae.safetensors", toPath: snap + "/vae_ch160v4096z32.pth")
+        let env = ["HF_HUB_CACHE": tmp + "/hub", "XDG_DATA_HOME": tmp + "/data"]
+        let r = try run(["models"], environment: env)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let line = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.contains("var_d2") }, r.stdout)
+        XCTAssertTrue(line.contains("hf:FoundationVision/var") && line.contains("vae_ch160v4096z32.pth (next to it)"), String(line))
+        XCTAssertTrue(line.contains("VAR"))
+        XCTAssertTrue(r.stdout.contains("TOKENIZER"))
+        let g = try run(["generate", "-m", "var_d2", "-c", "2", "-q", "-o", tmp + "/hf.png"], environment: env)
+        XCTAssertEqual(g.status, 0, g.stderr)
+    }
+
+    /// `bench` runs every shipped model, each through its own schedule.
+    func testBenchRunsEveryShippedModel() throws {
+        let weights = ((Self.fixtureRoot as NSString).deletingLastPathComponent as NSString)
+            .appendingPathComponent("../../weights")
+        let names = try FileManager.default.contentsOfDirectory(atPath: weights).filter {
+            $0.hasSuffix(".safetensors") && !$0.contains("vqvae")
+        }.sorted()
+        XCTAssertEqual(names.count, 7, "\(names)")
+        for n in names {
+            let r = try run(["bench", "-m", weights + "/" + n, "--images", "1", "--json", "--threads", "2"])
+            XCTAssertEqual(r.status, 0, "\(n): \(r.stderr)")
+            let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], n)
+            XCTAssertFalse((obj["per_scale_ms"] as? [Double] ?? []).isEmpty, n)
+        }
+    }
+}
