@@ -29,6 +29,9 @@ let package = Package(
                 swiftSettings: Context.environment["SCALEWISE_CPU"].map { [.unsafeFlags(["-target-cpu", $0])] } ?? []),
         .target(name: "ScalewiseEngine", dependencies: ["ScalewiseKernels", "CPNG"]),
         .target(name: "ScalewiseTUI", dependencies: ["ScalewiseEngine", "CNCursesW"]),
+        // Seeded mutation fuzzing of the binary (`swift run -c release scalewise-fuzz`; a short run is a test).
+        .target(name: "ScalewiseFuzz"),
+        .executableTarget(name: "scalewise-fuzz", dependencies: ["ScalewiseFuzz"]),
         .executableTarget(name: "scalewise", dependencies: [
             "ScalewiseEngine", "ScalewiseTUI", "CMalloc",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -37,6 +40,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["ScalewiseEngine"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["ScalewiseEngine"]),
+        .testTarget(name: "FuzzTests", dependencies: ["ScalewiseFuzz", "scalewise"]),
         // Depends on the executable so that `swift test` builds the binary the tmux tests drive.
         .testTarget(name: "TUITests", dependencies: ["ScalewiseTUI", "ScalewiseEngine", "scalewise"]),
     ],

@@ -25,9 +25,14 @@ static inline int cw_is_press(mmask_t m) { return (m & (BUTTON1_PRESSED | BUTTON
 static inline int cw_is_wheel_up(mmask_t m) { return (m & BUTTON4_PRESSED) != 0; }
 static inline int cw_is_wheel_down(mmask_t m) { return (m & BUTTON5_PRESSED) != 0; }
 static inline int cw_key_f(int n) { return KEY_F(n); }
+#include <term.h>
+/* A terminfo string capability, or NULL when the terminal has none (tigetstr's (char *)-1 and 0). */
+static inline const char *cw_tigetstr(const char *cap) {
+    char *s = tigetstr(cap);
+    return (s == NULL || s == (char *)-1) ? NULL : s;
+}
 /* Terminfo without a screen (`scalewise doctor`): colours and whether the cursor can be addressed.
    Returns -2 when the entry cannot be loaded. */
-#include <term.h>
 static inline int cw_terminfo_colors(const char *name, int *has_cup) {
     int err = 0;
     TERMINAL *saved = cur_term;

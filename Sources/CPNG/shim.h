@@ -104,10 +104,12 @@ static inline void cpng_read_free(cpng_read_result *r) {
  * alpha and tRNS dropped (colour kept as stored), interlacing undone. Text chunks (tEXt, zTXt, iTXt,
  * before or after IDAT) are copied out. Everything `out` owns is released by cpng_read_free, also on
  * error. Returns 0, or a negative code with out->message set. */
-static inline int cpng_read_rgb8(const char *path, cpng_read_result *out, unsigned max_dim) {
+/* `fd` is an open descriptor of a regular file (the caller checked; it is closed here). Images with a side
+ * over `max_dim` or more than `max_pixels` pixels are refused from the header, before any pixel is decoded. */
+static inline int cpng_read_rgb8(int fd, cpng_read_result *out, unsigned max_dim, unsigned long long max_pixels) {
     memset(out, 0, sizeof *out);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) { snprintf(out->message, sizeof out->message, "cannot open for reading"); return -1; }
+    FILE *fp = fdopen(fd, "rb");
+    if (!fp) { close(fd); snprintf(out->message, sizeof out->message, "cannot open for reading"); return -1; }
     unsigned char signature[8];
     if (fread(signature, 1, 8, fp) != 8 || png_sig_cmp(signature, 0, 8) != 0) {
         fclose(fp); snprintf(out->message, sizeof out->message, "not a PNG file"); return -5;
@@ -129,6 +131,12 @@ static inline int cpng_read_rgb8(const char *path, cpng_read_result *out, unsign
     png_set_sig_bytes(png, 8);
     png_set_user_limits(png, max_dim, max_dim);
     png_read_info(png, info);
+    if ((unsigned long long)png_get_image_width(png, info) * png_get_image_height(png, info) > max_pixels) {
+        char too_big[CPNG_MESSAGE_SIZE];   /* copied into out->message by cpng_on_error before the longjmp */
+        snprintf(too_big, sizeof too_big, "%u×%u pixels is more than the %llu an input image may have",
+                 png_get_image_width(png, info), png_get_image_height(png, info), max_pixels);
+        png_error(png, too_big);
+    }
     png_byte color = png_get_color_type(png, info);
     png_byte depth = png_get_bit_depth(png, info);
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);

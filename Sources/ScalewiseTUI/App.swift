@@ -121,7 +121,7 @@ final class App {
         let cls = o.classLabel.flatMap { try? generator.resolveClass($0) } ?? 0
         lanes = [Lane(generator: generator, classIndex: cls)]
         if let g2 = compare { lanes.append(Lane(generator: g2, classIndex: App.matchClass(cls, from: generator, in: g2))) }
-        log = logPath.flatMap { fopen($0, "a") }
+        log = logPath.flatMap { SafeOpen.openAppend($0) }
         if o.color == .truecolor && mode != .truecolor { message = "truecolor needs COLORTERM and a \(term.termName)-direct terminfo" }
         if o.symbols == .sextant && symbols != .sextant { message = "sextants unavailable here (glyph width); using quadrants" }
         refilter(keepSelection: true)
@@ -220,6 +220,7 @@ final class App {
                 message = "left edit mode: edit needs a FlexVAR model, not \(g.family)"
                 return reconfigure(advanceTo: 0)
             }
+            refitEditSchedule()  // another FlexVAR model: its default schedule
         } else {
             let l = Lane(generator: g, classIndex: App.matchClass(lanes[0].classIndex, from: lanes[0].generator, in: g))
             if lanes.count > 1 { lanes[1] = l } else { lanes.append(l) }

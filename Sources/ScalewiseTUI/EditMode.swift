@@ -71,6 +71,23 @@ extension App {
         reconfigure(advanceTo: 0)
     }
 
+    /// After the steps knob changed lane 0's schedule: the loaded edit takes the new steps (its session and the
+    /// scales panel count them), keeping the picked region and mode where the grid is the same.
+    func refitEditSchedule() {
+        guard var e = edit else { return }
+        e.schedule = App.editSchedule(lanes[0].schedule, width: e.image.width, height: e.image.height)
+        let last = e.schedule.last ?? ScaleShape(1, 1)
+        var sel = EditSelection(cols: last.w, rows: last.h, sizes: e.schedule.map { max($0.h, $0.w) })
+        let old = e.selection
+        if old.cols == sel.cols && old.rows == sel.rows {
+            (sel.x0, sel.y0, sel.x1, sel.y1) = (old.x0, old.y0, old.x1, old.y1)
+            (sel.movingTopLeft, sel.mode) = (old.movingTopLeft, old.mode)
+            if sel.sizes.contains(old.refineSize) { sel.refineSize = old.refineSize }
+        }
+        e.selection = sel
+        edit = e
+    }
+
     /// `schedule` reshaped to the image's aspect: the longer side keeps each step's size, the shorter one
     /// scales with it (FlexVAR takes any h×w per step). A square image keeps the schedule as it is.
     static func editSchedule(_ schedule: [ScaleShape], width: Int, height: Int) -> [ScaleShape] {

@@ -198,8 +198,8 @@ extension App {
     func adjust(_ k: Knob, by d: Int) {
         var o = options
         switch k {
-        case .cfg: o.cfg = max(0, (o.cfg + 0.5 * Float(d)))
-        case .topK: o.topK = max(0, o.topK + ((d > 0 ? o.topK >= 100 : o.topK > 100) ? 100 : 10) * d)
+        case .cfg: o.cfg = min(SamplingRules.cfg.upperBound, max(0, o.cfg + 0.5 * Float(d)))
+        case .topK: o.topK = min(SamplingRules.topK.upperBound, max(0, o.topK + ((d > 0 ? o.topK >= 100 : o.topK > 100) ? 100 : 10) * d))
         case .topP: o.topP = max(0, min(1, ((o.topP + 0.05 * Float(d)) * 100).rounded() / 100))
         case .seed: o.seed = d > 0 ? o.seed &+ 1 : (o.seed == 0 ? 0 : o.seed - 1)
         case .smooth: o.moreSmooth.toggle()
@@ -208,6 +208,7 @@ extension App {
             guard all.count > 1 else { message = "\(lanes[0].generator.name) has a fixed \(lanes[0].total)-step schedule"; return }
             let i = all.firstIndex(of: lanes[0].schedule) ?? 0
             lanes[0].schedule = all[max(0, min(all.count - 1, i + d))]
+            refitEditSchedule()
             message = "steps \(lanes[0].total)"
             return reconfigure(advanceTo: 0)
         case .policy:
@@ -230,7 +231,9 @@ extension App {
             message = ""  // a good value clears an earlier complaint
             o.cfg = v
         case .topK:
-            guard let v = Int(text), v >= 0 else { message = "top-k must be a whole number ≥ 0 (0 = off)"; return }
+            guard let v = Int(text), SamplingRules.topK.contains(v) else {
+                message = "top-k must be a whole number in 0…\(SamplingRules.topK.upperBound) (0 = off)"; return
+            }
             message = ""
             o.topK = v
         case .topP:

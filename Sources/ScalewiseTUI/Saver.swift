@@ -10,7 +10,7 @@ enum Saver {
                      edit: String? = nil) throws -> [String] {
         var rec = GenerationRecord(generator: gen, session: session)
         rec.edit = edit
-        let text = [("parameters", rec.a1111), ("scalewise", rec.json)]
+        let text = [("parameters", rec.a1111), ("scalewise", try rec.json)]
         let base = dir + "/" + baseName(rec) + (edit == nil ? "" : "-edit")
         if !strip {
             let image = session.preview(after: session.completed, tier: .decoded)

@@ -15,6 +15,11 @@ let cursesActive = Atomic<Bool>(false)
 /// (curses calls are not async-signal-safe; `tcsetattr` and `write` are). Written once, before any handler.
 nonisolated(unsafe) var savedTermios = termios()
 nonisolated(unsafe) var haveSavedTermios = false
+/// The bytes the fatal path writes to put the terminal back (keypad local, mouse off, attributes off, cursor
+/// on, alternate screen left), from this terminal's terminfo. A fixed buffer filled once before any handler
+/// is installed: the handler only reads it.
+nonisolated(unsafe) var restoreBytes: UnsafeMutablePointer<UInt8>?
+nonisolated(unsafe) var restoreCount = 0
 
 /// Owns the curses screen: start-up (locale, terminfo, colours), teardown on every exit path, and the
 /// colour/glyph capabilities the renderer needs.
@@ -81,6 +86,7 @@ final class Terminal {
         direct = colors >= 0x1000000
         mousemask(cw_mouse_events(), nil)
         mouseinterval(0)  // report presses at once rather than waiting to synthesise clicks
+        prepareRestoreBytes()
         cursesActive.store(true, ordering: .relaxed)
         installSignalHandlers()
     }
@@ -141,29 +147,63 @@ final class Terminal {
                 _ = write(wakeWrite, &b, 1)
             }
         }
-        // Crashes: put the tty back and leave the alternate screen, then die as the signal intended.
-        for s in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP] {
-            signal(s) { sig in
+        // Crashes (a trap is SIGILL or SIGTRAP, an overflowed stack SIGSEGV): put the tty back and leave the
+        // alternate screen, then die as the signal intended. The handler runs on its own stack, so a stack
+        // overflow still reaches it.
+        installAlternateSignalStack()
+        for s in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS, SIGXCPU, SIGXFSZ] {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { sig in
                 restoreTTYForCrash()
                 signal(sig, SIG_DFL)
                 raise(sig)
             }
+            action.sa_flags = Int32(SA_ONSTACK)
+            sigemptyset(&action.sa_mask)
+            sigaction(s, &action, nil)
         }
+        // exit() from anywhere (a library, a precondition in ArgumentParser) also restores.
         atexit { restoreTTYForCrash() }
+    }
+
+    /// Fills `restoreBytes` from terminfo (rmkx, sgr0, cnorm, rmcup), with xterm's sequences where a
+    /// capability is missing, plus the mouse-reporting resets ncurses' mousemask(0) would send.
+    private func prepareRestoreBytes() {
+        guard restoreBytes == nil else { return }
+        func cap(_ name: String, _ fallback: String) -> [UInt8] {
+            guard let s = cw_tigetstr(name) else { return Array(fallback.utf8) }
+            return Array(UnsafeBufferPointer(start: UnsafeRawPointer(s).assumingMemoryBound(to: UInt8.self), count: strlen(s)))
+        }
+        var seq = cap("rmkx", "\u{1B}[?1l\u{1B}>") + Array("\u{1B}[?1000l\u{1B}[?1002l\u{1B}[?1006l".utf8)
+        seq += cap("sgr0", "\u{1B}[0m") + cap("cnorm", "\u{1B}[?25h") + cap("rmcup", "\u{1B}[?1049l") + Array("\r\n".utf8)
+        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: seq.count)
+        p.initialize(from: seq, count: seq.count)
+        restoreCount = seq.count
+        restoreBytes = p
     }
 }
 
 /// Async-signal-safe restore: termios back, mouse off, attributes reset, cursor shown, alternate screen left.
 func restoreTTYForCrash() {
     guard haveSavedTermios, cursesActive.exchange(false, ordering: .relaxed) else { return }
-    let seq = Array("\u{1B}[?1000l\u{1B}[?1006l\u{1B}[0m\u{1B}[?25h\u{1B}[?1049l\r\n".utf8)
-    _ = seq.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+    if let p = restoreBytes { _ = write(1, p, restoreCount) }
     _ = tcsetattr(0, TCSANOW, &savedTermios)
+}
+
+/// Gives the calling thread a stack for signal handlers (SA_ONSTACK), so the crash handler runs even when
+/// the thread's own stack has overflowed. Called by the UI thread and the worker; the memory is never freed
+/// (it must outlive the thread's last signal).
+func installAlternateSignalStack() {
+    let size = 64 * 1024
+    guard let mem = malloc(size) else { return }
+    var ss = stack_t(ss_sp: mem, ss_flags: 0, ss_size: size)
+    if sigaltstack(&ss, nil) != 0 { free(mem) }
 }
 
 /// Blocks the signals the UI thread handles, on the calling thread (the worker), so that `poll` in the
 /// UI thread is the one interrupted by SIGWINCH/SIGINT and ncurses sees KEY_RESIZE promptly.
 func blockUISignals() {
+    installAlternateSignalStack()
     var set = sigset_t()
     sigemptyset(&set)
     for s in [SIGWINCH, SIGINT, SIGTERM, SIGHUP, SIGQUIT] { sigaddset(&set, s) }

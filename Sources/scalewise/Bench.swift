@@ -13,9 +13,12 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("cfg-mode"), help: cfgModeHelp) var cfgMode: CFGMode?
     @Flag(help: "Print one JSON line (for tools/bench).") var json = false
 
+    func validate() throws {
+        guard (1...1000).contains(images) else { throw ValidationError("--images must be in 1…1000") }
+        try checkSamplingFlags(cfg: cfg)
+    }
+
     func run() throws {
-        guard images >= 1 else { throw ValidationError("--images must be ≥ 1") }
-        guard cfg.isFinite && cfg >= 0 else { throw ValidationError("--cfg must be a finite number ≥ 0") }
         let precision = try modelOptions.resolvedPrecision()
         let gen = try modelOptions.load()
         let loadedRSS = Double(currentRSSBytes()) / 1048576

@@ -27,8 +27,10 @@ struct Edit: ParsableCommand {
     @Flag(help: "Overwrite the output.") var force = false
 
     func validate() throws {
-        if let c = cfg, !c.isFinite || c < 0 { throw ValidationError("--cfg must be a finite number ≥ 0") }
-        if seed < -1 { throw ValidationError("--seed must be ≥ 0, or -1 for a random seed") }
+        try checkSamplingFlags(cfg: cfg, topK: topK, topP: topP, seed: seed)
+        if let r = refine, !(1...ScheduleRules.maxSide).contains(r) {
+            throw ValidationError("--refine must be a size in 1…\(ScheduleRules.maxSide)")
+        }
         let modes = [mask != nil, extend != nil, refine != nil].filter { $0 }.count
         guard modes == 1 else { throw ValidationError("give exactly one of --mask, --extend, --refine") }
         if let e = extend, !["left", "right", "up", "down"].contains(e) {
@@ -41,6 +43,7 @@ struct Edit: ParsableCommand {
         guard gen.capabilities.canEdit else {
             throw EngineError.badArgument("edit needs a FlexVAR model (its steps predict whole images)")
         }
+        if let problem = SafeOpen.outputProblem(output) { throw EngineError.badArgument("\(output): \(problem)") }
         if !force && FileManager.default.fileExists(atPath: output) {
             throw EngineError.badArgument("\(output) exists; use --force to overwrite")
         }
@@ -73,7 +76,7 @@ struct Edit: ParsableCommand {
         let out = session.preview(after: session.completed, tier: .decoded)
         var rec = GenerationRecord(generator: gen, session: session)
         rec.edit = plan.description
-        try PNG.write(out, text: [("parameters", rec.a1111), ("scalewise", rec.json)],
+        try PNG.write(out, text: [("parameters", rec.a1111), ("scalewise", try rec.json)],
                       to: output, overwrite: force)
         print("saved \(output)")
     }

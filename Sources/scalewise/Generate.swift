@@ -35,11 +35,7 @@ struct Generate: ParsableCommand {
 
     func validate() throws {
         if let n = count, !(1...1024).contains(n) { throw ValidationError("--count must be in 1…1024") }
-        if let k = topK, k < 0 { throw ValidationError("--top-k must be ≥ 0") }
-        if let p = topP, !(0...1).contains(p) { throw ValidationError("--top-p must be in [0, 1]") }
-        if let c = cfg, !c.isFinite || c < 0 { throw ValidationError("--cfg must be a finite number ≥ 0") }
-        if let t = temperature, !t.isFinite || t <= 0 { throw ValidationError("--temperature must be a finite number > 0") }
-        if let s = seed, s < -1 { throw ValidationError("--seed must be ≥ 0, or -1 for a random seed") }
+        try checkSamplingFlags(cfg: cfg, topK: topK, topP: topP, temperature: temperature, seed: seed)
         if fromPNG != nil && (scales != nil || steps != nil) {
             throw ValidationError("--from-png reproduces the recorded schedule; --steps and --scales cannot change it")
         }
@@ -50,9 +46,9 @@ struct Generate: ParsableCommand {
         var record: GenerationRecord?
         var mo = modelOptions
         if let src = fromPNG {
-            let (_, text) = try PNG.read(src)
+            let text = try PNG.readText(src)
             guard let json = text["scalewise"] else { throw ValidationError("\(src) has no scalewise metadata chunk") }
-            record = try GenerationRecord.parse(json)
+            record = try GenerationRecord.parse(json, path: src)
             if let e = record!.edit {
                 throw EngineError.badArgument("\(src) is an edit (\(e)) of an image it does not hold; it cannot be reproduced")
             }
@@ -124,13 +120,14 @@ struct Generate: ParsableCommand {
 
     private func checkOutputs(count: Int, grid: Bool) throws {
         let outs = grid || count == 1 ? [output] : (0..<count).map { numbered(output, $0) }
-        for o in outs + (tokensOut.map { [$0] } ?? []) where !force && FileManager.default.fileExists(atPath: o) {
-            throw EngineError.badArgument("\(o) exists; use --force to overwrite")
+        for o in outs + (tokensOut.map { [$0] } ?? []) {
+            if let problem = SafeOpen.outputProblem(o) { throw EngineError.badArgument("\(o): \(problem)") }
+            if !force && FileManager.default.fileExists(atPath: o) { throw EngineError.badArgument("\(o) exists; use --force to overwrite") }
         }
     }
 
     private func save(_ image: RGBImage, record: GenerationRecord, to path: String) throws {
-        try PNG.write(image, text: [("parameters", record.a1111), ("scalewise", record.json)], to: path, overwrite: force)
+        try PNG.write(image, text: [("parameters", record.a1111), ("scalewise", try record.json)], to: path, overwrite: force)
         if !quiet { FileHandle.standardError.write(Data("saved \(path)\n".utf8)) }
     }
 

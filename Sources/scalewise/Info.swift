@@ -15,16 +15,18 @@ struct Info: ParsableCommand {
         }
         let path = try ModelLoader.resolve(file)
         let w = try ModelLoader.openWeights(path)
-        print("file:       \(path)")
+        print("file:       \(terminalSafe(path, limit: 4096))")
         print("family:     \(ModelLoader.family(of: w))")
         print("tensors:    \(w.keys.count)")
         print("parameters: \(w.parameterCount) (\(String(format: "%.2f", Double(w.parameterCount) / 1e6)) M)")
         print("precision:  \(p.precision) (\(p.reason)); linear weights held at \(p.precision.weightBytes) byte(s) each, "
               + "fp32 elsewhere; oneDNN ISA \(Precision.cpuISA)")
-        for key in w.metadata.keys.sorted() where key != "classes" && key != "preview" {
-            print("\(key): \(w.metadata[key]!)")
+        // Metadata is the file's to choose: control characters are escaped, so a downloaded model cannot send
+        // escape sequences to the terminal.
+        for (key, value) in w.metadata.sorted(by: { $0.key < $1.key }) where key != "classes" && key != "preview" {
+            print("\(terminalSafe(key, limit: 200)): \(terminalSafe(value, limit: 100_000))")
         }
-        if let c = w.metadata["classes"] { print("classes:    \(c.prefix(100))\(c.count > 100 ? "…" : "")") }
+        if let c = w.metadata["classes"] { print("classes:    \(terminalSafe(c, limit: 100))") }
     }
 }
 
@@ -37,7 +39,7 @@ struct Classes: ParsableCommand {
     func run() throws {
         let gen = try modelOptions.load()
         for (i, n) in gen.classNames.enumerated() where filter.map({ n.lowercased().contains($0.lowercased()) }) ?? true {
-            print("\(i)\t\(n)")
+            print("\(i)\t\(terminalSafe(n))")
         }
     }
 }
@@ -53,8 +55,10 @@ struct Models: ParsableCommand {
         let entries = ModelLoader.catalog()
         guard !entries.isEmpty else { print("no models found"); return }
         let rows = [["", "NAME", "FAMILY", "SIZE", "PARAMS", "FOUND IN", "TOKENIZER"]] + entries.map { e in
-            [e.isDefault ? "*" : "", e.name, e.family, megabytes(e.bytes), String(format: "%.1f M", Double(e.parameters) / 1e6),
-             paths ? e.path : e.folder, e.tokenizer]
+            // Names and paths come from the file system and the files' metadata: escaped before printing.
+            [e.isDefault ? "*" : "", terminalSafe(e.name), terminalSafe(e.family), megabytes(e.bytes),
+             String(format: "%.1f M", Double(e.parameters) / 1e6), terminalSafe(paths ? e.path : e.folder, limit: 4096),
+             terminalSafe(e.tokenizer)]
         }
         let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
         for r in rows {

@@ -39,12 +39,11 @@ struct Sample: ParsableCommand {
     func validate() throws {
         if merge != nil { return }
         guard let n = perClass, n >= 1 else { throw ValidationError("missing --per-class N (N ≥ 1)") }
-        _ = n
+        guard n <= 1_000_000 else { throw ValidationError("--per-class must be in 1…1000000") }
         _ = try parsedShard()
+        // Shards must agree on every sample's seed: no random one here.
         if seed < 0 { throw ValidationError("--seed must be ≥ 0") }
-        if let c = cfg, !c.isFinite || c < 0 { throw ValidationError("--cfg must be a finite number ≥ 0") }
-        if let k = topK, k < 0 { throw ValidationError("--top-k must be ≥ 0") }
-        if let p = topP, !(0...1).contains(p) { throw ValidationError("--top-p must be in [0, 1]") }
+        try checkSamplingFlags(cfg: cfg, topK: topK, topP: topP, seed: seed)
     }
 
     func parsedShard() throws -> (index: Int, count: Int) {
@@ -127,7 +126,7 @@ struct Sample: ParsableCommand {
         do {
             try writeAtomically([UInt8](data), to: path, overwrite: false)
         } catch let e as FileWriteError where e.kind == .exists {
-            guard let old = FileManager.default.contents(atPath: path),
+            guard let old = try? SafeOpen.readRegularFile(path, limit: 16 << 20),
                   let a = try? JSONSerialization.jsonObject(with: old) as? [String: Any] else {
                 throw EngineError.badArgument("\(path) is not a sample manifest; use another folder")
             }
@@ -144,12 +143,16 @@ struct Sample: ParsableCommand {
     }
 
     private func mergeSamples(_ dir: String) throws {
-        guard let data = FileManager.default.contents(atPath: Self.manifestPath(dir)),
+        guard let data = try? SafeOpen.readRegularFile(Self.manifestPath(dir), limit: 16 << 20),
               let m = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let classes = m["classes"] as? [Int], let perClass = m["per_class"] as? Int else {
             throw EngineError.badArgument("\(dir) has no samples.json: not a folder written by scalewise sample")
         }
-        let total = classes.count * perClass
+        // The manifest is read from disk: its counts are bounded before they are multiplied.
+        let (total, overflow) = classes.count.multipliedReportingOverflow(by: perClass)
+        guard perClass >= 1, !overflow, total <= 100_000_000 else {
+            throw EngineError.badArgument("\(dir)/samples.json: \(classes.count) classes × \(perClass) per class is not a sample count")
+        }
         let missing = (0..<total).filter { !FileManager.default.fileExists(atPath: Self.file(dir, $0)) }
         guard missing.isEmpty else {
             throw EngineError.badArgument("\(dir): \(missing.count) of \(total) samples missing (first: \(Self.file(dir, missing[0]))); "

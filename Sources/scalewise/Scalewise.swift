@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import CMalloc
 import ScalewiseEngine
 
@@ -15,6 +16,17 @@ struct Scalewise: ParsableCommand {
     static func main() {
         useFastBLASKernels()
         main(nil)
+    }
+}
+
+/// The sampling flags a command was given, by the rules that also check models' defaults and PNG records
+/// (`SamplingRules`); a broken rule is a usage error (exit 64).
+func checkSamplingFlags(cfg: Float? = nil, topK: Int? = nil, topP: Float? = nil, temperature: Float? = nil,
+                        seed: Int64? = nil) throws {
+    do {
+        try SamplingRules.checkFlags(cfg: cfg, topK: topK, topP: topP, temperature: temperature, seed: seed)
+    } catch let e as InputError {
+        throw ValidationError(e.message)
     }
 }
 
@@ -56,7 +68,8 @@ struct ModelOptions: ParsableArguments {
         mallopt(M_MMAP_THRESHOLD, 1 << 20)
         if let t = threads {
             guard t > 0 else { throw ValidationError("--threads must be positive") }
-            setThreads(t)
+            // More threads than cores only adds contention (1000 took 12–20 s to start).
+            setThreads(min(t, ProcessInfo.processInfo.activeProcessorCount))
         }
         return try ModelLoader.load(model ?? ModelLoader.defaultModel(), tokenizer: tokenizer,
                                     precision: resolvedPrecision().precision, config: config, tokenizerConfig: tokenizerConfig)

@@ -35,10 +35,8 @@ struct TUICommand: ParsableCommand {
     @Option(help: "Start in edit mode on this PNG (FlexVAR models).") var image: String?
 
     func validate() throws {
-        if let k = topK, k < 0 { throw ValidationError("--top-k must be ≥ 0") }
-        if let p = topP, !(0...1).contains(p) { throw ValidationError("--top-p must be in [0, 1]") }
-        if let c = cfg, !c.isFinite || c < 0 { throw ValidationError("--cfg must be a finite number ≥ 0") }
-        if let s = seed, s < -1 { throw ValidationError("--seed must be ≥ 0, or -1 for a random seed") }
+        try checkSamplingFlags(cfg: cfg, topK: topK, topP: topP, seed: seed)
+        if let l = log, let problem = SafeOpen.outputProblem(l) { throw ValidationError("--log \(l): \(problem)") }
         guard (1...5000).contains(probeTimeout) else { throw ValidationError("--probe-timeout must be 1…5000 ms") }
         var dir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: outputDir, isDirectory: &dir), dir.boolValue else {

@@ -32,10 +32,10 @@ final class SamplingCLITests: XCTestCase {
     func testNegativeNumbersParseAsValues() throws {
         let ok = try run(["generate", "-m", varModel, "-c", "3", "--seed", "-1", "-q", "-o", tmp + "/r.png"])
         XCTAssertEqual(ok.status, 0, ok.stderr)
-        assertUsageError(try run(["generate", "-m", varModel, "-c", "3", "--cfg", "-5", "-o", tmp + "/x.png"]), "--cfg must be")
-        assertUsageError(try run(["generate", "-m", varModel, "-c", "3", "--seed", "-7", "-o", tmp + "/x.png"]), "--seed must be")
-        assertUsageError(try run(["generate", "-m", varModel, "-c", "3", "--top-k", "-2", "-o", tmp + "/x.png"]), "--top-k must be")
-        assertUsageError(try run(["bench", "-m", varModel, "--cfg", "-1"]), "--cfg must be")
+        assertUsageError(try run(["generate", "-m", varModel, "-c", "3", "--cfg", "-5", "-o", tmp + "/x.png"]), "cfg must be a finite number in 0…100, got -5 from --cfg")
+        assertUsageError(try run(["generate", "-m", varModel, "-c", "3", "--seed", "-7", "-o", tmp + "/x.png"]), "seed must be an integer ≥ 0, or -1 for a random one, got -7 from --seed")
+        assertUsageError(try run(["generate", "-m", varModel, "-c", "3", "--top-k", "-2", "-o", tmp + "/x.png"]), "top-k must be an integer in 0…16777216 (0 = off), got -2 from --top-k")
+        assertUsageError(try run(["bench", "-m", varModel, "--cfg", "-1"]), "cfg must be a finite number in 0…100, got -1 from --cfg")
     }
 
     /// `--cfg-mode` is recorded in the PNG and `--from-png` reproduces it; a family with one rule refuses the other.

@@ -323,7 +323,8 @@ final class CheckpointTests: XCTestCase {
         o.cfgMode = .constant
         let s = try gen.makeSession(classIndex: 1, options: o)
         let rec = GenerationRecord(generator: gen, session: s)
-        XCTAssertTrue(rec.json.contains(#""cfg_mode":"constant""#), rec.json)
+        let json = try rec.json
+        XCTAssertTrue(json.contains(#""cfg_mode":"constant""#), json)
         XCTAssertTrue(rec.a1111.contains("CFG mode: constant"))
         XCTAssertEqual(try GenerationRecord.parse(rec.json).options.cfgMode, .constant)
         func legacy(_ family: String, constant: Bool?) throws -> CFGMode {

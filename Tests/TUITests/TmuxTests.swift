@@ -156,6 +156,27 @@ final class TUITmuxTests: XCTestCase {
         }
     }
 
+    /// A crash (here SIGSEGV and SIGILL, what a stack overflow and a Swift trap raise) also restores the terminal:
+    /// tty modes, keypad and cursor-key modes, mouse reporting, the cursor and the main screen.
+    func testCrashRestoresTerminal() throws {
+        for (sig, code) in [(SIGSEGV, 139), (SIGILL, 132)] {
+            let run = "stty -a > before; sh -c 'echo $$ > pid; exec \"$0\" \"$@\"' \(command()); st=$?; stty -a > after; exit $st"
+            let pane = try TmuxPane(run, env: [:])
+            pane.wait(for: "ready")
+            let flags = "#{keypad_cursor_flag}#{keypad_flag}#{mouse_any_flag}#{alternate_on}#{cursor_flag}"
+            XCTAssertEqual(try pane.tmux(["display-message", "-p", "-t", pane.session, flags]).trimmingCharacters(in: .whitespacesAndNewlines),
+                           "11110", "the TUI sets keypad, mouse and alternate-screen modes and hides the cursor")
+            let pid = try String(contentsOf: pane.dir.appendingPathComponent("pid"), encoding: .utf8)
+            kill(pid_t(pid.trimmingCharacters(in: .whitespacesAndNewlines))!, sig)
+            pane.wait(for: "EXIT=\(code)")
+            let before = try String(contentsOf: pane.dir.appendingPathComponent("before"), encoding: .utf8)
+            let after = try String(contentsOf: pane.dir.appendingPathComponent("after"), encoding: .utf8)
+            XCTAssertEqual(before, after, "signal \(sig): stty -a changed")
+            XCTAssertEqual(try pane.tmux(["display-message", "-p", "-t", pane.session, flags]).trimmingCharacters(in: .whitespacesAndNewlines),
+                           "00001", "signal \(sig): keypad, cursor-key, mouse or alternate-screen mode left on, or the cursor hidden")
+        }
+    }
+
     /// Edit mode: generate and save, `e` offers that PNG, pick a rectangle, run all scales, step,
     /// re-roll, save, back out. The saved edit must equal the engine's own in-paint with the same rectangle.
     func testEditModeInpaintsARectangle() throws {

@@ -41,7 +41,7 @@ struct Mamba2 {
     init(_ w: WeightSource, _ prefix: String, dModel: Int, ngroups: Int = 1) throws {
         let conv = try w.shape(prefix + ".conv1d.weight"), E = try w.shape(prefix + ".out_proj.weight").last ?? 0
         let H = try w.shape(prefix + ".A_log").first ?? 0
-        guard conv.count == 3, H > 0, E % H == 0, (conv[0] - E) % (2 * ngroups) == 0 else {
+        guard conv.count == 3, H > 0, E > 0, E % H == 0, conv[0] > E, conv[2] >= 1, (conv[0] - E) % (2 * ngroups) == 0 else {
             throw WeightsError.mismatch(w.path, "\(prefix): conv1d \(conv), \(H) heads and d_inner \(E) are not a Mamba-2 layer")
         }
         let c = Config(d_model: dModel, d_inner: E, d_state: (conv[0] - E) / (2 * ngroups), d_conv: conv[2], nheads: H,

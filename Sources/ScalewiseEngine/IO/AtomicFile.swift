@@ -9,8 +9,8 @@ public struct FileWriteError: Error, Equatable, Sendable, CustomStringConvertibl
 
     public var description: String {
         switch kind {
-        case .exists: "\(path): already exists (use --force to overwrite)"
-        case .io: "\(path): \(detail)"
+        case .exists: "\(terminalSafe(path)): already exists (use --force to overwrite)"
+        case .io: "\(terminalSafe(path)): \(detail)"
         }
     }
     public var errorDescription: String? { description }
@@ -26,6 +26,7 @@ public struct FileWriteError: Error, Equatable, Sendable, CustomStringConvertibl
 /// meanwhile; an interrupted run leaves at most a `.<name>.tmp-*` file, never a half-written output.
 enum AtomicFile {
     static func write(to path: String, overwrite: Bool, _ body: (_ fd: Int32, _ tempPath: String) throws -> Void) throws {
+        if let problem = SafeOpen.outputProblem(path) { throw FileWriteError(kind: .io, path: path, detail: problem) }
         if !overwrite, access(path, F_OK) == 0 { throw FileWriteError(kind: .exists, path: path, detail: "") }
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
@@ -54,6 +55,8 @@ enum AtomicFile {
 
     private static func publish(_ temp: String, as path: String, overwrite: Bool) throws {
         if overwrite {
+            // Checked again just before the rename: what appeared meanwhile is not replaced either.
+            if let problem = SafeOpen.outputProblem(path) { throw FileWriteError(kind: .io, path: path, detail: problem) }
             guard rename(temp, path) == 0 else { throw FileWriteError.io(path, "rename failed") }
             return
         }

@@ -5,7 +5,7 @@ import Foundation
 public struct PNGError: Error, Equatable, Sendable, CustomStringConvertible, LocalizedError {
     public let path: String
     public let detail: String
-    public var description: String { "\(path): \(WeightsError.sanitized(detail))" }
+    public var description: String { "\(terminalSafe(path)): \(WeightsError.sanitized(detail))" }
     public var errorDescription: String? { description }
 }
 
@@ -17,6 +17,8 @@ public struct PNGError: Error, Equatable, Sendable, CustomStringConvertible, Loc
 public enum PNG {
     /// The largest width or height `read` accepts (16384² RGB is 768 MiB of pixels).
     public static let maxDimension = 16384
+    /// The most pixels `read` decodes by default (4096², 48 MiB of RGB).
+    public static let maxInputPixels = 4096 * 4096
 
     /// Writes atomically; an existing file is only replaced with `overwrite` (`FileWriteError.exists` otherwise).
     public static func write(_ image: RGBImage, text: [(String, String)] = [], to path: String, overwrite: Bool = false) throws {
@@ -53,9 +55,18 @@ public enum PNG {
 
     /// Any PNG as 8-bit RGB (palette, gray, 16-bit and interlaced are converted by libpng; alpha is
     /// dropped, keeping the stored colour) plus its text chunks; for a repeated key the first wins.
-    public static func read(_ path: String) throws -> (RGBImage, [String: String]) {
+    ///
+    /// Inputs are bounded before any pixel is decoded: at most `maxPixels` pixels (a 16384² image compresses
+    /// to under 1 MB and would take seconds and 768 MiB to decode). Only regular files are opened (a FIFO
+    /// would block).
+    public static func read(_ path: String, maxPixels: Int = maxInputPixels) throws -> (RGBImage, [String: String]) {
+        let fd: Int32
+        switch SafeOpen.openInput(path) {
+        case .success(let r): fd = r.fd
+        case .failure(let e): throw PNGError(path: path, detail: e.cannotOpen.map { "cannot open for reading: \($0)" } ?? e.detail)
+        }
         var r = cpng_read_result()
-        let rc = cpng_read_rgb8(path, &r, UInt32(maxDimension))
+        let rc = cpng_read_rgb8(fd, &r, UInt32(maxDimension), UInt64(max(0, maxPixels)))
         defer { cpng_read_free(&r) }
         guard rc == 0 else {
             let message = withUnsafeBytes(of: &r.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }

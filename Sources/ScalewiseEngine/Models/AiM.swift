@@ -57,6 +57,7 @@ public final class AiM: Sendable {
     public var nullClass: Int { config.num_classes }
 
     public init(_ w: WeightSource, config c: Config, tokenizer: FlexVQVAE?) throws {
+        try c.validate(w)
         if let t = tokenizer, t.vocabSize != c.vocab_size {
             throw WeightsError.mismatch(w.path, "generator has \(c.vocab_size) codes, tokenizer \(t.vocabSize)")
         }
@@ -93,12 +94,12 @@ public final class AiM: Sendable {
         guard let tied = tiedNames.first(where: w.has) else {
             throw WeightsError.mismatch(w.path, "no `\(tiedNames[0])`: not an AiM checkpoint")
         }
-        (c.vocab_size, c.d_model) = (try w.shape(tied)[0], try w.shape(tied)[1])
+        (c.vocab_size, c.d_model) = (try w.dim(tied, 0, rank: 2), try w.dim(tied, 1, rank: 2))
         c.n_layer = w.indexCount(prefix + "layers.")
-        c.num_tokens = try w.shape(prefix + "embeddings.position_embeddings.weight")[0] - 1
-        c.num_classes = try w.shape(prefix + "cls_embed.embedding_table.weight")[0] - 1
+        c.num_tokens = try w.dim(prefix + "embeddings.position_embeddings.weight", 0, rank: 2) - 1
+        c.num_classes = try w.dim(prefix + "cls_embed.embedding_table.weight", 0, rank: 2) - 1
         c.adaln_group = w.has(prefix + "adaln_group.1.weight")
-        if c.adaln_group { c.num_groups = try w.shape(prefix + "adaln_group.1.weight")[0] / (3 * c.d_model) }
+        if c.adaln_group { c.num_groups = try w.dim(prefix + "adaln_group.1.weight", 0, rank: 2) / max(1, 3 * c.d_model) }
         c.sample_pos_shift = 1
         return c
     }
@@ -255,7 +256,7 @@ public final class AiMGenerator: Generator {
     static func load(_ w: WeightSource, _ ctx: LoadContext) throws -> Generator {
         let cfg = try AiM.config(from: w, override: ctx.config)
         let model = try AiM(w, config: cfg, tokenizer: try tokenizer(for: w, ctx))
-        return AiMGenerator(info: ctx.info(w, family: .aim, classes: cfg.num_classes), model: model)
+        return AiMGenerator(info: try ctx.info(w, family: .aim, classes: cfg.num_classes), model: model)
     }
 
     /// AiM's LlamaGen VQ-16 tokenizer: inside the checkpoint under `vqvae.` (official files, ours), or the file

@@ -125,9 +125,9 @@ struct LoadContext {
     }
 
     /// The generator's `GeneratorInfo`, with its class names and its sampling defaults over the family's.
-    func info(_ w: WeightSource, family: ModelFamily, classes: Int) -> GeneratorInfo {
+    func info(_ w: WeightSource, family: ModelFamily, classes: Int) throws -> GeneratorInfo {
         GeneratorInfo(name: name, family: family, classNames: ModelLoader.classNames(w, count: classes),
-                      defaults: ModelLoader.defaults(w, over: family.defaults), parameterCount: w.parameterCount,
+                      defaults: try ModelLoader.defaults(w, over: family.defaults), parameterCount: w.parameterCount,
                       precision: precision)
     }
 }

@@ -81,6 +81,7 @@ public final class FlexVAR: Sendable {
             throw WeightsError.mismatch(w.path, "generator expects \(config.vocab_size) codes of \(config.Cvae), "
                                         + "tokenizer has \(tokenizer.vocabSize) of \(tokenizer.codeDim)")
         }
+        try config.validate(w)
         self.config = config
         self.tokenizer = tokenizer
         trunk = try VARTrunk(w, depth: config.depth, C: config.embed_dim, heads: config.num_heads,
@@ -102,15 +103,14 @@ public final class FlexVAR: Sendable {
         var c = Config()
         c.depth = w.indexCount("blocks.")
         guard c.depth > 0 else { throw WeightsError.mismatch(w.path, "no `blocks.*` keys: not a FlexVAR checkpoint") }
-        let pos = try w.shape("pos_1LC")
-        c.embed_dim = pos[1]
-        c.pos_side = pos[2]
-        c.num_heads = w.has("blocks.0.attn.scale_mul_1H11") ? try w.shape("blocks.0.attn.scale_mul_1H11")[1] : c.depth
+        c.embed_dim = try w.dim("pos_1LC", 1, rank: 4)
+        c.pos_side = try w.dim("pos_1LC", 2, rank: 4)
+        c.num_heads = w.has("blocks.0.attn.scale_mul_1H11") ? try w.dim("blocks.0.attn.scale_mul_1H11", 1, rank: 4) : c.depth
         c.attn_l2_norm = w.has("blocks.0.attn.scale_mul_1H11")
-        c.vocab_size = try w.shape("head.weight")[0]
-        c.num_classes = try w.shape("class_emb.weight")[0] - 1
-        c.Cvae = try w.shape("word_embed.weight")[1]
-        c.mlp_ratio = Double(try w.shape("blocks.0.ffn.fc1.weight")[0]) / Double(c.embed_dim)
+        c.vocab_size = try w.dim("head.weight", 0, rank: 2)
+        c.num_classes = try w.dim("class_emb.weight", 0, rank: 2) - 1
+        c.Cvae = try w.dim("word_embed.weight", 1, rank: 2)
+        c.mlp_ratio = Double(try w.dim("blocks.0.ffn.fc1.weight", 0, rank: 2)) / Double(max(c.embed_dim, 1))
         let side = max(1, c.pos_side / 2)
         if side != 16 {
             let presets = presets(side: side)
@@ -191,7 +191,7 @@ public final class FlexVARGenerator: Generator {
         let tw = try ctx.openTokenizer(for: w, official: "FlexVAE.pth")
         let tc = try flexVQConfig(tw, override: ctx.tokenizerConfig)
         let model = try FlexVAR(w, config: cfg, tokenizer: try FlexVQVAE(tw, config: tc))
-        return FlexVARGenerator(info: ctx.info(w, family: .flexvar, classes: cfg.num_classes), model: model)
+        return FlexVARGenerator(info: try ctx.info(w, family: .flexvar, classes: cfg.num_classes), model: model)
     }
 }
 

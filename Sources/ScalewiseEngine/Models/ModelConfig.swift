@@ -1,21 +1,24 @@
 import Foundation
 
 /// A family's or tokenizer's config: `Codable` under the official constructor's argument names, with the
-/// reference constructor's defaults as `init()`.
+/// reference constructor's defaults as `init()`, and range and consistency checks against the file's tensors
+/// (`Validation/ConfigLimits.swift`).
 protocol ModelConfig: Codable {
     init()
+    func validate(_ w: WeightSource) throws
 }
 
 /// Where a config came from, in order of precedence: `--config` (or `--tokenizer-config`) over the file's
 /// `config` metadata, else over what the tensor shapes of an official checkpoint say. Keys missing from a JSON
-/// config keep the reference defaults; a malformed one is an error, never ignored.
+/// config keep the reference defaults; a malformed one is an error, never ignored, and whatever the source, the
+/// result is validated before anything is sized by it.
 enum ConfigSource {
     /// A JSON object (`{...}`) or the path of a file holding one → its keys.
     static func object(_ text: String, file: String, what: String) throws -> [String: Any] {
         var json = text
         if !text.trimmingCharacters(in: .whitespaces).hasPrefix("{") {
-            guard let data = FileManager.default.contents(atPath: text) else {
-                throw WeightsError(.badArgument, file: file, "\(what) is neither a JSON object nor a readable file: \(text)")
+            guard let data = try? SafeOpen.readRegularFile(text, limit: 1 << 20) else {
+                throw WeightsError(.badArgument, file: file, "\(what) is neither a JSON object nor a readable file of at most 1 MiB: \(text)")
             }
             json = String(decoding: data, as: UTF8.self)
         }
@@ -42,7 +45,7 @@ enum ConfigSource {
     }
 
     /// The config of `w`: its metadata `key` (over the reference defaults), else `infer` from the shapes (which
-    /// may consult `override` where the shapes are ambiguous), then `override` (`--config`) on top.
+    /// may consult `override` where the shapes are ambiguous), then `override` (`--config`) on top; validated.
     static func resolve<C: ModelConfig>(_ w: WeightSource, key: String = "config", override text: String?,
                                         flag: String = "--config",
                                         infer: (WeightSource, [String: Any]) throws -> C) throws -> C {
@@ -55,6 +58,7 @@ enum ConfigSource {
             c = try infer(w, override)
         }
         if !override.isEmpty { c = try decode(override, over: c, file: w.path, what: flag) }
+        try c.validate(w)
         return c
     }
 
@@ -95,8 +99,8 @@ extension VQVAE {
         (c.vocab_size, c.z_channels) = (cb[0], cb[1])
         let n = w.indexCount("decoder.up.")
         guard n > 0 else { throw WeightsError.mismatch(w.path, "no `decoder.up.*` keys: not a VQ-VAE of VAR's layout") }
-        let widths = try (0..<n).map { try w.shape("decoder.up.\($0).block.0.conv1.weight")[0] }
-        let first = w.has("encoder.conv_in.weight") ? try w.shape("encoder.conv_in.weight")[0] : nil
+        let widths = try (0..<n).map { try w.dim("decoder.up.\($0).block.0.conv1.weight", 0, rank: 4) }
+        let first = w.has("encoder.conv_in.weight") ? try w.dim("encoder.conv_in.weight", 0, rank: 4) : nil
         (c.ch, c.ch_mult) = factorWidths(widths, first: first)
         c.num_res_blocks = max(1, w.indexCount("decoder.up.0.block.") - 1)
         c.using_sa = w.has("decoder.up.\(n - 1).attn.0.norm.weight")
@@ -125,14 +129,14 @@ extension FlexVQVAE {
         let cb = try w.shape("quantize.embedding.weight")
         guard cb.count == 2 else { throw WeightsError(.badShape, file: w.path, key: "quantize.embedding.weight", "not [V, D]") }
         (c.codebook_size, c.codebook_embed_dim) = (cb[0], cb[1])
-        c.z_channels = try w.shape("post_quant_conv.weight")[0]
+        c.z_channels = try w.dim("post_quant_conv.weight", 0, rank: 4)
         let n = w.indexCount("decoder.conv_blocks.")
         guard n > 0 else { throw WeightsError.mismatch(w.path, "no `decoder.conv_blocks.*` keys: not a LlamaGen VQ") }
         // decoder.conv_blocks.0 is the deepest level (ch·ch_mult[-1]); the list runs the other way.
-        let dec = try (0..<n).reversed().map { try w.shape("decoder.conv_blocks.\($0).res.0.conv1.weight")[0] }
+        let dec = try (0..<n).reversed().map { try w.dim("decoder.conv_blocks.\($0).res.0.conv1.weight", 0, rank: 4) }
         let m = w.indexCount("encoder.conv_blocks.")
-        let enc = try (0..<m).map { try w.shape("encoder.conv_blocks.\($0).res.0.conv1.weight")[0] }
-        let first = w.has("encoder.conv_in.weight") ? try w.shape("encoder.conv_in.weight")[0] : nil
+        let enc = try (0..<m).map { try w.dim("encoder.conv_blocks.\($0).res.0.conv1.weight", 0, rank: 4) }
+        let first = w.has("encoder.conv_in.weight") ? try w.dim("encoder.conv_in.weight", 0, rank: 4) : nil
         let (ch, decMult) = factorWidths(dec + enc, first: first)
         c.ch = ch
         c.ch_mult = Array(decMult.prefix(n))

@@ -133,18 +133,11 @@ public enum ModelLoader {
         return (0..<count).map { "class \($0)" }
     }
 
-    /// The file's `defaults` metadata over `base`, the family's official demo settings.
-    static func defaults(_ w: WeightSource, over base: SamplingOptions) -> SamplingOptions {
-        var o = base
-        if let s = w.metadata["defaults"], let d = s.data(using: .utf8),
-           let obj = try? JSONSerialization.jsonObject(with: d) as? [String: Any] {
-            if let v = obj["cfg"] as? Double { o.cfg = Float(v) }
-            if let v = obj["top_k"] as? Int { o.topK = v }
-            if let v = obj["top_p"] as? Double { o.topP = Float(v) }
-            if let v = obj["more_smooth"] as? Bool { o.moreSmooth = v }
-            if let v = obj["constant_cfg"] as? Bool { o.constantCFG = v }
-        }
-        return o
+    /// The file's `defaults` metadata over `base`, the family's official demo settings, checked by the rules
+    /// flags and records follow (`SamplingRules`).
+    static func defaults(_ w: WeightSource, over base: SamplingOptions) throws -> SamplingOptions {
+        guard let s = w.metadata["defaults"] else { return base }
+        return try SamplingRules.applyingDefaults(s, to: base, path: w.path)
     }
 }
 

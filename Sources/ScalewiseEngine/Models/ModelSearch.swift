@@ -74,9 +74,11 @@ extension ModelLoader {
             let parts = repo.dropFirst("models--".count).components(separatedBy: "--")
             let label = "hf:" + parts.joined(separator: "/")
             let snapshots = hub + "/" + repo + "/snapshots"
-            if let ref = try? String(contentsOfFile: hub + "/" + repo + "/refs/main", encoding: .utf8),
-               case let rev = ref.trimmingCharacters(in: .whitespacesAndNewlines),
-               !rev.contains("/"), fm.fileExists(atPath: snapshots + "/" + rev) {
+            // refs/main is a file in a cache others may write: a regular file of a few bytes naming one folder
+            // (a FIFO must not block the search, `..` must not leave the snapshots).
+            if let ref = try? SafeOpen.readRegularFile(hub + "/" + repo + "/refs/main", limit: 4096),
+               case let rev = String(decoding: ref, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
+               !rev.isEmpty, !rev.contains("/"), rev != ".", rev != "..", fm.fileExists(atPath: snapshots + "/" + rev) {
                 out.append(ModelFolder(path: snapshots + "/" + rev, label: label))
             } else {
                 for rev in ((try? fm.contentsOfDirectory(atPath: snapshots)) ?? []).sorted() {

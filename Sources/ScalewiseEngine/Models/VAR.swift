@@ -36,6 +36,7 @@ public final class VAR: Sendable {
     public let beginEnds: [Int]
 
     public init(_ w: WeightSource, config: Config, tokenizer: VQVAE) throws {
+        try config.validate(w)
         self.config = config
         self.tokenizer = tokenizer
         guard config.Cvae == tokenizer.Cvae, config.vocab_size == tokenizer.vocabSize else {
@@ -77,14 +78,14 @@ public final class VAR: Sendable {
         guard depth > 0 else { throw WeightsError.mismatch(w.path, "no `blocks.*` keys: not a VAR checkpoint") }
         let l2 = w.has("blocks.0.attn.scale_mul_1H11")
         c.depth = depth
-        c.embed_dim = try w.shape("pos_start")[2]
-        c.num_heads = l2 ? try w.shape("blocks.0.attn.scale_mul_1H11")[1] : depth
+        c.embed_dim = try w.dim("pos_start", 2, rank: 3)
+        c.num_heads = l2 ? try w.dim("blocks.0.attn.scale_mul_1H11", 1, rank: 4) : depth
         c.attn_l2_norm = l2
-        c.vocab_size = try w.shape("head.weight")[0]
-        c.num_classes = try w.shape("class_emb.weight")[0] - 1
-        c.Cvae = try w.shape("word_embed.weight")[1]
-        c.mlp_ratio = Double(try w.shape("blocks.0.ffn.fc1.weight")[0]) / Double(c.embed_dim)
-        let L = try w.shape("pos_1LC")[1]
+        c.vocab_size = try w.dim("head.weight", 0, rank: 2)
+        c.num_classes = try w.dim("class_emb.weight", 0, rank: 2) - 1
+        c.Cvae = try w.dim("word_embed.weight", 1, rank: 2)
+        c.mlp_ratio = Double(try w.dim("blocks.0.ffn.fc1.weight", 0, rank: 2)) / Double(max(c.embed_dim, 1))
+        let L = try w.dim("pos_1LC", 1, rank: 3)
         if let given = override["patch_nums"] as? [Int] {
             c.patch_nums = given
         } else if let known = knownSchedules[L] {
@@ -93,6 +94,8 @@ public final class VAR: Sendable {
             throw ConfigSource.ambiguous(w, tensor: "pos_1LC", "\(L) tokens match no released schedule",
                                          example: "{\"patch_nums\": [1, 2, 3, …]}")
         }
+        // Bounded before the token count is summed from it (a side of 2^32 would overflow the sum).
+        try ConfigCheck(path: w.path).sizes(c.patch_nums, ConfigBounds.side, "patch_nums")
         guard c.patch_nums.reduce(0, { $0 + $1 * $1 }) == L else {
             throw WeightsError(.wrongShape, file: w.path, key: "pos_1LC",
                                "\(L) tokens, but patch_nums \(c.patch_nums) have \(c.patch_nums.reduce(0) { $0 + $1 * $1 })")
@@ -196,7 +199,7 @@ public final class VARGenerator: Generator {
         let tw = try ctx.openTokenizer(for: w, official: "vae_ch160v4096z32.pth")
         let vq = try VQVAE(tw, config: try vqvaeConfig(tw, generator: cfg, override: ctx.tokenizerConfig))
         let model = try VAR(w, config: cfg, tokenizer: vq)
-        return VARGenerator(info: ctx.info(w, family: family, classes: cfg.num_classes), model: model,
+        return VARGenerator(info: try ctx.info(w, family: family, classes: cfg.num_classes), model: model,
                             conditioning: conditioning(cfg))
     }
 

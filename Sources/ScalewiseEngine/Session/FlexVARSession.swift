@@ -16,6 +16,7 @@ public final class FlexVARSession: SessionCore {
 
     public init(model: FlexVAR, classIndex: Int, options: SamplingOptions, schedule: [ScaleShape]) throws {
         let classIndex = try Self.checked(class: classIndex, of: model.config.num_classes)
+        try ScheduleRules.check(schedule, trainedSide: model.config.patch_nums.last ?? 1, model: "FlexVAR")
         guard let first = schedule.first, first.h == 1 && first.w == 1 else {
             throw EngineError.badArgument("a FlexVAR schedule starts at 1×1")
         }
@@ -25,6 +26,8 @@ public final class FlexVARSession: SessionCore {
         self.model = model
         offsets = schedule.reduce(into: [0]) { $0.append($0.last! + $1.count) }
         let labels = options.cfg == 0 && !options.constantCFG ? [classIndex] : [classIndex, model.nullClass]
+        try MemoryBudget.checkTrunkRun(model.trunk, rows: labels.count, capacity: offsets.last!,
+                                       maxTokens: schedule.map(\.count).max()!, what: "this schedule")
         run = TrunkRun(trunk: model.trunk, labels: labels, capacity: offsets.last!,
                        maxTokens: schedule.map(\.count).max()!)
         super.init(classIndex: classIndex, options: options, scales: schedule, vocab: model.config.vocab_size, unit: "step")

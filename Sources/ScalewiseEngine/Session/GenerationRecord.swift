@@ -64,18 +64,44 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
                                constantCFG: (cfgMode ?? legacy) == .constant, temperature: temperature)
     }
 
+    /// The record as JSON. Sampling values are checked before generation (`SamplingRules`), so a
+    /// non-finite number here is a bug upstream; it is still an error, never a trap.
     public var json: String {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        return String(decoding: try! enc.encode(self), as: UTF8.self)
+        get throws {
+            try SamplingRules.check(options, from: .record(model))
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys]
+            do {
+                return String(decoding: try enc.encode(self), as: UTF8.self)
+            } catch {
+                throw InputError("cannot record the generation as JSON: \(error)")
+            }
+        }
     }
 
-    public static func parse(_ json: String) throws -> GenerationRecord {
-        do {
-            return try JSONDecoder().decode(GenerationRecord.self, from: Data(json.utf8))
-        } catch {
-            throw EngineError.badArgument("the PNG's scalewise chunk is not a valid generation record")
+    /// Decodes and checks a record read from `path`: sampling values by `SamplingRules` (as if given as
+    /// flags), the schedule's sizes by `ScheduleRules` (the model's own limits are checked when it loads).
+    public static func parse(_ json: String, path: String = "the PNG") throws -> GenerationRecord {
+        // The guidance rule by the rule defaults and flags follow, before the decoder would only say "not valid".
+        if case .object(let members)? = Array(json.utf8).withUnsafeBytes({ try? JSON.parse($0) }),
+           let mode = members.first(where: { $0.0 == "cfg_mode" })?.1, mode != .null {
+            guard case .string(let text) = mode else {
+                throw InputError("the record in \((path as NSString).lastPathComponent): cfg_mode is not a string")
+            }
+            _ = try SamplingRules.cfgMode(text, from: .record(path))
         }
+        let r: GenerationRecord
+        do {
+            r = try JSONDecoder().decode(GenerationRecord.self, from: Data(json.utf8))
+        } catch {
+            throw EngineError.badArgument("\(path): the scalewise chunk is not a valid generation record")
+        }
+        try SamplingRules.check(r.options, from: .record(path))
+        try ScheduleRules.checkSizes(r.schedule, from: "the record in \((path as NSString).lastPathComponent)")
+        if let seeds = r.scaleSeeds, seeds.count > r.schedule.count {
+            throw InputError("the record in \((path as NSString).lastPathComponent) has \(seeds.count) scale seeds for \(r.schedule.count) scales")
+        }
+        return r
     }
 
     /// A1111's `parameters` text: the prompt line, then `Key: value, …` (values quoted when they contain
@@ -83,7 +109,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     public var a1111: String {
         func q(_ v: String) -> String {
             guard v.contains(",") || v.contains(":") || v.contains("\n") else { return v }
-            return String(decoding: try! JSONEncoder().encode(v), as: UTF8.self)
+            return (try? JSONEncoder().encode(v)).map { String(decoding: $0, as: UTF8.self) } ?? JSON.quote(v)
         }
         var items: [(String, String)] = [
             ("Steps", "\(schedule.count)"), ("Sampler", family.uppercased()), ("CFG scale", fmt(cfg)),
@@ -101,9 +127,8 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         return "\(className)\n" + items.map { "\($0.0): \(q($0.1))" }.joined(separator: ", ")
     }
 
-    private func fmt(_ v: Float) -> String {
-        v == v.rounded() ? String(Int(v)) : String(v)
-    }
+    /// 3 → "3", 0.95 → "0.95"; never traps (∞, NaN and |v| ≥ 2^63 have no Int).
+    private func fmt(_ v: Float) -> String { shown(v) }
 }
 
 public let scalewiseVersion = "0.1.0"

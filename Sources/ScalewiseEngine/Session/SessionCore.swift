@@ -96,7 +96,7 @@ public enum EngineError: Error, CustomStringConvertible {
     case badArgument(String)
     public var description: String {
         switch self {
-        case .badArgument(let s): return s
+        case .badArgument(let s): return terminalSafe(s, limit: 1000)
         }
     }
 }

@@ -31,8 +31,10 @@ public final class VARSession: SessionCore {
         let unguided = options.constantCFG ? options.cfg == 1 : conditioning.unguided(cfg: options.cfg)
         let labels = unguided ? [classIndex] : [classIndex, model.nullClass]
         let maxTokens = model.config.patch_nums.map { $0 * $0 }.max()!
-        run = TrunkRun(trunk: model.trunk, labels: labels,
-                       capacity: conditioning.attendsToEarlierScales ? model.beginEnds.last! : maxTokens, maxTokens: maxTokens)
+        let capacity = conditioning.attendsToEarlierScales ? model.beginEnds.last! : maxTokens
+        try MemoryBudget.checkTrunkRun(model.trunk, rows: labels.count, capacity: capacity, maxTokens: maxTokens,
+                                       what: "this model's schedule")
+        run = TrunkRun(trunk: model.trunk, labels: labels, capacity: capacity, maxTokens: maxTokens)
         let side = model.tokenizer.latentSide
         fHats = [Tensor(shape: [model.config.Cvae, side, side])]
         super.init(classIndex: classIndex, options: options, scales: model.scales,

@@ -37,6 +37,7 @@ public final class FlexVQVAE: Sendable {
     public var downsample: Int { 1 << (config.decoderMult.count - 1) }
 
     public init(_ w: WeightSource, config: Config) throws {
+        try config.validate(w)
         self.config = config
         sourcePath = w.path
         sourcePrefix = keyPrefix(of: w)

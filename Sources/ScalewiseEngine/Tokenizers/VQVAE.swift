@@ -51,6 +51,7 @@ public final class VQVAE: Sendable {
     public var downsample: Int { 1 << (config.ch_mult.count - 1) }
 
     public init(_ w: WeightSource, config: Config) throws {
+        try config.validate(w)
         self.config = config
         sourcePath = w.path
         sourcePrefix = keyPrefix(of: w)

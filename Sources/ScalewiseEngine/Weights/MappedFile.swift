@@ -11,13 +11,14 @@ final class MappedFile: @unchecked Sendable {
 
     init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw WeightsError(.io, file: path, "cannot open: \(errnoText())") }
+        // Non-blocking open, then regular files only: a FIFO or device must not hang the program.
+        let (fd, size): (Int32, Int)
+        switch SafeOpen.openInput(path) {
+        case .success(let r): (fd, size) = r
+        case .failure(let e): throw WeightsError(.io, file: path, e.detail)
+        }
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw WeightsError(.io, file: path, "cannot stat: \(errnoText())") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw WeightsError(.io, file: path, "not a regular file") }
-        count = Int(st.st_size)
+        count = size
         if count == 0 {
             base = nil  // mmap refuses length 0; an empty file is rejected later as "too short"
         } else {

@@ -21,11 +21,17 @@ enum PickleValue {
 
 final class PickleList {
     var items: [PickleValue]
+    /// Nesting depth of the list with what it holds (an empty list is 1); see `Unpickler.maxDepth`.
+    var depth = 1
+    /// Set once the list is placed inside another value: from then on it may not change (see `Unpickler.seal`).
+    var sealed = false
     init(_ items: [PickleValue] = []) { self.items = items }
 }
 
 final class PickleDict {
     var pairs: [(key: PickleValue, value: PickleValue)] = []
+    var depth = 1
+    var sealed = false
 
     /// Python dict semantics for string keys: the last assignment wins.
     subscript(key: String) -> PickleValue? {
@@ -45,12 +51,24 @@ struct Unpickler {
     let persistentLoad: (PickleValue) throws -> PickleValue
     let reduce: (_ callable: PickleValue, _ args: PickleValue) throws -> PickleValue
 
+    /// A value on the stack or in the memo with its nesting depth (containers keep their own, as they grow).
+    private struct Item {
+        var value: PickleValue
+        var depth: Int
+    }
+
     private var pos = 0
-    private var stack: [PickleValue] = []
+    private var stack: [Item] = []
     private var marks: [Int] = []
-    private var memo: [Int: PickleValue] = [:]
+    private var memo: [Int: Item] = [:]
+    /// Values created so far (every push and every item put into a container).
+    private var created = 0
     /// A real state dict's pickle holds thousands of values; a hostile one of DUPs must not exhaust memory.
-    private let maxValues = 20_000_000
+    static let maxValues = 2_000_000
+    /// A state dict nests about five deep (dict → dict → tensor arguments → size tuple). Values are freed
+    /// recursively, so a pickle of 100,000 nested tuples would overflow the stack when dropped: deeper than
+    /// this is refused while it is being built.
+    static let maxDepth = 100
 
     init(data: UnsafeRawBufferPointer, path: String, persistentLoad: @escaping (PickleValue) throws -> PickleValue,
          reduce: @escaping (PickleValue, PickleValue) throws -> PickleValue) {
@@ -104,39 +122,96 @@ struct Unpickler {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    private mutating func push(_ v: PickleValue) throws {
-        guard stack.count + memo.count < maxValues else { throw fail("too many values") }
-        stack.append(v)
+    private mutating func count(_ n: Int) throws {
+        created += n
+        guard created <= Self.maxValues else { throw fail("more than \(Self.maxValues) values") }
     }
 
-    private mutating func pop() throws -> PickleValue {
+    private mutating func push(_ v: PickleValue, depth: Int = 1) throws {
+        try count(1)
+        stack.append(Item(value: v, depth: depth))
+    }
+
+    private mutating func push(_ item: Item) throws {
+        try count(1)
+        stack.append(item)
+    }
+
+    private mutating func popItem() throws -> Item {
         guard let v = stack.popLast(), marks.last ?? -1 <= stack.count else { throw fail("stack underflow") }
         return v
     }
 
-    private func top() throws -> PickleValue {
+    private mutating func pop() throws -> PickleValue { try popItem().value }
+
+    private func topItem() throws -> Item {
         guard let v = stack.last, marks.last ?? -1 < stack.count else { throw fail("stack underflow") }
         return v
     }
 
-    private mutating func popMark() throws -> [PickleValue] {
+    private func top() throws -> PickleValue { try topItem().value }
+
+    private mutating func popMark() throws -> [Item] {
         guard let m = marks.popLast(), m <= stack.count else { throw fail("no MARK") }
         defer { stack.removeSubrange(m...) }
         return Array(stack[m...])
     }
 
-    private mutating func setItems(_ items: [PickleValue]) throws {
+    /// An item's current depth: a list or dict keeps its own (it may have grown since it was pushed).
+    private static func depth(_ item: Item) -> Int {
+        switch item.value {
+        case .list(let l): l.depth
+        case .dict(let d): d.depth
+        default: item.depth
+        }
+    }
+
+    /// Depth of a container holding `items`, refused beyond `maxDepth`. The items are sealed: a list or dict
+    /// inside another value may not grow afterwards, so the depth recorded for the outer value stays true
+    /// (otherwise lists could be chained while empty and filled later, nesting without bound). `torch.save`
+    /// fills every container before it places it anywhere.
+    private mutating func nest(_ items: [Item], into outer: Int = 1) throws -> Int {
+        var d = outer
+        for item in items {
+            d = max(d, Self.depth(item) + 1)
+            switch item.value {
+            case .list(let l): l.sealed = true
+            case .dict(let x): x.sealed = true
+            default: break
+            }
+        }
+        guard d <= Self.maxDepth else { throw fail("values nested deeper than \(Self.maxDepth)") }
+        return d
+    }
+
+    private mutating func tuple(_ items: [Item]) throws {
+        let d = try nest(items)
+        try push(.tuple(items.map(\.value)), depth: d)
+    }
+
+    private mutating func setItems(_ items: [Item]) throws {
         guard items.count % 2 == 0 else { throw fail("odd number of SETITEMS values") }
         switch try top() {
-        case .dict(let d): for i in stride(from: 0, to: items.count, by: 2) { d.pairs.append((items[i], items[i + 1])) }
+        case .dict(let d):
+            guard !d.sealed else { throw fail("SETITEM(S) on a dict that is already inside another value") }
+            // With sealing, only a container put into itself could form a cycle (which would never be freed).
+            for item in items { if case .dict(let x) = item.value, x === d { throw fail("a dict cannot contain itself") } }
+            d.depth = try nest(items, into: d.depth)
+            try count(items.count)
+            for i in stride(from: 0, to: items.count, by: 2) { d.pairs.append((items[i].value, items[i + 1].value)) }
         case .opaque: break
         default: throw fail("SETITEM(S) on a non-dict")
         }
     }
 
-    private mutating func append(_ items: [PickleValue]) throws {
+    private mutating func append(_ items: [Item]) throws {
         switch try top() {
-        case .list(let l): l.items += items
+        case .list(let l):
+            guard !l.sealed else { throw fail("APPEND(S) on a list that is already inside another value") }
+            for item in items { if case .list(let x) = item.value, x === l { throw fail("a list cannot contain itself") } }
+            l.depth = try nest(items, into: l.depth)
+            try count(items.count)
+            l.items += items.map(\.value)
         case .opaque: break
         default: throw fail("APPEND(S) on a non-list")
         }
@@ -165,21 +240,24 @@ struct Unpickler {
             case 0x2E: return try pop()                                   // STOP
             case 0x28: marks.append(stack.count)                          // MARK
             case 0x29: try push(.tuple([]))                               // EMPTY_TUPLE
-            case 0x74: try push(.tuple(try popMark()))                    // TUPLE
+            case 0x74: try tuple(try popMark())                           // TUPLE
             case 0x85, 0x86, 0x87:                                        // TUPLE1/2/3
-                var items: [PickleValue] = []
-                for _ in 0..<Int(opcode - 0x84) { items.insert(try pop(), at: 0) }
-                try push(.tuple(items))
+                var items: [Item] = []
+                for _ in 0..<Int(opcode - 0x84) { items.insert(try popItem(), at: 0) }
+                try tuple(items)
             case 0x5D, 0x8F: try push(.list(PickleList()))               // EMPTY_LIST, EMPTY_SET (sets as lists)
-            case 0x6C, 0x91: try push(.list(PickleList(try popMark())))  // LIST, FROZENSET
-            case 0x61: let v = try pop(); try append([v])                 // APPEND
+            case 0x6C, 0x91:                                              // LIST, FROZENSET
+                let items = try popMark()
+                try push(.list(PickleList()))
+                try append(items)
+            case 0x61: let v = try popItem(); try append([v])             // APPEND
             case 0x65, 0x90: try append(try popMark())                    // APPENDS, ADDITEMS
             case 0x7D: try push(.dict(PickleDict()))                      // EMPTY_DICT
             case 0x64:                                                    // DICT
                 let items = try popMark()
                 try push(.dict(PickleDict()))
                 try setItems(items)
-            case 0x73: let v = try pop(); let k = try pop(); try setItems([k, v])  // SETITEM
+            case 0x73: let v = try popItem(); let k = try popItem(); try setItems([k, v])  // SETITEM
             case 0x75: try setItems(try popMark())                        // SETITEMS
             case 0x4A: try push(.int(Int(Int32(bitPattern: UInt32(try uint(4))))))  // BININT
             case 0x4B: try push(.int(Int(try u8())))                      // BININT1
@@ -208,9 +286,9 @@ struct Unpickler {
                     throw fail("STACK_GLOBAL needs two strings")
                 }
                 try push(.global(module: module, name: name))
-            case 0x71: memo[try memoKey(1)] = try top()                   // BINPUT
-            case 0x72: memo[try memoKey(4)] = try top()                   // LONG_BINPUT
-            case 0x94: memo[memo.count] = try top()                       // MEMOIZE
+            case 0x71: memo[try memoKey(1)] = try topItem()               // BINPUT
+            case 0x72: memo[try memoKey(4)] = try topItem()               // LONG_BINPUT
+            case 0x94: memo[memo.count] = try topItem()                   // MEMOIZE
             case 0x68, 0x6A:                                              // BINGET, LONG_BINGET
                 let k = try memoKey(opcode == 0x68 ? 1 : 4)
                 guard let v = memo[k] else { throw fail("memo key \(k) is unset") }
@@ -227,7 +305,7 @@ struct Unpickler {
             case 0x30:                                                    // POP (a mark on top is popped instead)
                 if let m = marks.last, m == stack.count { marks.removeLast() } else { _ = try pop() }
             case 0x31: _ = try popMark()                                  // POP_MARK
-            case 0x32: try push(try top())                                // DUP
+            case 0x32: try push(try topItem())                            // DUP
             default: pos -= 1; throw fail("unsupported opcode 0x\(String(opcode, radix: 16))")
             }
         }

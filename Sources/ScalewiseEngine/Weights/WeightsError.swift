@@ -21,7 +21,7 @@ public struct WeightsError: Error, Equatable, Sendable, CustomStringConvertible,
     }
 
     public var description: String {
-        var line = file + ": "
+        var line = Self.sanitized(file) + ": "
         if let key { line += "tensor '\(Self.sanitized(key))': " }
         return line + Self.sanitized(detail)
     }
@@ -29,19 +29,5 @@ public struct WeightsError: Error, Equatable, Sendable, CustomStringConvertible,
     public var errorDescription: String? { description }
 
     /// Keys and messages can come from hostile files: keep the message on one line and of sane length.
-    static func sanitized(_ s: String, limit: Int = 300) -> String {
-        var out = ""
-        for scalar in s.unicodeScalars {
-            if out.unicodeScalars.count >= limit { out += "…"; break }
-            switch scalar {
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                out += "\\u{\(String(scalar.value, radix: 16))}"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
+    static func sanitized(_ s: String, limit: Int = 300) -> String { terminalSafe(s, limit: limit) }
 }
