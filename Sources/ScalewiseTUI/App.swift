@@ -81,6 +81,9 @@ final class App {
     var loggedMode = ""
     var undrawn: [(lane: Int, index: Int, frame: ScaleFrame)] = []
     var cellCache: [String: [Cell]] = [:]
+    /// The heat map laid over the pictures (`d`), and the heat-map pictures made so far.
+    var decision: DecisionView = .off
+    var heatCache: [String: RGBImage] = [:]
 
     init(term: Terminal, generator: Generator, compare: Generator?, options o: TUIOptions, wantTruecolor: Bool,
          logPath: String?, report: TerminalReport) {
@@ -242,6 +245,7 @@ final class App {
         runCompleted = false
         for i in lanes.indices { lanes[i].frames = [] }
         cellCache = [:]
+        heatCache = [:]
         let specs = lanes.enumerated().map { l, lane in
             LaneSpec(generator: lane.generator, classIndex: lane.classIndex, options: options,
                      schedule: l == 0 && editJob != nil ? edit?.schedule : lane.requestedSchedule,
@@ -296,6 +300,7 @@ final class App {
         epoch += 1
         for i in lanes.indices where lanes[i].frames.count > k { lanes[i].frames.removeSubrange(k...) }
         cellCache = [:]
+        heatCache = [:]
         let seed = randomSeed()
         worker.submit(.reroll(from: k, seed: seed, to: n), epoch: epoch)
         viewGoal = max(viewGoal, k + 1)

@@ -12,6 +12,7 @@ let keyHelp: [(String, String)] = [
     ("=", "type a value for the focused knob"), ("c k t #", "type cfg / top-k / top-p / seed"),
     ("f", "seed policy: fixed, +1, random"), ("m", "more-smooth on/off"),
     ("s", "save the PNG (with metadata)"), ("S", "save the strip PNG + animated PNG"),
+    ("d", "heat map: changed cells, p(chosen token), entropy, off"),
     ("o", "next colour mode"), ("y", "next symbol mode"), ("g", "next picture mode: kitty, sixel, iTerm2, blocks"),
     ("M", "pick a model"), ("v", "compare with a second model / close it"),
     ("e", "edit a PNG (FlexVAR): in-paint, extend, refine"),
@@ -58,6 +59,7 @@ extension App {
         case "o": cycleColor()
         case "y": cycleSymbols()
         case "g": cycleGraphics()
+        case "d": cycleDecision()
         case "?": overlay = .help(top: 0)
         case "M": openModels(lane: 0)
         case "e": editPrompt()
