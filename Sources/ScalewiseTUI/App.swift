@@ -84,6 +84,12 @@ final class App {
     /// The heat map laid over the pictures (`d`), and the heat-map pictures made so far.
     var decision: DecisionView = .off
     var heatCache: [String: RGBImage] = [:]
+    /// How the command line named the first model, the file the model picker loaded instead (and the one it is
+    /// loading), and whether the image was re-rolled: what the copied `scalewise generate` line needs.
+    let startModelArguments: [String]
+    var pickedModel: String?
+    var loadingModel: String?
+    var rerolled = false
 
     init(term: Terminal, generator: Generator, compare: Generator?, options o: TUIOptions, wantTruecolor: Bool,
          logPath: String?, report: TerminalReport) {
@@ -121,6 +127,7 @@ final class App {
         options = opts
         seedPolicy = o.seedPolicy
         outputDir = o.outputDir
+        startModelArguments = o.modelArguments
         let cls = o.classLabel.flatMap { try? generator.resolveClass($0) } ?? 0
         lanes = [Lane(generator: generator, classIndex: cls)]
         if let g2 = compare { lanes.append(Lane(generator: g2, classIndex: App.matchClass(cls, from: generator, in: g2))) }
@@ -204,6 +211,7 @@ final class App {
             message = "saved " + paths.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")
             logLine("saved \(paths.joined(separator: " "))")
         case .loaded(let g, let lane):
+            if lane == 0, let p = loadingModel { pickedModel = p }
             loaded(g, lane: lane)
         }
     }
@@ -243,6 +251,7 @@ final class App {
         worker.cancel()
         epoch += 1
         runCompleted = false
+        rerolled = false
         for i in lanes.indices { lanes[i].frames = [] }
         cellCache = [:]
         heatCache = [:]
@@ -302,6 +311,7 @@ final class App {
         cellCache = [:]
         heatCache = [:]
         let seed = randomSeed()
+        rerolled = true
         worker.submit(.reroll(from: k, seed: seed, to: n), epoch: epoch)
         viewGoal = max(viewGoal, k + 1)
         message = "re-rolled from scale \(k + 1) (seed \(seed))"

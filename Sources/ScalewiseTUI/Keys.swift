@@ -14,6 +14,7 @@ let keyHelp: [(String, String)] = [
     ("s", "save the PNG (with metadata)"), ("S", "save the strip PNG + animated PNG"),
     ("d", "heat map: changed cells, p(chosen token), entropy, off"),
     ("o", "next colour mode"), ("y", "next symbol mode"), ("g", "next picture mode: kitty, sixel, iTerm2, blocks"),
+    ("C", "copy the scalewise generate line of this image (OSC 52)"),
     ("M", "pick a model"), ("v", "compare with a second model / close it"),
     ("e", "edit a PNG (FlexVAR): in-paint, extend, refine"),
     ("edit ←→↑↓ hjkl", "move the mask's corner (HJKL: 4 cells; Tab: other corner)"),
@@ -60,6 +61,7 @@ extension App {
         case "y": cycleSymbols()
         case "g": cycleGraphics()
         case "d": cycleDecision()
+        case "C": copyCommandLine()
         case "?": overlay = .help(top: 0)
         case "M": openModels(lane: 0)
         case "e": editPrompt()
@@ -285,6 +287,7 @@ extension App {
 
     private func chooseModel(_ paths: [String], _ sel: Int, _ lane: Int) {
         overlay = nil
+        if lane == 0 { loadingModel = paths[sel] }
         message = "loading \((paths[sel] as NSString).lastPathComponent)…"
         worker.submit(.load(path: paths[sel], lane: lane, precision: lanes[0].generator.precision), epoch: epoch)
     }
