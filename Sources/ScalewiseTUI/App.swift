@@ -27,7 +27,8 @@ enum Knob: CaseIterable { case cfg, topK, topP, steps, seed, policy, smooth }
 enum Overlay {
     /// The key list, scrolled to `top`.
     case help(top: Int)
-    case models(paths: [String], selected: Int, lane: Int)
+    /// The model picker: the generators of the model folders, as `scalewise models` lists them.
+    case models(entries: [ModelEntry], selected: Int, lane: Int)
     case prompt(knob: Knob, text: String)
     /// Edit mode's file prompt.
     case path(text: String)

@@ -80,11 +80,11 @@ extension App {
     }
 
     func handleKey(code: Int32) {
-        if case .models(let paths, let sel, let lane) = overlay {
+        if case .models(let entries, let sel, let lane) = overlay {
             switch code {
-            case KEY_UP: overlay = .models(paths: paths, selected: max(0, sel - 1), lane: lane)
-            case KEY_DOWN: overlay = .models(paths: paths, selected: min(paths.count - 1, sel + 1), lane: lane)
-            case KEY_ENTER: chooseModel(paths, sel, lane)
+            case KEY_UP: overlay = .models(entries: entries, selected: max(0, sel - 1), lane: lane)
+            case KEY_DOWN: overlay = .models(entries: entries, selected: min(entries.count - 1, sel + 1), lane: lane)
+            case KEY_ENTER: chooseModel(entries.map(\.path), sel, lane)
             default: break
             }
             return
@@ -137,8 +137,8 @@ extension App {
             overlay = nil
             if c == 0x71 { quitting = true }  // q closes help and quits, as everywhere else
             return true
-        case .models(let paths, let sel, let lane):
-            if c == 0x0D || c == 0x0A { chooseModel(paths, sel, lane) } else if c == 0x1B || c == 0x71 { overlay = nil }
+        case .models(let entries, let sel, let lane):
+            if c == 0x0D || c == 0x0A { chooseModel(entries.map(\.path), sel, lane) } else if c == 0x1B || c == 0x71 { overlay = nil }
             return true
         case .prompt(let k, var text):
             switch c {
@@ -279,10 +279,10 @@ extension App {
     }
 
     func openModels(lane: Int) {
-        let paths = ModelLoader.availableModels()
-        guard !paths.isEmpty else { message = "no models in \(ModelLoader.searchPaths.joined(separator: ":"))"; return }
-        let current = paths.firstIndex { ($0 as NSString).lastPathComponent.hasPrefix(lanes[0].generator.name + ".") } ?? 0
-        overlay = .models(paths: paths, selected: lane == 1 ? (current + 1) % paths.count : current, lane: lane)
+        let entries = ModelLoader.catalog()
+        guard !entries.isEmpty else { message = "no models in \(ModelLoader.searchPaths.joined(separator: ":"))"; return }
+        let current = entries.firstIndex { $0.path == pickedModel } ?? entries.firstIndex { $0.name == lanes[0].generator.name } ?? 0
+        overlay = .models(entries: entries, selected: lane == 1 ? (current + 1) % entries.count : current, lane: lane)
     }
 
     private func chooseModel(_ paths: [String], _ sel: Int, _ lane: Int) {

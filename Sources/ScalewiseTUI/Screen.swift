@@ -218,11 +218,23 @@ extension App {
             let title = more ? "keys \(first + 1)-\(first + rows) of \(lines.count) (↑↓ PgUp PgDn scroll, any other key closes)"
                              : "keys (any key closes)"
             box(Array(lines[first...]), title: title, w, h)
-        case .models(let paths, let sel, let lane):
-            let lines = paths.map { p in (p as NSString).lastPathComponent + "  " + ((p as NSString).deletingLastPathComponent) }
-            box(lines, title: lane == 0 ? "model (↑↓ Enter, Esc)" : "compare with (↑↓ Enter, Esc)", w, h, selected: sel)
+        case .models(let entries, let sel, let lane):
+            box(App.modelLines(entries), title: lane == 0 ? "model (↑↓ Enter, Esc)" : "compare with (↑↓ Enter, Esc)", w, h, selected: sel)
         default: break
         }
+    }
+
+    /// The picker's rows: name (`*` the default), family, parameters, file size, the folder it was found in and the
+    /// tokenizer it pairs with, in columns.
+    static func modelLines(_ entries: [ModelEntry]) -> [String] {
+        let rows = entries.map { e in
+            [(e.isDefault ? "*" : " ") + e.name, e.family, String(format: "%.1f M params", Double(e.parameters) / 1e6),
+             e.bytes >= 1 << 30 ? String(format: "%.1f GB", Double(e.bytes) / Double(1 << 30))
+                                : String(format: "%.1f MB", Double(e.bytes) / Double(1 << 20)),
+             e.folder, "tokenizer " + e.tokenizer]
+        }
+        let widths = (0..<6).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        return rows.map { r in zip(r, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ") }
     }
 
     /// Messages are news: after a few seconds they go, except those of work still under way ("saving…").
