@@ -1,6 +1,7 @@
 import Foundation
 import ScalewiseEngine
 import XCTest
+@testable import ScalewiseTUI
 
 /// The heat maps of what the model decided at the shown scale (`d`): the picture under them changes, the status
 /// line names the view, and the numbers in the label are the engine's own, recomputed here from its logits and
@@ -90,5 +91,36 @@ final class DecisionViewTests: XCTestCase {
         XCTAssertGreaterThan(top, 0, "scale 3 changed the picture")
         let expected = String(format: "change mean %.1f max %d", Double(sum) / Double(b.width * b.height), top)
         XCTAssertTrue(changedLabel.contains(expected), "\(changedLabel) lacks \(expected)")
+    }
+
+    /// kitty: the heat map is a picture like any other, pixel-true on the canvas: the change map of scale 3, laid
+    /// over that scale's preview, as the engine's previews give it.
+    func testChangeMapIsPixelTrueInKitty() throws {
+        let t = try FakeTerminal([binary, "tui", "--model", TmuxPane.fixtureModel, "--threads", "1", "--output-dir", "{dir}"],
+                                 kind: .kitty, env: ["SCALEWISE_TUI_LOG": "{dir}/tui.log"])
+        t.waitFile("tui.log", contains: "graphics kitty")
+        t.type("nnn")
+        t.waitFile("tui.log", contains: "scale lane=0 k=3 ")
+        t.type("d")
+        t.waitFile("tui.log", contains: "key char 100")
+        t.pump(until: { _ in false }, timeout: 1)
+        t.type("s")
+        t.waitFile("tui.log", contains: "saved ", timeout: 90)
+        t.type("q")
+        XCTAssertEqual(t.waitExit(), 0)
+        let (_, text) = try PNG.read(t.dir.appendingPathComponent("scalewise-c0-0.png").path)
+        let rec = try GenerationRecord.parse(try XCTUnwrap(text["scalewise"]))
+        let gen = try ModelLoader.load(TmuxPane.fixtureModel, precision: try XCTUnwrap(.init(rawValue: rec.precision ?? "fp32")))
+        let s = try gen.makeSession(classIndex: 0, options: rec.options, schedule: nil)
+        for _ in 0..<3 { _ = try s.step() }
+        let a = s.preview(after: 2, tier: .projection), b = s.preview(after: 3, tier: .projection)
+        let d = HeatMap.change(from: a, to: b), top = d.max()!
+        let expected = HeatMap.blend(base: b, values: d.map { $0 / top }, gw: b.width, gh: b.height)
+        XCTAssertFalse(expected == b, "the heat map is not the plain preview")
+        let images = try GraphicsDecode.kittyImages(GraphicsDecode.kittyCommands(t.output))
+        let shown = images.values.filter { $0.width % b.width == 0 && $0.width > b.width }
+            .compactMap { GraphicsDecode.unzoom($0, by: $0.width / b.width) }
+        XCTAssertTrue(shown.contains(expected), "the canvas showed the change map of scale 3, pixel for pixel")
+        XCTAssertTrue(shown.contains(b), "and before that the plain preview")
     }
 }
