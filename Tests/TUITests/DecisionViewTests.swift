@@ -117,8 +117,11 @@ final class DecisionViewTests: XCTestCase {
         let d = HeatMap.change(from: a, to: b), top = d.max()!
         let expected = HeatMap.blend(base: b, values: d.map { $0 / top }, gw: b.width, gh: b.height)
         XCTAssertFalse(expected == b, "the heat map is not the plain preview")
-        let images = try GraphicsDecode.kittyImages(GraphicsDecode.kittyCommands(t.output))
-        let shown = images.values.filter { $0.width % b.width == 0 && $0.width > b.width }
+        let cmds = GraphicsDecode.kittyCommands(t.output)
+        let images = try GraphicsDecode.kittyImages(cmds)
+        // The pictures placed on the canvas (placement 1), not the filmstrip's.
+        let canvas = cmds.filter { $0.controls["a"] == "p" && $0.controls["p"] == "1" }.compactMap { $0.controls["i"].flatMap(Int.init) }
+        let shown = canvas.compactMap { images[$0] }.filter { $0.width % b.width == 0 && $0.width > b.width }
             .compactMap { GraphicsDecode.unzoom($0, by: $0.width / b.width) }
         XCTAssertTrue(shown.contains(expected), "the canvas showed the change map of scale 3, pixel for pixel")
         XCTAssertTrue(shown.contains(b), "and before that the plain preview")
