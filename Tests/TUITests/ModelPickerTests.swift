@@ -19,9 +19,10 @@ final class ModelPickerTests: XCTestCase {
         let pane = try TmuxPane(cmd, env: ["SCALEWISE_MODELS": folder], width: 160, height: 40)
         pane.wait(for: "ready")
         try pane.keys("M")
-        pane.wait(for: "model (↑↓ Enter, Esc)")
-        let row = try XCTUnwrap(pane.screen().components(separatedBy: "\n").first { $0.contains("flexvar ") && $0.contains("$SCALEWISE_MODELS") },
-                                pane.screen())
+        func fixtureRow(_ screen: String) -> String? {
+            screen.components(separatedBy: "\n").first { $0.contains("flexvar ") && $0.contains("$SCALEWISE_MODELS") }
+        }
+        let row = try XCTUnwrap(fixtureRow(pane.wait("the picker's row of the fixture") { fixtureRow($0) != nil }))
         // The engine's catalog of the same folder, read here.
         setenv("SCALEWISE_MODELS", folder, 1)
         defer { unsetenv("SCALEWISE_MODELS") }
