@@ -27,7 +27,8 @@ enum Knob: CaseIterable { case cfg, topK, topP, steps, seed, policy, smooth }
 enum Overlay {
     /// The key list, scrolled to `top`.
     case help(top: Int)
-    case models(paths: [String], selected: Int, lane: Int)
+    /// The model picker: the generators of the model folders, as `scalewise models` lists them.
+    case models(entries: [ModelEntry], selected: Int, lane: Int)
     case prompt(knob: Knob, text: String)
     /// Edit mode's file prompt.
     case path(text: String)
@@ -81,6 +82,15 @@ final class App {
     var loggedMode = ""
     var undrawn: [(lane: Int, index: Int, frame: ScaleFrame)] = []
     var cellCache: [String: [Cell]] = [:]
+    /// The heat map laid over the pictures (`d`), and the heat-map pictures made so far.
+    var decision: DecisionView = .off
+    var heatCache: [String: RGBImage] = [:]
+    /// How the command line named the first model, the file the model picker loaded instead (and the one it is
+    /// loading), and whether the image was re-rolled: what the copied `scalewise generate` line needs.
+    let startModelArguments: [String]
+    var pickedModel: String?
+    var loadingModel: String?
+    var rerolled = false
 
     init(term: Terminal, generator: Generator, compare: Generator?, options o: TUIOptions, wantTruecolor: Bool,
          logPath: String?, report: TerminalReport) {
@@ -118,6 +128,7 @@ final class App {
         options = opts
         seedPolicy = o.seedPolicy
         outputDir = o.outputDir
+        startModelArguments = o.modelArguments
         let cls = o.classLabel.flatMap { try? generator.resolveClass($0) } ?? 0
         lanes = [Lane(generator: generator, classIndex: cls)]
         if let g2 = compare { lanes.append(Lane(generator: g2, classIndex: App.matchClass(cls, from: generator, in: g2))) }
@@ -201,6 +212,7 @@ final class App {
             message = "saved " + paths.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")
             logLine("saved \(paths.joined(separator: " "))")
         case .loaded(let g, let lane):
+            if lane == 0, let p = loadingModel { pickedModel = p }
             loaded(g, lane: lane)
         }
     }
@@ -241,8 +253,10 @@ final class App {
         worker.cancel()
         epoch += 1
         runCompleted = false
+        rerolled = false
         for i in lanes.indices { lanes[i].frames = [] }
         cellCache = [:]
+        heatCache = [:]
         let specs = lanes.enumerated().map { l, lane in
             LaneSpec(generator: lane.generator, classIndex: lane.classIndex, options: options,
                      schedule: l == 0 && editJob != nil ? edit?.schedule : lane.requestedSchedule,
@@ -297,7 +311,9 @@ final class App {
         epoch += 1
         for i in lanes.indices where lanes[i].frames.count > k { lanes[i].frames.removeSubrange(k...) }
         cellCache = [:]
+        heatCache = [:]
         let seed = randomSeed()
+        rerolled = true
         worker.submit(.reroll(from: k, seed: seed, to: n), epoch: epoch)
         viewGoal = max(viewGoal, k + 1)
         message = "re-rolled from scale \(k + 1) (seed \(seed))"

@@ -12,7 +12,9 @@ let keyHelp: [(String, String)] = [
     ("=", "type a value for the focused knob"), ("c k t #", "type cfg / top-k / top-p / seed"),
     ("f", "seed policy: fixed, +1, random"), ("m", "more-smooth on/off"),
     ("s", "save the PNG (with metadata)"), ("S", "save the strip PNG + animated PNG"),
+    ("d", "heat map: changed cells, p(chosen token), entropy, off"),
     ("o", "next colour mode"), ("y", "next symbol mode"), ("g", "next picture mode: kitty, sixel, iTerm2, blocks"),
+    ("C", "copy the scalewise generate line of this image (OSC 52)"),
     ("M", "pick a model"), ("v", "compare with a second model / close it"),
     ("e", "edit a PNG (FlexVAR): in-paint, extend, refine"),
     ("edit ←→↑↓ hjkl", "move the mask's corner (HJKL: 4 cells; Tab: other corner)"),
@@ -58,6 +60,8 @@ extension App {
         case "o": cycleColor()
         case "y": cycleSymbols()
         case "g": cycleGraphics()
+        case "d": cycleDecision()
+        case "C": copyCommandLine()
         case "?": overlay = .help(top: 0)
         case "M": openModels(lane: 0)
         case "e": editPrompt()
@@ -76,11 +80,11 @@ extension App {
     }
 
     func handleKey(code: Int32) {
-        if case .models(let paths, let sel, let lane) = overlay {
+        if case .models(let entries, let sel, let lane) = overlay {
             switch code {
-            case KEY_UP: overlay = .models(paths: paths, selected: max(0, sel - 1), lane: lane)
-            case KEY_DOWN: overlay = .models(paths: paths, selected: min(paths.count - 1, sel + 1), lane: lane)
-            case KEY_ENTER: chooseModel(paths, sel, lane)
+            case KEY_UP: overlay = .models(entries: entries, selected: max(0, sel - 1), lane: lane)
+            case KEY_DOWN: overlay = .models(entries: entries, selected: min(entries.count - 1, sel + 1), lane: lane)
+            case KEY_ENTER: chooseModel(entries.map(\.path), sel, lane)
             default: break
             }
             return
@@ -133,8 +137,8 @@ extension App {
             overlay = nil
             if c == 0x71 { quitting = true }  // q closes help and quits, as everywhere else
             return true
-        case .models(let paths, let sel, let lane):
-            if c == 0x0D || c == 0x0A { chooseModel(paths, sel, lane) } else if c == 0x1B || c == 0x71 { overlay = nil }
+        case .models(let entries, let sel, let lane):
+            if c == 0x0D || c == 0x0A { chooseModel(entries.map(\.path), sel, lane) } else if c == 0x1B || c == 0x71 { overlay = nil }
             return true
         case .prompt(let k, var text):
             switch c {
@@ -278,14 +282,15 @@ extension App {
     }
 
     func openModels(lane: Int) {
-        let paths = ModelLoader.availableModels()
-        guard !paths.isEmpty else { message = "no models in \(ModelLoader.searchPaths.joined(separator: ":"))"; return }
-        let current = paths.firstIndex { ($0 as NSString).lastPathComponent.hasPrefix(lanes[0].generator.name + ".") } ?? 0
-        overlay = .models(paths: paths, selected: lane == 1 ? (current + 1) % paths.count : current, lane: lane)
+        let entries = ModelLoader.catalog()
+        guard !entries.isEmpty else { message = "no models in \(ModelLoader.searchPaths.joined(separator: ":"))"; return }
+        let current = entries.firstIndex { $0.path == pickedModel } ?? entries.firstIndex { $0.name == lanes[0].generator.name } ?? 0
+        overlay = .models(entries: entries, selected: lane == 1 ? (current + 1) % entries.count : current, lane: lane)
     }
 
     private func chooseModel(_ paths: [String], _ sel: Int, _ lane: Int) {
         overlay = nil
+        if lane == 0 { loadingModel = paths[sel] }
         message = "loading \((paths[sel] as NSString).lastPathComponent)…"
         worker.submit(.load(path: paths[sel], lane: lane, precision: lanes[0].generator.precision), epoch: epoch)
     }

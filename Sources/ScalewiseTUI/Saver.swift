@@ -26,11 +26,13 @@ enum Saver {
     }
 
     /// `scalewise-<class>-<seed>`, the class reduced to filename-safe characters.
-    static func baseName(_ rec: GenerationRecord) -> String {
-        let safe = rec.className.unicodeScalars.map { c -> String in
+    static func baseName(_ rec: GenerationRecord) -> String { baseName(className: rec.className, seed: rec.seed) }
+
+    static func baseName(className: String, seed: UInt64) -> String {
+        let safe = className.unicodeScalars.map { c -> String in
             c.properties.isAlphabetic || ("0"..."9").contains(c) ? String(c) : "_"
         }.joined()
-        return "scalewise-\(safe.prefix(40))-\(rec.seed)"
+        return "scalewise-\(safe.prefix(40))-\(seed)"
     }
 
     /// Tries `base.ext`, `base-1.ext`, … and lets the atomic writer refuse existing names, so two

@@ -72,6 +72,7 @@ extension App {
         if v > 0 {
             let r = lane.frames[v - 1].result
             t += " · \(r.shape) · \(lane.frames[v - 1].decoded != nil ? "decoded" : "preview")"
+            if decision != .off { t += " · " + decisionSummary(l, v - 1) }
         }
         if lanes.count > 1 { t = "\(lane.generator.name): " + t }
         if l == 0, edit != nil { t = "edit · " + t }  // the file is in the title
@@ -80,15 +81,15 @@ extension App {
             let hint = busy ? "generating…" : "→ one scale · Enter all"
             painter.text(canvas.y + canvas.rows / 2, canvas.x + max(0, (canvas.cols - hint.count) / 2), hint, attr: CW_A_DIM)
         } else {
-            let f = lane.frames[v - 1]
+            let (img, key) = picture(l, v - 1)
             if showPixels {
-                if let id = pixels.add(slot: 1 + l, key: "c\(l):\(epoch):\(v)", x: canvas.x, y: canvas.y, cols: canvas.cols,
-                                       rows: canvas.rows, image: f.decoded ?? f.projection) {
+                if let id = pixels.add(slot: 1 + l, key: "c" + key, x: canvas.x, y: canvas.y, cols: canvas.cols,
+                                       rows: canvas.rows, image: img) {
                     painter.placeholders(id: id, y: canvas.y, x: canvas.x, cols: canvas.cols, rows: canvas.rows)
                 }
             } else {
-                let img = f.decoded ?? f.projection, box = canvas.fitted(width: img.width, height: img.height)
-                painter.cells(cells("c\(l):\(epoch):\(v):\(box.cols)x\(box.rows)", img, box.cols, box.rows),
+                let box = canvas.fitted(width: img.width, height: img.height)
+                painter.cells(cells("c\(key):\(box.cols)x\(box.rows)", img, box.cols, box.rows),
                               y: box.y, x: box.x, cols: box.cols)
             }
         }
@@ -98,14 +99,14 @@ extension App {
             let x = s.x + k * (s.thumb + 1)
             guard x + s.thumb <= s.x + s.width else { break }
             if k < lane.frames.count {
-                let f = lane.frames[k]
+                let (img, key) = picture(l, k)
                 if showPixels {
-                    if let id = pixels.add(slot: 10 + 100 * l + k, key: "t\(l):\(epoch):\(k)", x: x, y: s.y, cols: s.thumb, rows: s.rows,
-                                           image: f.decoded ?? f.projection) {
+                    if let id = pixels.add(slot: 10 + 100 * l + k, key: "t" + key, x: x, y: s.y, cols: s.thumb, rows: s.rows,
+                                           image: img) {
                         painter.placeholders(id: id, y: s.y, x: x, cols: s.thumb, rows: s.rows)
                     }
                 } else {
-                    painter.cells(cells("t\(l):\(epoch):\(k):\(s.thumb)", f.decoded ?? f.projection, s.thumb, s.rows), y: s.y, x: x, cols: s.thumb)
+                    painter.cells(cells("t\(key):\(s.thumb)", img, s.thumb, s.rows), y: s.y, x: x, cols: s.thumb)
                 }
             } else {
                 painter.text(s.y, x, String(repeating: "·", count: s.thumb), attr: CW_A_DIM)
@@ -200,7 +201,8 @@ extension App {
         expireMessage()
         let spinner = ["|", "/", "-", "\\"][Int(DispatchTime.now().uptimeNanoseconds / 120_000_000) % 4]
         let state = busy ? "running \(spinner) \(lanes[0].frames.count)/\(lanes[0].total)" : "ready"
-        let left = " \(modeLabel) │ \(state)" + (message.isEmpty ? "" : " │ \(message)")
+        let view = decision == .off ? "" : " │ view: \(decision.label)"
+        let left = " \(modeLabel)\(view) │ \(state)" + (message.isEmpty ? "" : " │ \(message)")
         let right = "? help · q quit "
         painter.text(y, 0, left, attr: CW_A_REVERSE, maxWidth: max(0, w - right.count - 1))
         if left.count + right.count < w { painter.text(y, w - right.count, right, attr: CW_A_REVERSE) }
@@ -216,11 +218,23 @@ extension App {
             let title = more ? "keys \(first + 1)-\(first + rows) of \(lines.count) (↑↓ PgUp PgDn scroll, any other key closes)"
                              : "keys (any key closes)"
             box(Array(lines[first...]), title: title, w, h)
-        case .models(let paths, let sel, let lane):
-            let lines = paths.map { p in (p as NSString).lastPathComponent + "  " + ((p as NSString).deletingLastPathComponent) }
-            box(lines, title: lane == 0 ? "model (↑↓ Enter, Esc)" : "compare with (↑↓ Enter, Esc)", w, h, selected: sel)
+        case .models(let entries, let sel, let lane):
+            box(App.modelLines(entries), title: lane == 0 ? "model (↑↓ Enter, Esc)" : "compare with (↑↓ Enter, Esc)", w, h, selected: sel)
         default: break
         }
+    }
+
+    /// The picker's rows: name (`*` the default), family, parameters, file size, the folder it was found in and the
+    /// tokenizer it pairs with, in columns.
+    static func modelLines(_ entries: [ModelEntry]) -> [String] {
+        let rows = entries.map { e in
+            [(e.isDefault ? "*" : " ") + e.name, e.family, String(format: "%.1f M params", Double(e.parameters) / 1e6),
+             e.bytes >= 1 << 30 ? String(format: "%.1f GB", Double(e.bytes) / Double(1 << 30))
+                                : String(format: "%.1f MB", Double(e.bytes) / Double(1 << 20)),
+             e.folder, "tokenizer " + e.tokenizer]
+        }
+        let widths = (0..<6).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        return rows.map { r in zip(r, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ") }
     }
 
     /// Messages are news: after a few seconds they go, except those of work still under way ("saving…").

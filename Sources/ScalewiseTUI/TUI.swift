@@ -32,6 +32,9 @@ public struct TUIOptions: Sendable {
     public var logPath: String?
     /// A PNG to open in edit mode (FlexVAR models).
     public var editImage: String?
+    /// How the command line named the model (`--model`, `--tokenizer`, … with their values), repeated in the
+    /// `scalewise generate` line that `C` copies.
+    public var modelArguments: [String] = []
 
     public init() {}
 }

@@ -13,6 +13,8 @@ struct ScaleFrame: Sendable {
     var previewMs: Double
     /// When the worker finished this frame (monotonic ns).
     var readyNs: UInt64
+    /// The chosen tokens' probabilities and entropies (nil for families whose sessions keep no logits).
+    var stats: TokenStats? = nil
 }
 
 /// Work the UI asks for. Every job applies to all lanes (one lane, or two in compare mode).
@@ -176,13 +178,18 @@ final class Worker: @unchecked Sendable {
     /// A plain session, or for an edit one whose constraints teacher-force the kept region (the encoding of
     /// the image happens here, on the worker thread).
     private static func session(_ spec: LaneSpec) throws -> GenerationSession {
-        guard let e = spec.edit else {
-            return try spec.generator.makeSession(classIndex: spec.classIndex, options: spec.options, schedule: spec.schedule)
+        let s: GenerationSession
+        if let e = spec.edit {
+            let g = spec.generator
+            guard g.capabilities.canEdit else { throw TUIError("edit needs a FlexVAR model") }
+            s = try g.makeEditSession(image: e.image, plan: e.plan, classIndex: spec.classIndex, options: spec.options,
+                                      schedule: spec.schedule ?? g.defaultSchedule).0
+        } else {
+            s = try spec.generator.makeSession(classIndex: spec.classIndex, options: spec.options, schedule: spec.schedule)
         }
-        let g = spec.generator
-        guard g.capabilities.canEdit else { throw TUIError("edit needs a FlexVAR model") }
-        return try g.makeEditSession(image: e.image, plan: e.plan, classIndex: spec.classIndex, options: spec.options,
-                                     schedule: spec.schedule ?? g.defaultSchedule).0
+        // The guided logits of each step feed the probability and entropy heat maps (`d`).
+        s.keepLogits = true
+        return s
     }
 
     /// Steps the lanes in turn, one scale each, posting every frame as soon as it exists.
@@ -193,13 +200,14 @@ final class Worker: @unchecked Sendable {
                 let s = l.session
                 guard s.completed < min(count, s.scales.count), !cancelled() else { continue }
                 let r = try s.step()
+                let stats = TokenStats.compute(logits: s.lastLogits, tokens: r.tokens, shape: r.shape)
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 let last = s.completed == s.scales.count
                 let proj = s.preview(after: s.completed, tier: .projection)
                 let dec = last ? s.preview(after: s.completed, tier: .decoded) : nil
                 let t1 = DispatchTime.now().uptimeNanoseconds
                 post(.frame(lane: i, epoch: epoch, frame: ScaleFrame(result: r, projection: proj, decoded: dec,
-                                                                      previewMs: Double(t1 - t0) / 1e6, readyNs: t1)))
+                                                                      previewMs: Double(t1 - t0) / 1e6, readyNs: t1, stats: stats)))
                 stepped = true
             }
             if !stepped { return }

@@ -73,6 +73,8 @@ struct TUICommand: ParsableCommand {
         o.outputDir = outputDir
         o.logPath = log
         o.editImage = image
+        o.modelArguments = [("--model", modelOptions.model), ("--tokenizer", modelOptions.tokenizer), ("--config", modelOptions.config),
+                            ("--tokenizer-config", modelOptions.tokenizerConfig)].flatMap { f, v in v.map { [f, $0] } ?? [] }
         let status = try runTUI(generator: gen, compare: second, options: o)
         // The terminal is restored by now. Leave with _exit: a scale still running on the engine thread (a
         // long one outlives the UI's bounded wait) must not meet exit()'s teardown of the process's memory

@@ -1,0 +1,38 @@
+import Foundation
+import ScalewiseEngine
+import XCTest
+
+/// `M` lists the generators of the model folders with what `scalewise models` says of each: family, parameters,
+/// size and the folder it was found in.
+final class ModelPickerTests: XCTestCase {
+    private var binary = ""
+
+    override func setUpWithError() throws {
+        guard TmuxPane.tmuxAvailable else { throw XCTSkip("tmux is not installed (tools/setup.sh installs it)") }
+        guard let b = TmuxPane.binary else { throw XCTSkip("scalewise binary not found next to the tests") }
+        binary = b
+    }
+
+    func testPickerShowsFamilyParametersAndSource() throws {
+        let folder = (TmuxPane.flexFixture as NSString).deletingLastPathComponent
+        let cmd = "\(shellQuote(binary)) tui --model \(shellQuote(TmuxPane.fixtureModel)) --threads 1"
+        let pane = try TmuxPane(cmd, env: ["SCALEWISE_MODELS": folder], width: 160, height: 40)
+        pane.wait(for: "ready")
+        try pane.keys("M")
+        func fixtureRow(_ screen: String) -> String? {
+            screen.components(separatedBy: "\n").first { $0.contains("flexvar ") && $0.contains("$SCALEWISE_MODELS") }
+        }
+        let row = try XCTUnwrap(fixtureRow(pane.wait("the picker's row of the fixture") { fixtureRow($0) != nil }))
+        // The engine's catalog of the same folder, read here.
+        setenv("SCALEWISE_MODELS", folder, 1)
+        defer { unsetenv("SCALEWISE_MODELS") }
+        let entry = try XCTUnwrap(ModelLoader.catalog().first { $0.path == TmuxPane.flexFixture })
+        let params = String(format: "%.1f M params", Double(entry.parameters) / 1e6)
+        XCTAssertEqual(entry.family, "FlexVAR")
+        XCTAssertTrue(row.contains(" FlexVAR ") && row.contains(params) && row.contains("tokenizer flexvqvae.safetensors"), row)
+        try pane.keys("Down", "Up", "Escape")
+        pane.wait("the picker to close") { !$0.contains("model (↑↓ Enter, Esc)") }
+        try pane.keys("q")
+        pane.wait(for: "EXIT=0")
+    }
+}
