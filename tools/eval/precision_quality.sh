@@ -63,9 +63,15 @@ def get(m, p, s):
     return json.load(open(f)) if os.path.exists(f) else None
 def cell(r):
     return f"{100 * r['acc']:.1f} % | {r['fd']:.1f}" if r else '– | –'
-print(f'| model | fp32 | FD | fp32, seeds {n}–{2 * n - 1} | FD | bf16 | FD | int8 | FD |')
-print('|---|---|---|---|---|---|---|---|---|')
+def delta(a, b, c):  # bf16 or int8 against fp32, with the fp32 run-to-run difference
+    if not (a and b and c):
+        return '–'
+    return (f"{100 * (b['acc'] - a['acc']):+.1f} pt, FD {b['fd'] - a['fd']:+.2f} "
+            f"(fp32 runs: {100 * abs(c['acc'] - a['acc']):.1f} pt, {abs(c['fd'] - a['fd']):.2f})")
+print(f'| model | fp32 | FD | fp32, seeds {n}–{2 * n - 1} | FD | bf16 | FD | int8 | FD | bf16 − fp32 |')
+print('|---|---|---|---|---|---|---|---|---|---|')
 for m in models:
-    print(f'| `{m}` | ' + ' | '.join(cell(get(m, p, s)) for p, s in [('fp32', 0), ('fp32', n), ('bf16', 0), ('int8', 0)])
-          + ' |')
+    r = {k: get(m, *k) for k in [('fp32', 0), ('fp32', n), ('bf16', 0), ('int8', 0)]}
+    print(f'| `{m}` | ' + ' | '.join(cell(v) for v in r.values())
+          + f" | {delta(r['fp32', 0], r['bf16', 0], r['fp32', n])} |")
 EOF
