@@ -5,8 +5,9 @@ PyTorch sampler is too slow on the CPU (FlexVAR beyond its training size: > 5 mi
     python3 tools/eval/score_pngs.py --model glyphs-flexvar --steps 13 --n 20 --data /work/data/fonts64.npz \
         --classifier /work/data/cpu64/classifier/ckpt.pt --out /work/data/eval-flexvar-13.json
 
-Runs `scalewise generate --count N` per class (seeds 0..N-1, the model's default cfg/top-k/top-p), reads the PNGs
-back and resizes them (box filter) to the classifier's input size when they differ.
+Runs `scalewise generate --count N` per class (seeds S..S+N-1, `--seed S`, default 0; the model's default
+cfg/top-k/top-p; `--precision fp32|bf16|int8|auto`, default the engine's), reads the PNGs back and resizes them
+(box filter) to the classifier's input size when they differ.
 """
 import argparse
 import json
@@ -35,6 +36,8 @@ def main():
     p.add_argument('--steps', type=int)
     p.add_argument('--cfg', type=float)
     p.add_argument('--n', type=int, default=20)
+    p.add_argument('--seed', type=int, default=0, help='first seed of every class (seeds seed..seed+n-1)')
+    p.add_argument('--precision', help='engine precision: fp32, bf16, int8 or auto (default: the engine\'s)')
     p.add_argument('--data', required=True)
     p.add_argument('--classifier', required=True)
     p.add_argument('--out', required=True)
@@ -53,7 +56,7 @@ def main():
     imgs, labels = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for ci, name in enumerate(classes):
-            cmd = [args.binary, 'generate', '-m', args.model, '--class', str(ci), '--count', str(args.n), '--seed', '0',
+            cmd = [args.binary, 'generate', '-m', args.model, '--class', str(ci), '--count', str(args.n), '--seed', str(args.seed),
                    '-o', os.path.join(tmp, f'c{ci}.png')]
             if args.steps:
                 cmd += ['--steps', str(args.steps)]
@@ -61,6 +64,8 @@ def main():
                 cmd += ['--threads', str(args.threads)]
             if args.cfg is not None:
                 cmd += ['--cfg', str(args.cfg)]
+            if args.precision:
+                cmd += ['--precision', args.precision]
             subprocess.run(cmd, check=True, capture_output=True)
             files = sorted(f for f in os.listdir(tmp) if f.startswith(f'c{ci}.') or f.startswith(f'c{ci}-'))
             assert len(files) == args.n, (name, files)
@@ -78,7 +83,8 @@ def main():
     real = torch.cat([test.batch(torch.arange(i, min(i + 1024, test.n)))[0] for i in range(0, test.n, 1024)])
     _, real_feat = evaluate.classify(net, (real + 1) / 2)
     fd = evaluate.frechet(*evaluate.stats(feat), *evaluate.stats(real_feat))
-    res = dict(model=args.model, steps=args.steps, cfg=args.cfg, n=int(labels.numel()), generated_px=gen_side,
+    res = dict(model=args.model, steps=args.steps, cfg=args.cfg, precision=args.precision, seed=args.seed,
+               n=int(labels.numel()), generated_px=gen_side,
                classifier_px=side, acc=round((pred == labels).float().mean().item(), 4), fd=round(fd, 3))
     print(json.dumps(res))
     with open(args.out, 'w') as f:
