@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["ScalewiseKernels"]),
         .testTarget(name: "EngineTests", dependencies: ["ScalewiseEngine"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "CLITests", dependencies: ["ScalewiseEngine"]),
+        .testTarget(name: "CLITests", dependencies: ["ScalewiseEngine", "ScalewiseFuzz"]),
         .testTarget(name: "FuzzTests", dependencies: ["ScalewiseFuzz", "scalewise"]),
         // Depends on the executable so that `swift test` builds the binary the tmux tests drive.
         .testTarget(name: "TUITests", dependencies: ["ScalewiseTUI", "ScalewiseEngine", "scalewise"]),

@@ -2,7 +2,7 @@ import Foundation
 
 /// `.pth` (a STORED zip holding `data.pkl` and the storages): the pickle is mutated and the zip rebuilt,
 /// or the zip's own bytes are.
-enum PthMutator {
+public enum PthMutator {
     /// (name, bytes) of every entry of a STORED zip without ZIP64, nil when it is not one.
     static func entries(_ z: [UInt8]) -> [(String, [UInt8])]? {
         func u(_ o: Int, _ w: Int) -> Int? {
@@ -25,7 +25,8 @@ enum PthMutator {
         return out
     }
 
-    static func zip(_ entries: [(String, [UInt8])]) -> [UInt8] {
+    /// A STORED zip of `entries` (CRCs left 0: the reader does not check them).
+    public static func zip(_ entries: [(String, [UInt8])]) -> [UInt8] {
         var out: [UInt8] = [], central: [UInt8] = []
         func u16(_ v: Int, _ a: inout [UInt8]) { a += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF)] }
         func u32(_ v: Int, _ a: inout [UInt8]) { for i in 0..<4 { a.append(UInt8(truncatingIfNeeded: v >> (8 * i))) } }

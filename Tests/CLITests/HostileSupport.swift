@@ -1,5 +1,6 @@
 import Foundation
 import ScalewiseEngine
+import ScalewiseFuzz
 import XCTest
 
 /// Runs the real binary with a deadline; a run still going at the deadline is killed and reported as such.
@@ -139,26 +140,5 @@ struct PthBuilder {
         return zip([("archive/data.pkl", b.pickle), ("archive/data/0", [UInt8](repeating: 0, count: numel * 4))])
     }
 
-    /// A STORED zip (CRCs left 0: the reader does not check them).
-    static func zip(_ entries: [(String, [UInt8])]) -> [UInt8] {
-        var out: [UInt8] = [], central: [UInt8] = []
-        func u16(_ v: Int, _ a: inout [UInt8]) { a += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF)] }
-        func u32(_ v: Int, _ a: inout [UInt8]) { for i in 0..<4 { a.append(UInt8(truncatingIfNeeded: v >> (8 * i))) } }
-        for (name, data) in entries {
-            let offset = out.count, n = Array(name.utf8)
-            u32(0x04034b50, &out); u16(20, &out); u16(0, &out); u16(0, &out); u16(0, &out); u16(0, &out)
-            u32(0, &out); u32(data.count, &out); u32(data.count, &out); u16(n.count, &out); u16(0, &out)
-            out += n + data
-            u32(0x02014b50, &central); u16(20, &central); u16(20, &central); u16(0, &central); u16(0, &central)
-            u16(0, &central); u16(0, &central); u32(0, &central); u32(data.count, &central); u32(data.count, &central)
-            u16(n.count, &central); u16(0, &central); u16(0, &central); u16(0, &central); u16(0, &central)
-            u32(0, &central); u32(offset, &central)
-            central += n
-        }
-        let cdOffset = out.count
-        out += central
-        u32(0x06054b50, &out); u16(0, &out); u16(0, &out); u16(entries.count, &out); u16(entries.count, &out)
-        u32(central.count, &out); u32(cdOffset, &out); u16(0, &out)
-        return out
-    }
+    static func zip(_ entries: [(String, [UInt8])]) -> [UInt8] { PthMutator.zip(entries) }
 }

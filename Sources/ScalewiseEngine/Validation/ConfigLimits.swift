@@ -70,16 +70,23 @@ enum ConfigBounds {
     static let side = 1...1024
 }
 
+extension ConfigCheck {
+    /// The AdaLN transformer that VAR, MVAR, M-VAR and FlexVAR share: its sizes, and a depth that matches the file.
+    func trunk(depth: Int, width: Int, heads: Int, mlpRatio: Double, eps: Float, in w: WeightSource) throws {
+        try int(depth, ConfigBounds.depth, "depth")
+        try blocks(depth, "depth", in: w, prefix: "blocks.")
+        try int(width, ConfigBounds.width, "embed_dim")
+        try int(heads, 1...width, "num_heads")
+        guard width % heads == 0 else { throw fail("embed_dim \(width) is not a multiple of num_heads \(heads)") }
+        try real(mlpRatio, 0.01...64, "mlp_ratio")
+        try real(Double(eps), 1e-12...1, "norm_eps")
+    }
+}
+
 extension VAR.Config {
     func validate(_ w: WeightSource) throws {
         let c = ConfigCheck(path: w.path)
-        try c.int(depth, ConfigBounds.depth, "depth")
-        try c.blocks(depth, "depth", in: w, prefix: "blocks.")
-        try c.int(embed_dim, ConfigBounds.width, "embed_dim")
-        try c.int(num_heads, 1...embed_dim, "num_heads")
-        guard embed_dim % num_heads == 0 else { throw c.fail("embed_dim \(embed_dim) is not a multiple of num_heads \(num_heads)") }
-        try c.real(mlp_ratio, 0.01...64, "mlp_ratio")
-        try c.real(Double(norm_eps), 1e-12...1, "norm_eps")
+        try c.trunk(depth: depth, width: embed_dim, heads: num_heads, mlpRatio: mlp_ratio, eps: norm_eps, in: w)
         try c.sizes(patch_nums, ConfigBounds.side, "patch_nums")
         try c.int(num_classes, ConfigBounds.classes, "num_classes")
         try c.int(vocab_size, ConfigBounds.vocab, "vocab_size")
@@ -97,13 +104,7 @@ extension VAR.Config {
 extension FlexVAR.Config {
     func validate(_ w: WeightSource) throws {
         let c = ConfigCheck(path: w.path)
-        try c.int(depth, ConfigBounds.depth, "depth")
-        try c.blocks(depth, "depth", in: w, prefix: "blocks.")
-        try c.int(embed_dim, ConfigBounds.width, "embed_dim")
-        try c.int(num_heads, 1...embed_dim, "num_heads")
-        guard embed_dim % num_heads == 0 else { throw c.fail("embed_dim \(embed_dim) is not a multiple of num_heads \(num_heads)") }
-        try c.real(mlp_ratio, 0.01...64, "mlp_ratio")
-        try c.real(Double(norm_eps), 1e-12...1, "norm_eps")
+        try c.trunk(depth: depth, width: embed_dim, heads: num_heads, mlpRatio: mlp_ratio, eps: norm_eps, in: w)
         try c.int(num_classes, ConfigBounds.classes, "num_classes")
         try c.int(vocab_size, ConfigBounds.vocab, "vocab_size")
         try c.int(Cvae, ConfigBounds.codeDim, "Cvae")
