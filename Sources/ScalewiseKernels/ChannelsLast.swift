@@ -70,19 +70,19 @@ public func groupNormChannelsLast(_ x: UnsafePointer<Float>, pixels p: Int, chan
     }
 }
 
-/// Nearest-neighbour ×2 of x `[H, W, C]` (f32) into out `[2H, 2W, C]` (bf16): the source of the convolution
-/// that follows every upsampling in the decoder.
-public func upsampleNearest2xChannelsLast(_ x: UnsafePointer<Float>, height h: Int, width w: Int, channels c: Int,
-                                          out: UnsafeMutablePointer<UInt16>) {
-    parallelRanges(h, grain: max(1, (1 << 14) / max(1, w * c))) { rows in
+/// The output of a nearest-×2 upsample and 3×3 conv from the 2×2 convolution on collapsed weights
+/// (`collapsedUpsampleWeights`): r `[h + 1, w + 1, 4·O]` → out `[2h, 2w, O]` with
+/// out[2i + py, 2j + px, :] = r[i + py, j + px, (2py + px)·O ..< (2py + px + 1)·O].
+public func interleaveParities(_ r: UnsafePointer<Float>, height h: Int, width w: Int, channels o: Int,
+                               out: UnsafeMutablePointer<Float>) {
+    parallelRanges(2 * h, grain: max(1, (1 << 14) / max(1, w * o))) { rows in
         for y in rows {
-            let top = out + 2 * y * 2 * w * c
-            for xi in 0..<w {
-                let d = top + 2 * xi * c
-                sw_round_bf16(x + (y * w + xi) * c, d, c)
-                (d + c).update(from: d, count: c)
+            let (i, py) = (y / 2, y % 2)
+            let dst = out + y * 2 * w * o
+            for x in 0..<(2 * w) {
+                let (j, px) = (x / 2, x % 2)
+                (dst + x * o).update(from: r + ((i + py) * (w + 1) + j + px) * 4 * o + (2 * py + px) * o, count: o)
             }
-            (top + 2 * w * c).update(from: top, count: 2 * w * c)
         }
     }
 }

@@ -126,7 +126,17 @@ final class ConvPlan: @unchecked Sendable {  // immutable after init; oneDNN pri
         } else {
             var size = wmd
             let copy = WeightCopy(bytes: dnnl_memory_desc_get_size(&size), layout: wmd)
-            DNNL.reorder(copies[0].data, copies[0].layout, into: copy.data, wmd)
+            let from = copies[0]
+            if from.seed {
+                DNNL.reorder(from.data, from.layout, into: copy.data, wmd)
+            } else {
+                // Between two blocked layouts oneDNN 2.6 has only its generic reorder (70 ms for a 640→1920 1×1
+                // weight); through plain OIHW both steps run jitted kernels.
+                let plainMD = memoryDesc([c.outChannels, c.inChannels, c.kh, c.kw], dnnl_bf16, dnnl_oihw)
+                let plain = WeightCopy(bytes: c.outChannels * c.inChannels * c.kh * c.kw * 2, layout: plainMD)
+                DNNL.reorder(from.data, from.layout, into: plain.data, plainMD)
+                DNNL.reorder(plain.data, plainMD, into: copy.data, wmd)
+            }
             // The plain OIHW copy only seeds the first layout.
             copies = copies.filter { !$0.seed } + [copy]
             weights = copy

@@ -30,6 +30,18 @@ public func upsampleNearest2xConv3x3(_ input: Tensor, weight: Tensor, bias: Tens
     }
 }
 
+/// The four collapsed kernels as one weight `[4·O, C, 2, 2]`, output channel (2py + px)·O + o holding parity
+/// (py, px) of filter o: a single 2×2 convolution with padding 1 on every side of the `[h, w]` input then yields
+/// parity (py, px) of output pixel (2i + py, 2j + px) at position (i + py, j + px) of its `[h + 1, w + 1]` output
+/// (the window of rows i − 1, i for py = 0 and i, i + 1 for py = 1; likewise columns).
+public func collapsedUpsampleWeights(_ weight: Tensor) -> Tensor {
+    let (o, c) = (weight.shape[0], weight.shape[1])
+    precondition(weight.shape == [o, c, 3, 3], "collapsedUpsampleWeights: weight \(weight.shape), expected [O, C, 3, 3]")
+    let out = Tensor(shape: [4 * o, c, 2, 2])
+    collapseWeights(weight.ptr, outChannels: o, inChannels: c, into: out.ptr)
+    return out
+}
+
 /// 3×3 weight `[O, C, 3, 3]` → four 2×2 weights `[2][2][O, C, 2, 2]`, one per output parity (py, px).
 func collapseWeights(_ w: UnsafePointer<Float>, outChannels o: Int, inChannels c: Int,
                      into dst: UnsafeMutablePointer<Float>) {

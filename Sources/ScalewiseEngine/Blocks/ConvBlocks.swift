@@ -15,18 +15,34 @@ struct Conv2d {
     let weight: Tensor?
     /// The bf16 weights, low-precision path only.
     let packed: PackedConv?
+    /// An upsampling conv's low-precision weights, collapsed to `[4·O, C, 2, 2]` (`collapsedUpsampleWeights`).
+    let collapsed: PackedConv?
+    /// The bias repeated for the four parities.
+    let collapsedBias: Tensor?
     let bias: Tensor  // [O]
     let cout: Int, cin: Int
     let k: Int, stride: Int, pad: (top: Int, left: Int, bottom: Int, right: Int)
 
+    /// `upsampling`: the conv follows a nearest-×2 upsample (3×3, stride 1), and only `upsampled…` is called.
     init(_ w: WeightSource, _ prefix: String, cin: Int, cout: Int, k: Int, stride: Int = 1,
-         pad: (Int, Int, Int, Int)? = nil) throws {
+         pad: (Int, Int, Int, Int)? = nil, upsampling: Bool = false) throws {
         try self.init(weight: param(w, prefix + ".weight", [cout, cin, k, k]), bias: param(w, prefix + ".bias", [cout]),
-                      lowPrecision: w.linearPrecision != .fp32, stride: stride, pad: pad)
+                      lowPrecision: w.linearPrecision != .fp32, stride: stride, pad: pad, upsampling: upsampling)
     }
 
-    init(weight wt: Tensor, bias: Tensor, lowPrecision: Bool, stride: Int = 1, pad: (Int, Int, Int, Int)? = nil) {
-        (weight, packed) = lowPrecision ? (nil, PackedConv(wt)) : (wt, nil)
+    init(weight wt: Tensor, bias: Tensor, lowPrecision: Bool, stride: Int = 1, pad: (Int, Int, Int, Int)? = nil,
+         upsampling: Bool = false) {
+        if lowPrecision && upsampling {
+            precondition(wt.shape[2] == 3 && wt.shape[3] == 3 && stride == 1, "an upsampling conv is 3×3, stride 1")
+            (weight, packed) = (nil, nil)
+            collapsed = PackedConv(collapsedUpsampleWeights(wt))
+            let b4 = Tensor(shape: [4 * bias.count])
+            for p in 0..<4 { (b4.ptr + p * bias.count).update(from: bias.ptr, count: bias.count) }
+            collapsedBias = b4
+        } else {
+            (weight, packed) = lowPrecision ? (nil, PackedConv(wt)) : (wt, nil)
+            (collapsed, collapsedBias) = (nil, nil)
+        }
         self.bias = bias
         (cout, cin, k) = (wt.shape[0], wt.shape[1], wt.shape[2])
         self.stride = stride
@@ -75,14 +91,20 @@ struct Conv2d {
         return out
     }
 
-    /// Nearest-neighbour ×2 then this conv, consuming x `[H, W, C]`.
+    /// Nearest-neighbour ×2 then this conv, consuming x `[H, W, C]`: one 2×2 convolution of the low-resolution
+    /// map on the collapsed weights (4/9 of the direct work, and the 4× map is never made), its four parities
+    /// then interleaved into `[2H, 2W, O]`.
     func upsampledChannelsLast(_ x: Tensor, _ scratch: Scratch) -> Tensor {
-        let (h, w, c) = (x.shape[0], x.shape[1], x.shape[2])
-        let up = HalfMap(h: 2 * h, w: 2 * w, c: c, scratch)
-        upsampleNearest2xChannelsLast(x.ptr, height: h, width: w, channels: c, out: up.ptr)
+        let (h, w) = (x.shape[0], x.shape[1])
+        let src = HalfMap(rounding: x, scratch)
         scratch.recycle(x)
-        let y = channelsLast(up, scratch)
-        scratch.recycle(up.storage)
+        let r = scratch.map([h + 1, w + 1, 4 * cout])
+        collapsed!.apply(channelsLast: src.ptr, height: h, width: w, bias: collapsedBias!.ptr, padding: .uniform(1),
+                         out: r.ptr)
+        scratch.recycle(src.storage)
+        let y = scratch.map([2 * h, 2 * w, cout])
+        interleaveParities(r.ptr, height: h, width: w, channels: cout, out: y.ptr)
+        scratch.recycle(r)
         return y
     }
 

@@ -103,7 +103,7 @@ struct ConvDecoder {
                     level.attns.append(try AttnBlock(w, "\(p).attn.\(j)", channels: cin, fusedQKV: naming == .var))
                 }
             }
-            if lvl != 0 { level.resample = try Conv2d(w, "\(p).upsample.conv", cin: cin, cout: cin, k: 3) }
+            if lvl != 0 { level.resample = try Conv2d(w, "\(p).upsample.conv", cin: cin, cout: cin, k: 3, upsampling: true) }
             levels.append(level)
         }
         self.levels = levels
