@@ -1,6 +1,8 @@
 // Normalisations with PyTorch semantics: biased variance, eps inside the square root, statistics
 // accumulated in Double so that 1e-5 parity holds for million-element groups.
 
+import CKernels
+
 /// PyTorch `GroupNorm(groups, C, eps)` on one sample: x is `[C, spatial]` (channel-major, e.g. `[C, H·W]`),
 /// statistics over each group of C/groups consecutive channels, then the per-channel affine
 /// y = (x − μ)/√(σ² + eps)·gamma[c] + beta[c]. With `fusedSiLU` the result is also passed through SiLU
@@ -66,17 +68,34 @@ public func layerNormModulate(_ x: UnsafePointer<Float>, rows: Int, channels c: 
                               out: UnsafeMutablePointer<Float>) {
     let ld = ld ?? c
     parallelRanges(rows, grain: max(1, elementGrain / max(c, 1))) { rs in
-        for r in rs {
-            let p = x + r * ld, o = out + r * ld
-            let st = statistics(p, c, eps: eps)
-            let m = st.meanHi, lo = st.meanLo, rstd = Float(st.rstd)
-            switch (scale, shift) {
-            case let (s?, t?): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd * (1 + s[j]) + t[j] }
-            case let (s?, nil): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd * (1 + s[j]) }
-            case let (nil, t?): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd + t[j] }
-            case (nil, nil): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd }
+        for r in rs { modulatedRow(x + r * ld, c, eps: eps, scale: scale, shift: shift, out: out + r * ld) }
+    }
+}
+
+/// `layerNormModulate` of packed rows written as bf16 (each value rounded to nearest even): the source of a
+/// bf16 linear layer, equal to rounding the f32 result, without writing and reading it back.
+public func layerNormModulate(_ x: UnsafePointer<Float>, rows: Int, channels c: Int, eps: Float,
+                              scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?,
+                              bf16 out: UnsafeMutablePointer<UInt16>) {
+    parallelRanges(rows, grain: max(1, elementGrain / max(c, 1))) { rs in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: c) { row in
+            for r in rs {
+                modulatedRow(x + r * c, c, eps: eps, scale: scale, shift: shift, out: row.baseAddress!)
+                sw_round_bf16(row.baseAddress!, out + r * c, c)
             }
         }
+    }
+}
+
+@inline(__always) private func modulatedRow(_ p: UnsafePointer<Float>, _ c: Int, eps: Float, scale: UnsafePointer<Float>?,
+                                            shift: UnsafePointer<Float>?, out o: UnsafeMutablePointer<Float>) {
+    let st = statistics(p, c, eps: eps)
+    let m = st.meanHi, lo = st.meanLo, rstd = Float(st.rstd)
+    switch (scale, shift) {
+    case let (s?, t?): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd * (1 + s[j]) + t[j] }
+    case let (s?, nil): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd * (1 + s[j]) }
+    case let (nil, t?): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd + t[j] }
+    case (nil, nil): for j in 0..<c { o[j] = ((p[j] - m) - lo) * rstd }
     }
 }
 

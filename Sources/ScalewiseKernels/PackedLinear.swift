@@ -118,15 +118,21 @@ extension PackedWeight {
     /// transformer FFN, written as the bf16 source of the second.
     public func applyGELU(_ x: UnsafePointer<Float>, rows m: Int, bias: UnsafePointer<Float>?,
                           out: UnsafeMutablePointer<UInt16>) {
+        Workspace.with(bytes: m * inFeatures * 2) { buffer in
+            let src = buffer.assumingMemoryBound(to: UInt16.self)
+            roundToBF16(x, rows: m, cols: inFeatures, ld: inFeatures, into: src)
+            applyGELU(bf16: src, rows: m, bias: bias, out: out)
+        }
+    }
+
+    /// `applyGELU` for x already in bf16 (packed rows).
+    public func applyGELU(bf16 x: UnsafePointer<UInt16>, rows m: Int, bias: UnsafePointer<Float>?,
+                          out: UnsafeMutablePointer<UInt16>) {
         precondition(precision == .bf16, "applyGELU is the bf16 path")
         let n = outFeatures, k = inFeatures
         guard m > 0 && n > 0, let packed else { return }
-        Workspace.with(bytes: m * k * 2) { buffer in
-            let src = buffer.assumingMemoryBound(to: UInt16.self)
-            roundToBF16(x, rows: m, cols: k, ld: k, into: src)
-            DNNL.matmul(type: dnnl_bf16, m: m, n: n, k: k, bias: bias != nil, gelu: true)
-                .execute(src: src, weights: packed, bias: bias, dst: out)
-        }
+        DNNL.matmul(type: dnnl_bf16, m: m, n: n, k: k, bias: bias != nil, gelu: true)
+            .execute(src: x, weights: packed, bias: bias, dst: out)
     }
 
     /// bf16 only: out = x·Wᵀ + bias for x already in bf16 (packed rows).

@@ -21,7 +21,7 @@ extension Threads {
 /// Calls `body` on disjoint ranges covering 0..<count, concurrently on up to `Threads.count` threads.
 /// Ranges hold at least `grain` indices, so small jobs stay on the calling thread.
 @inline(__always)
-func parallelRanges(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+public func parallelRanges(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
     let chunks = min(Threads.count, count / max(grain, 1))
     guard chunks > 1 else {
         if count > 0 { body(0..<count) }

@@ -1,25 +1,35 @@
 import Foundation
+import ScalewiseKernels
 
 /// Token sampling with the official `sample_with_top_k_top_p_` semantics:
 /// top-k masks every logit strictly below the k-th largest (ties survive), top-p then drops the low tail
 /// whose mass is at most 1 − p (never the largest), both in place; the draw uses our `Rng`.
 public struct TokenSampler {
     public let vocab: Int
-    private var order: [Int32]
+    /// Scratch: the surviving logits as sortable keys, their probabilities, a copy for the k-th largest.
+    private var keys: [UInt64]
     private var probs: [Double]
+    private var values: [Float]
 
     public init(vocab: Int) {
         self.vocab = vocab
-        order = [Int32](repeating: 0, count: vocab)
+        keys = [UInt64](repeating: 0, count: vocab)
         probs = [Double](repeating: 0, count: vocab)
+        values = [Float](repeating: 0, count: vocab)
     }
 
     /// Filters `logits` in place (masked entries become −∞) and returns the drawn token.
-    /// `topK == 1` is greedy: the first maximum, no random number consumed.
+    /// `topK == 1` is greedy: the first maximum, no random number consumed; otherwise exactly one.
     public mutating func sample(_ logits: UnsafeMutablePointer<Float>, topK: Int, topP: Float,
                                 rng: inout Rng) -> Int32 {
+        sample(logits, topK: topK, topP: topP, uniform: topK == 1 ? nil : rng.uniform())
+    }
+
+    /// `sample` with its random number `u` ∈ [0, 1) drawn beforehand (nil for greedy), so that the tokens of a
+    /// scale can be filtered and drawn in parallel with the same result as one after another.
+    public mutating func sample(_ logits: UnsafeMutablePointer<Float>, topK: Int, topP: Float, uniform u: Double?) -> Int32 {
         let V = vocab
-        if topK == 1 {
+        guard let u, topK != 1 else {
             var best = 0
             for i in 1..<V where logits[i] > logits[best] { best = i }
             for i in 0..<V where logits[i] < logits[best] { logits[i] = -.infinity }
@@ -27,52 +37,59 @@ public struct TokenSampler {
         }
         if topK > 0 && topK < V { maskBelowKth(logits, k: topK) }
         if topP > 0 { maskTail(logits, topP: topP) }
-        return draw(logits, rng: &rng)
+        return draw(logits, uniform: u)
     }
 
     /// τ = k-th largest; everything < τ → −∞.
     private mutating func maskBelowKth(_ logits: UnsafeMutablePointer<Float>, k: Int) {
-        var tmp = [Float](UnsafeBufferPointer(start: logits, count: vocab))
-        let tau = Self.kthLargest(&tmp, k: k)
+        values.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: logits, count: vocab) }
+        let tau = Self.kthLargest(&values, k: k)
         for i in 0..<vocab where logits[i] < tau { logits[i] = -.infinity }
+    }
+
+    /// A key whose unsigned order is the logit's order, ties broken by index (as a stable sort by logit).
+    @inline(__always) private static func key(_ logit: Float, _ index: Int) -> UInt64 {
+        let bits = (logit == 0 ? 0 : logit).bitPattern  // −0 ties with +0, as they compare
+        let ordered = bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
+        return UInt64(ordered) << 32 | UInt64(index)
     }
 
     private mutating func maskTail(_ logits: UnsafeMutablePointer<Float>, topP: Float) {
         let V = vocab
         var n = 0
         for i in 0..<V where logits[i] > -.infinity {
-            order[n] = Int32(i)
+            keys[n] = Self.key(logits[i], i)
             n += 1
         }
         guard n > 1 else { return }
         // Ascending by logit, as the official code sorts; the cumulative mass of the smallest is compared.
-        order.withUnsafeMutableBufferPointer { buf in
-            var slice = UnsafeMutableBufferPointer(rebasing: buf[0..<n])
-            slice.sort { logits[Int($0)] < logits[Int($1)] }
+        keys.withUnsafeMutableBufferPointer { buf in
+            var head = UnsafeMutableBufferPointer(rebasing: buf[0..<n])
+            head.sort()
         }
-        let maxLogit = Double(logits[Int(order[n - 1])])
+        @inline(__always) func index(_ j: Int) -> Int { Int(keys[j] & 0xFFFF_FFFF) }
+        let maxLogit = Double(logits[index(n - 1)])
         var total = 0.0
         for j in 0..<n {
-            probs[j] = exp(Double(logits[Int(order[j])]) - maxLogit)
+            probs[j] = exp(Double(logits[index(j)]) - maxLogit)
             total += probs[j]
         }
         var cumulative = 0.0
         let threshold = 1.0 - Double(topP)
-        var remove: [Int32] = []
         for j in 0..<(n - 1) {
             cumulative += probs[j] / total
-            if cumulative <= threshold { remove.append(order[j]) } else { break }
+            guard cumulative <= threshold else { break }
+            logits[index(j)] = -.infinity
         }
-        for i in remove { logits[Int(i)] = -.infinity }
     }
 
-    /// Multinomial draw from softmax(logits) by inverse CDF in index order.
-    private func draw(_ logits: UnsafeMutablePointer<Float>, rng: inout Rng) -> Int32 {
+    /// Multinomial draw from softmax(logits) by inverse CDF in index order (masked entries add exp(−∞) = 0).
+    private func draw(_ logits: UnsafeMutablePointer<Float>, uniform: Double) -> Int32 {
         var maxLogit = -Float.infinity
         for i in 0..<vocab where logits[i] > maxLogit { maxLogit = logits[i] }
         var total = 0.0
-        for i in 0..<vocab { total += exp(Double(logits[i] - maxLogit)) }
-        let u = rng.uniform() * total
+        for i in 0..<vocab where logits[i] > -.infinity { total += exp(Double(logits[i] - maxLogit)) }
+        let u = uniform * total
         var acc = 0.0
         var last = 0
         for i in 0..<vocab where logits[i] > -.infinity {
@@ -130,16 +147,16 @@ public func gumbelSoftmaxWeights(_ logits: UnsafePointer<Float>, vocab: Int, rat
 /// divided by a temperature, then top-k / top-p / one draw per token. `keepLogits` copies the guided logits
 /// (before temperature) for tests and analysis.
 struct GuidedSampler {
-    private var sampler: TokenSampler
+    let vocab: Int
     var keepLogits = false
     private(set) var lastLogits: [Float] = []
 
-    init(vocab: Int) { sampler = TokenSampler(vocab: vocab) }
+    init(vocab: Int) { self.vocab = vocab }
 
     /// `logits` holds `rows` (1 or 2) blocks of `l` tokens × V; `forced` skips the draw.
     mutating func sample(_ logits: UnsafeMutablePointer<Float>, rows: Int, tokens l: Int, guidance t: Float, topK: Int,
                          topP: Float, temperature: Float? = nil, rng: inout Rng, forced: [Int32]?) -> [Int32] {
-        let V = sampler.vocab
+        let V = vocab
         if rows == 2 {
             for i in 0..<(l * V) { logits[i] = (1 + t) * logits[i] - t * logits[l * V + i] }
         }
@@ -148,6 +165,17 @@ struct GuidedSampler {
         if let temp = temperature, temp != 1 {
             for i in 0..<(l * V) { logits[i] /= temp }
         }
-        return (0..<l).map { p in sampler.sample(logits + p * V, topK: topK, topP: topP, rng: &rng) }
+        // The random numbers in token order first, then every token on its own: the same draws as one token
+        // after another, on all threads.
+        let uniforms: [Double]? = topK == 1 ? nil : (0..<l).map { _ in rng.uniform() }
+        var tokens = [Int32](repeating: 0, count: l)
+        tokens.withUnsafeMutableBufferPointer { out in
+            let dst = out.baseAddress!
+            parallelRanges(l, grain: 4) { range in
+                var s = TokenSampler(vocab: V)
+                for p in range { dst[p] = s.sample(logits + p * V, topK: topK, topP: topP, uniform: uniforms?[p]) }
+            }
+        }
+        return tokens
     }
 }

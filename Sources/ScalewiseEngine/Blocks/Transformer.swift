@@ -116,8 +116,15 @@ extension AdaLNBlock {
                  recurrent: (state: Mamba2State, work: Mamba2Workspace)? = nil,
                  attend: (_ qkv: UnsafeMutablePointer<Float>, _ o: UnsafeMutablePointer<Float>) -> Void) {
         let n = rows * l, k = sublayers
-        modulatedNorm(x, rows: rows, tokens: l, mod: mod, sublayer: 0, into: h)
-        attn.qkv(h.ptr, rows: n, into: qkv.ptr)
+        // In bf16 the normalised rows are written as the linear layer's bf16 source (in h's storage).
+        let hHalf = UnsafeMutableRawPointer(h.ptr).assumingMemoryBound(to: UInt16.self)
+        if attn.qkv.weight.precision == .bf16 {
+            modulatedNorm(x, rows: rows, tokens: l, mod: mod, sublayer: 0, bf16: hHalf)
+            attn.qkv.weight.apply(bf16: hHalf, rows: n, bias: attn.qkv.bias?.ptr, out: qkv.ptr)
+        } else {
+            modulatedNorm(x, rows: rows, tokens: l, mod: mod, sublayer: 0, into: h)
+            attn.qkv(h.ptr, rows: n, into: qkv.ptr)
+        }
         attn.normalizeQK(qkv.ptr, rows: n)
         attend(qkv.ptr, o.ptr)
         attn.proj(o.ptr, rows: n, into: h.ptr)
@@ -129,13 +136,14 @@ extension AdaLNBlock {
                   into: o.ptr)
             gatedAdd(x, o, rows: rows, tokens: l, mod: mod, sublayer: 1)
         }
-        modulatedNorm(x, rows: rows, tokens: l, mod: mod, sublayer: k - 1, into: h)
         if fc1.weight.precision == .bf16 && fc2.weight.precision == .bf16 {
             // GELU applied by fc1 as it writes, in bf16: fc2's source without two more passes over [n, 4C].
+            modulatedNorm(x, rows: rows, tokens: l, mod: mod, sublayer: k - 1, bf16: hHalf)
             let half = UnsafeMutableRawPointer(hidden.ptr).assumingMemoryBound(to: UInt16.self)
-            fc1.weight.applyGELU(h.ptr, rows: n, bias: fc1.bias?.ptr, out: half)
+            fc1.weight.applyGELU(bf16: hHalf, rows: n, bias: fc1.bias?.ptr, out: half)
             fc2.weight.apply(bf16: half, rows: n, bias: fc2.bias?.ptr, out: h.ptr)
         } else {
+            modulatedNorm(x, rows: rows, tokens: l, mod: mod, sublayer: k - 1, into: h)
             fc1(h.ptr, rows: n, into: hidden.ptr)
             geluTanh(hidden.ptr, count: n * fc1.cout)
             fc2(hidden.ptr, rows: n, into: h.ptr)
@@ -150,6 +158,17 @@ extension AdaLNBlock {
             let m = mod.ptr + r * adaLin.cout
             layerNormModulate(x.ptr + r * l * C, rows: l, channels: C, eps: eps, scale: m + (k + i) * C,
                               shift: m + (2 * k + i) * C, out: out.ptr + r * l * C)
+        }
+    }
+
+    /// `modulatedNorm` written as bf16 (packed rows).
+    private func modulatedNorm(_ x: Tensor, rows: Int, tokens l: Int, mod: Tensor, sublayer i: Int,
+                               bf16 out: UnsafeMutablePointer<UInt16>) {
+        let k = sublayers
+        for r in 0..<rows {
+            let m = mod.ptr + r * adaLin.cout
+            layerNormModulate(x.ptr + r * l * C, rows: l, channels: C, eps: eps, scale: m + (k + i) * C,
+                              shift: m + (2 * k + i) * C, bf16: out + r * l * C)
         }
     }
 
@@ -182,12 +201,23 @@ struct Head {
     }
 
     func logits(_ x: Tensor, rows: Int, tokens l: Int, mod: Tensor, scratch: Tensor, into out: Tensor) {
+        let bf16 = head.weight.precision == .bf16
+        let half = UnsafeMutableRawPointer(scratch.ptr).assumingMemoryBound(to: UInt16.self)
         for r in 0..<rows {
             let m = mod.ptr + r * 2 * C
-            layerNormModulate(x.ptr + r * l * C, rows: l, channels: C, eps: eps, scale: m, shift: m + C,
-                              out: scratch.ptr + r * l * C)
+            if bf16 {
+                layerNormModulate(x.ptr + r * l * C, rows: l, channels: C, eps: eps, scale: m, shift: m + C,
+                                  bf16: half + r * l * C)
+            } else {
+                layerNormModulate(x.ptr + r * l * C, rows: l, channels: C, eps: eps, scale: m, shift: m + C,
+                                  out: scratch.ptr + r * l * C)
+            }
         }
-        head(scratch.ptr, rows: rows * l, into: out.ptr)
+        if bf16 {
+            head.weight.apply(bf16: half, rows: rows * l, bias: head.bias?.ptr, out: out.ptr)
+        } else {
+            head(scratch.ptr, rows: rows * l, into: out.ptr)
+        }
     }
 }
 
