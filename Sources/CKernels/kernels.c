@@ -5,7 +5,7 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 
-unsigned sw_cpu_features(void) {
+static unsigned cpu_features(void) {
     unsigned a, b, c, d, out = 0;
     if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return 0; /* OSXSAVE */
     int fma = (c >> 12) & 1;
@@ -22,6 +22,12 @@ unsigned sw_cpu_features(void) {
         if ((a >> 5) & 1) out |= 4;
     }
     return out;
+}
+
+unsigned sw_cpu_features(void) {
+    static int known = -1;  /* a benign race: every thread computes the same value (CPUID traps in VMs) */
+    if (known < 0) known = (int)cpu_features();
+    return (unsigned)known;
 }
 
 #define ATTR __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))

@@ -105,33 +105,53 @@ func attentionDNNL(q: UnsafePointer<Float>, ldq: Int, queries lq: Int, k: Unsafe
         .execute(src: scores, weights: v, bias: nil, dst: out)
 }
 
-/// `attention` with bf16 operands (the bf16 and int8 paths): q, k and v are bf16, the products accumulate in
-/// f32, the scores are scaled, masked and soft-maxed in f32 and rounded to bf16 for the weighted sum, as
-/// PyTorch's attention computes under bf16 autocast. On oneDNN's threads.
-public func attentionBF16(q: UnsafePointer<UInt16>, ldq: Int, queries lq: Int, k: UnsafePointer<UInt16>, ldk: Int,
-                          v: UnsafePointer<UInt16>, ldv: Int, keys lk: Int, heads: Int, headDim d: Int, scale: Float,
-                          headScales: UnsafePointer<Float>? = nil, mask: UnsafePointer<Float>? = nil, ldMask: Int? = nil,
-                          out: UnsafeMutablePointer<Float>, ldo: Int, scratch: Scratch) {
-    guard lq > 0 && heads > 0 else { return }
-    let perHead = lq * lk
-    let scores = scratch.floats(heads * perHead + (heads * perHead + 1) / 2, .scores)
-    let probabilities = UnsafeMutableRawPointer(scores + heads * perHead).assumingMemoryBound(to: UInt16.self)
-    DNNL.stridedMatmul(b: heads, m: lq, n: lk, k: d, src: [d, ldq, 1], weights: [d, 1, ldk], dst: [perHead, lk, 1],
-                       type: dnnl_bf16)
-        .execute(src: q, weights: k, bias: nil, dst: scores)
-    parallelRanges(heads * lq, grain: max(1, 16384 / max(lk, 1))) { rows in
-        for row in rows {
-            let h = row / lq, r = row % lq, s = scores + row * lk
-            var alpha = scale * (headScales?[h] ?? 1)
-            if let mask {
-                for j in 0..<lk { s[j] *= alpha }
-                add(s, mask + r * (ldMask ?? lk), out: s, count: lk)
-                alpha = 1
+/// The keys and values of `rows` sequences of up to `capacity` tokens in bf16, laid out per head as the
+/// attention kernel reads them (`sw_kv_pack_bf16`): the bf16 and int8 paths' KV cache. Attention over it
+/// (`attend`) runs one block of queries at a time with the softmax computed online, never writing the scores.
+public struct PackedKV {
+    public let rows: Int, heads: Int, headDim: Int
+    /// Tokens per sequence, rounded up to the kernel's 64-key groups.
+    public let capacity: Int
+    private let k: Tensor, v: Tensor
+
+    /// Whether a head size is one the kernel takes.
+    public static func supports(headDim d: Int) -> Bool { d > 0 && d % 2 == 0 && d <= 256 }
+
+    /// Storage comes from `scratch` unzeroed: `write` zeroes what the kernel reads beyond the written tokens.
+    public init(rows: Int, capacity: Int, heads: Int, headDim: Int, scratch: Scratch) {
+        precondition(PackedKV.supports(headDim: headDim), "PackedKV: head size \(headDim)")
+        (self.rows, self.heads, self.headDim) = (rows, heads, headDim)
+        self.capacity = (capacity + 63) / 64 * 64
+        let halves = rows * heads * self.capacity * headDim
+        k = scratch.map([(halves + 1) / 2])
+        v = scratch.map([(halves + 1) / 2])
+    }
+
+    private func base(_ t: Tensor, row r: Int) -> UnsafeMutablePointer<UInt16> {
+        UnsafeMutableRawPointer(t.ptr).assumingMemoryBound(to: UInt16.self) + r * heads * capacity * headDim
+    }
+
+    /// Stores tokens pos..<pos+n of sequence `row` from f32 rows (stride `ld`, heads·headDim channels).
+    public func write(row r: Int, keys kx: UnsafePointer<Float>, values vx: UnsafePointer<Float>, ld: Int, tokens n: Int,
+                      at pos: Int) {
+        precondition(pos + n <= capacity, "PackedKV overflow")
+        sw_kv_pack_bf16(kx, vx, ld, n, pos, heads, headDim, capacity, base(k, row: r), base(v, row: r))
+    }
+
+    /// For every sequence r: out_r = softmax(scale·q_r·Kᵀ)·V over its first `keys` tokens, per head.
+    /// q_r starts at `q + r·qRowStride` (rows `ldq` apart, head h at columns h·d), out_r likewise.
+    public func attend(q: UnsafePointer<Float>, ldq: Int, qRowStride: Int, queries lq: Int, keys lk: Int, scale: Float,
+                       out: UnsafeMutablePointer<Float>, ldo: Int, outRowStride: Int) {
+        let d = headDim, blocks = (lq + 3) / 4, perRow = heads * blocks
+        parallelRanges(rows * perRow) { items in
+            for item in items {
+                let r = item / perRow, h = (item % perRow) / blocks, i0 = (item % blocks) * 4
+                let offset = r * heads * capacity * d + h * capacity * d
+                let kp = UnsafeRawPointer(k.ptr).assumingMemoryBound(to: UInt16.self) + offset
+                let vp = UnsafeRawPointer(v.ptr).assumingMemoryBound(to: UInt16.self) + offset
+                sw_attention_bf16(q + r * qRowStride + i0 * ldq + h * d, ldq, min(4, lq - i0), kp, vp, lk, d, scale,
+                                  out + r * outRowStride + i0 * ldo + h * d, ldo)
             }
-            sw_softmax_bf16(s, probabilities + row * lk, lk, alpha)
         }
     }
-    DNNL.stridedMatmul(b: heads, m: lq, n: d, k: lk, src: [perHead, lk, 1], weights: [d, ldv, 1], dst: [d, ldo, 1],
-                       type: dnnl_bf16)
-        .execute(src: probabilities, weights: v, bias: nil, dst: out)
 }

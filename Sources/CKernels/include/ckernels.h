@@ -27,4 +27,16 @@ void sw_softmax_bf16(float *s, uint16_t *p, long n, float alpha);
 float sw_quantize_row(const float *x, int8_t *q, long k);
 /* In place: the int32 accumulators at acc become acc·s·sw[i] + bias[i] (floats; bias may be NULL). */
 void sw_dequantize_row(void *acc, long n, float s, const float *sw, const float *bias);
+
+/* A bf16 key/value cache in the layouts the attention kernel reads, per head h (capacity keys, a multiple of 64):
+   keys in blocks of 16, pairs of channels interleaved: kpack[h·capacity·d + (key/16)·16·d + (j/2)·32 + (key%16)·2
+   + j%2] = k[key][h·d + j]; values in pairs of keys: vpack[h·capacity·d + (key/2)·2·d + j·2 + key%2] =
+   v[key][h·d + j]. Writes keys pos..<pos+n from f32 rows k and v (stride ld, heads·d channels), rounded to bf16,
+   and zeroes the rest of the last 64-key group. */
+void sw_kv_pack_bf16(const float *k, const float *v, long ld, long n, long pos, long heads, long d, long capacity,
+                     uint16_t *kpack, uint16_t *vpack);
+/* out[i][0..<d] = softmax(alpha·q_i·K[0..<lk]ᵀ)·V for one head: q f32 rows (stride ldq, rounded to bf16), kpack
+   and vpack that head's cache (`sw_kv_pack_bf16`), out f32 (stride ldo). d even, at most 256. */
+void sw_attention_bf16(const float *q, long ldq, long nq, const uint16_t *kpack, const uint16_t *vpack, long lk,
+                       long d, float alpha, float *out, long ldo);
 #endif

@@ -63,8 +63,8 @@ final class RunBuffers {
         let fresh = Scratch()  // not zeroed: pages are touched when first written
         (x, logits, h) = (fresh.map([n, C]), fresh.map([n, trunk.vocab]), fresh.map([n, C]))
         (qkv, o, hidden) = (fresh.map([n, 3 * C]), fresh.map([n, C]), fresh.map([n, hiddenDim]))
-        caches = trunk.blocks.map { _ in
-            KVCache(rows: shape.rows, capacity: shape.capacity, C: C, bf16: trunk.pool == .openmp)
+        caches = trunk.blocks.map {
+            KVCache(rows: shape.rows, capacity: shape.capacity, C: C, heads: $0.attn.heads, bf16: trunk.pool == .openmp)
         }
     }
 }
