@@ -183,4 +183,28 @@ final class XYGridTests: XCTestCase {
         XCTAssertEqual(notSheet.status, 1)
         XCTAssertTrue(notSheet.stderr.contains("--cell picks a cell of an --xy sheet"), notSheet.stderr)
     }
+
+    /// A sheet's record is read like any record: a broken shape, a nested sheet, an unknown axis or a cell value out
+    /// of range is one error, never a crash or a different sheet.
+    func testBrokenSheetRecordsAreRefused() throws {
+        let (_, rec) = try generate(["--class", "3", "--xy", "cfg=1,4", "--xy", "seed=0,7"], to: "s.png")
+        var short = rec, nested = rec, unknown = rec, wild = rec
+        short.xy!.cells.removeLast()
+        nested.xy!.cells[1].xy = rec.xy
+        unknown.xy!.axes[0].name = "size"
+        wild.xy!.cells[2].topP = 3
+        let cases: [(GenerationRecord, String)] = [
+            (short, "3 cells for a 2×2 sheet"), (nested, "a sheet's cell is itself a sheet"),
+            (unknown, "the sheet's record: --xy: unknown axis 'size'"), (wild, "top-p must be a number in 0…1"),
+        ]
+        for (i, (broken, message)) in cases.enumerated() {
+            // Written with an encoder that skips the writer's checks, as a hand-edited file would be.
+            let json = String(decoding: try JSONEncoder().encode(broken), as: UTF8.self)
+            try PNG.write(RGBImage(width: 2, height: 2), text: [("scalewise", json)], to: tmp + "/b\(i).png")
+            let r = try run(["generate", "--model", model, "-q", "--from-png", tmp + "/b\(i).png", "-o", tmp + "/x.png"])
+            XCTAssertEqual(r.status, 1, message)
+            XCTAssertTrue(r.stderr.hasPrefix("Error: ") && r.stderr.contains(message), "\(message): \(r.stderr)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp + "/x.png"))
+    }
 }
