@@ -60,7 +60,7 @@ extension App {
            let c = g.classNames.firstIndex(of: rec.className) {
             lanes[0].classIndex = c
         }
-        let schedule = App.editSchedule(lanes[0].schedule, width: image.width, height: image.height)
+        let schedule = EditPlan.schedule(lanes[0].schedule, width: image.width, height: image.height)
         let last = schedule.last ?? ScaleShape(1, 1)
         let sizes = schedule.map { max($0.h, $0.w) }
         var sel = EditSelection(cols: last.w, rows: last.h, sizes: sizes)
@@ -75,7 +75,7 @@ extension App {
     /// scales panel count them), keeping the picked region and mode where the grid is the same.
     func refitEditSchedule() {
         guard var e = edit else { return }
-        e.schedule = App.editSchedule(lanes[0].schedule, width: e.image.width, height: e.image.height)
+        e.schedule = EditPlan.schedule(lanes[0].schedule, width: e.image.width, height: e.image.height)
         let last = e.schedule.last ?? ScaleShape(1, 1)
         var sel = EditSelection(cols: last.w, rows: last.h, sizes: e.schedule.map { max($0.h, $0.w) })
         let old = e.selection
@@ -86,17 +86,6 @@ extension App {
         }
         e.selection = sel
         edit = e
-    }
-
-    /// `schedule` reshaped to the image's aspect: the longer side keeps each step's size, the shorter one
-    /// scales with it (FlexVAR takes any h×w per step). A square image keeps the schedule as it is.
-    static func editSchedule(_ schedule: [ScaleShape], width: Int, height: Int) -> [ScaleShape] {
-        guard width != height, width > 0, height > 0 else { return schedule }
-        return schedule.map { s in
-            let n = max(s.h, s.w)
-            let short = max(1, Int((Double(n) * Double(min(width, height)) / Double(max(width, height))).rounded()))
-            return width > height ? ScaleShape(short, n) : ScaleShape(n, short)
-        }
     }
 
     /// Runs the picked edit through the usual stepping UI: `count` scales now (Enter: all, n: one).

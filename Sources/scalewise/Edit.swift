@@ -8,7 +8,9 @@ struct Edit: ParsableCommand {
         discussion: """
             The known region's tokens are teacher-forced at every step and only the masked region is sampled \
             (FlexVAR §4.4). Mask: white = regenerate, black = keep. --extend doubles the canvas on one side and \
-            generates the new half; --refine keeps the image's coarse steps and regenerates the detail.
+            generates the new half; --refine keeps the image's coarse steps and regenerates the detail. \
+            A non-square image keeps its aspect: every step takes the image's shape, its longer side at the step's \
+            size, so the output's sides are the nearest multiples of the tokenizer's downsampling.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -62,6 +64,8 @@ struct Edit: ParsableCommand {
             schedule = s
         }
         let (input, _) = try PNG.read(image)
+        // The edit keeps the image's aspect: a wide image gets wide steps rather than being squeezed square.
+        schedule = EditPlan.schedule(schedule, width: input.width, height: input.height)
         let plan: EditPlan
         if let m = mask {
             plan = .inpaint(mask: try PNG.read(m).0)

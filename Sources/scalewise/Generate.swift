@@ -23,10 +23,17 @@ struct Generate: ParsableCommand {
     @Option(help: "Number of steps, for models with a free schedule (FlexVAR: the paper's presets 6…13).") var steps: Int?
     @Option(help: "Explicit schedule for FlexVAR: sizes like 1,2,4,8,16 or h×w pairs like 1x1,2x3,4x6,8x12.")
     var scales: String?
-    @Flag(name: .customLong("allow-large"), help: "Run --scales beyond twice the model's trained size (slow; the model has not learned such sizes).")
+    @Flag(name: .customLong("allow-large"), help: "Run --scales beyond twice the model's trained size (slow; the model has not learned such sizes), or an --xy sheet of more than 64 cells.")
     var allowLarge = false
     @Option(parsing: .unconditional, help: "Number of images (seeds seed, seed+1, …; default 1, or the recorded grid's with --from-png).") var count: Int?
     @Flag(help: "Save all images as one grid instead of one file each.") var grid = false
+    @Option(name: .customLong("xy"), help: ArgumentHelp(
+        "An axis of a labelled X/Y sheet (give one or two: X, then Y): cfg, top_k, top_p, temperature, cfg_mode, seed, class, steps or model, each with its values.",
+        valueName: "name=v1,v2,…"))
+    var xy: [String] = []
+    @Option(help: ArgumentHelp("With --from-png of an --xy sheet: reproduce only this cell (zero-based column and row) as a single image.",
+                               valueName: "x,y"))
+    var cell: String?
     @Option(name: .shortAndLong, help: "Output PNG.") var output: String = "scalewise.png"
     @Flag(help: "Overwrite existing files.") var force = false
     @Option(name: .customLong("tokens-out"), help: "Write every scale's token ids as JSON.") var tokensOut: String?
@@ -39,7 +46,11 @@ struct Generate: ParsableCommand {
         if fromPNG != nil && (scales != nil || steps != nil) {
             throw ValidationError("--from-png reproduces the recorded schedule; --steps and --scales cannot change it")
         }
-        if fromPNG == nil && classLabel == nil { throw ValidationError("missing --class (index or name)") }
+        let axes = try xy.map(XYAxis.init(parsing:))
+        try checkSheetFlags(axes)
+        if fromPNG == nil && classLabel == nil && !axes.contains(where: { $0.kind == .class }) {
+            throw ValidationError("missing --class (index or name)")
+        }
     }
 
     func run() throws {
@@ -52,9 +63,11 @@ struct Generate: ParsableCommand {
             if let e = record!.edit {
                 throw EngineError.badArgument("\(src) is an edit (\(e)) of an image it does not hold; it cannot be reproduced")
             }
-            if mo.model == nil { mo.model = record!.model }
             if mo.precision == nil { mo.precision = record!.precision ?? "fp32" }
         }
+        if !xy.isEmpty || record?.xy != nil { return try runSheet(record: record, modelOptions: mo) }
+        if cell != nil { throw EngineError.badArgument("--cell picks a cell of an --xy sheet; \(fromPNG!) is not one") }
+        if let r = record, mo.model == nil { mo.model = r.model }
         let gen = try mo.load()
         // With --from-png, --class and --seed replace what the PNG recorded (as --cfg and the others do).
         let classIndex = try classLabel.map { try gen.resolveClass($0) } ?? record!.classIndex
@@ -83,20 +96,10 @@ struct Generate: ParsableCommand {
         for i in 0..<count {
             var o = opts
             o.seed = opts.seed &+ UInt64(i)
-            let session = try gen.makeSession(classIndex: classIndex, options: o, schedule: schedule)
-            if let seeds = scaleSeeds {
-                for (k, s) in seeds.enumerated() where k < session.scales.count { session.overrideSeed(scale: k, seed: s) }
-            }
-            let progress = quiet ? nil : Progress(total: session.scales.count, label: count > 1 ? "image \(i + 1)/\(count)" : "")
-            while session.completed < session.scales.count {
-                let r = try session.step()
-                progress?.update(r)
-            }
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            images.append(session.preview(after: session.completed, tier: .decoded))
-            progress?.finish(decodeMs: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-            tokens.append(session.results.map { $0.tokens })
-            let rec = GenerationRecord(generator: gen, session: session)
+            let (image, rec, t) = try render(gen, classIndex: classIndex, options: o, schedule: schedule, scaleSeeds: scaleSeeds,
+                                             label: count > 1 ? "image \(i + 1)/\(count)" : "")
+            images.append(image)
+            tokens.append(t)
             if i == 0 { first = rec }
             if !grid { try save(images[i], record: rec, to: count == 1 ? output : numbered(output, i)) }
         }
@@ -108,9 +111,32 @@ struct Generate: ParsableCommand {
         if let path = tokensOut { try writeTokens(tokens, to: path) }
     }
 
-    private func chooseSchedule(_ gen: Generator) throws -> [ScaleShape]? {
+    /// Runs one image to the end: its pixels, its record and every scale's tokens.
+    func render(_ gen: Generator, classIndex: Int, options: SamplingOptions, schedule: [ScaleShape]?, scaleSeeds: [UInt64]?,
+                label: String) throws -> (RGBImage, GenerationRecord, [[Int32]]) {
+        let session = try gen.makeSession(classIndex: classIndex, options: options, schedule: schedule)
+        if let seeds = scaleSeeds {
+            for (k, s) in seeds.enumerated() where k < session.scales.count { session.overrideSeed(scale: k, seed: s) }
+        }
+        let progress = quiet ? nil : Progress(total: session.scales.count, label: label)
+        while session.completed < session.scales.count {
+            let r = try session.step()
+            progress?.update(r)
+        }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let image = session.preview(after: session.completed, tier: .decoded)
+        progress?.finish(decodeMs: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        return (image, GenerationRecord(generator: gen, session: session), session.results.map { $0.tokens })
+    }
+
+    func chooseSchedule(_ gen: Generator) throws -> [ScaleShape]? {
         if let text = scales { return try parseSchedule(text) }
         guard let n = steps else { return nil }
+        return try presetSchedule(n, gen)
+    }
+
+    /// The model's schedule of `n` steps.
+    func presetSchedule(_ n: Int, _ gen: Generator) throws -> [ScaleShape] {
         guard let s = gen.schedules.first(where: { $0.count == n }) else {
             let options = gen.schedules.map { String($0.count) }.joined(separator: ", ")
             throw EngineError.badArgument("\(gen.name) has no \(n)-step schedule (available: \(options))")
@@ -118,7 +144,7 @@ struct Generate: ParsableCommand {
         return s
     }
 
-    private func checkOutputs(count: Int, grid: Bool) throws {
+    func checkOutputs(count: Int, grid: Bool) throws {
         let outs = grid || count == 1 ? [output] : (0..<count).map { numbered(output, $0) }
         for o in outs + (tokensOut.map { [$0] } ?? []) {
             if let problem = SafeOpen.outputProblem(o) { throw EngineError.badArgument("\(o): \(problem)") }
@@ -126,12 +152,12 @@ struct Generate: ParsableCommand {
         }
     }
 
-    private func save(_ image: RGBImage, record: GenerationRecord, to path: String) throws {
+    func save(_ image: RGBImage, record: GenerationRecord, to path: String) throws {
         try PNG.write(image, text: [("parameters", record.a1111), ("scalewise", try record.json)], to: path, overwrite: force)
         if !quiet { FileHandle.standardError.write(Data("saved \(path)\n".utf8)) }
     }
 
-    private func writeTokens(_ tokens: [[[Int32]]], to path: String) throws {
+    func writeTokens(_ tokens: [[[Int32]]], to path: String) throws {
         let obj: [String: Any] = ["images": tokens.map { $0.map { $0.map { Int($0) } } }]
         let data = try JSONSerialization.data(withJSONObject: obj)
         try writeAtomically([UInt8](data), to: path, overwrite: force)
@@ -143,22 +169,6 @@ func numbered(_ path: String, _ i: Int) -> String {
     let ext = (path as NSString).pathExtension
     let base = ext.isEmpty ? path : String(path.dropLast(ext.count + 1))
     return "\(base)-\(String(format: "%04d", i)).\(ext.isEmpty ? "png" : ext)"
-}
-
-/// Tiles images into a near-square grid with a 2-pixel gap.
-func makeGrid(_ images: [RGBImage]) -> RGBImage {
-    let cols = Int(Double(images.count).squareRoot().rounded(.up))
-    let rowsN = (images.count + cols - 1) / cols
-    let w = images[0].width, h = images[0].height, gap = 2
-    var out = RGBImage(width: cols * w + (cols - 1) * gap, height: rowsN * h + (rowsN - 1) * gap)
-    for (i, img) in images.enumerated() {
-        let ox = (i % cols) * (w + gap), oy = (i / cols) * (h + gap)
-        for y in 0..<h {
-            let src = y * w * 3, dst = ((oy + y) * out.width + ox) * 3
-            out.pixels.replaceSubrange(dst..<(dst + w * 3), with: img.pixels[src..<(src + w * 3)])
-        }
-    }
-    return out
 }
 
 /// A one-line progress bar on stderr.

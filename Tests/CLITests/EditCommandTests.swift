@@ -81,6 +81,29 @@ final class EditCommandTests: XCTestCase {
         XCTAssertEqual(s2, 0, e2)
     }
 
+    /// A non-square image is edited at its own aspect (steps of its shape), not squeezed square.
+    func testNonSquareImageKeepsItsAspect() throws {
+        let (square, _) = try PNG.read(dir + "/in.png")
+        var wide = RGBImage(width: 32, height: 16)
+        for y in 0..<16 { wide.pixels.replaceSubrange((y * 32 * 3)..<((y + 1) * 32 * 3), with: square.pixels[(y * 2 * 32 * 3)..<((y * 2 + 1) * 32 * 3)]) }
+        try PNG.write(wide, to: dir + "/wide.png")
+        var mask = RGBImage(width: 32, height: 16)
+        for y in 0..<16 { for x in 16..<32 { for c in 0..<3 { mask.pixels[(y * 32 + x) * 3 + c] = 255 } } }
+        try PNG.write(mask, to: dir + "/wmask.png")
+        let args = ["edit", "--model", Self.flexModel, "--class", "3", "--image", dir + "/wide.png"]
+        let (s1, _, e1) = try scalewise(args + ["--mask", dir + "/wmask.png", "-o", dir + "/inpainted.png"])
+        XCTAssertEqual(s1, 0, e1)
+        let (out, text) = try PNG.read(dir + "/inpainted.png")
+        XCTAssertEqual([out.width, out.height], [32, 16])
+        let record = try GenerationRecord.parse(try XCTUnwrap(text["scalewise"]))
+        XCTAssertTrue(record.schedule.allSatisfy { $0.w >= $0.h } && record.schedule.last!.w == 2 * record.schedule.last!.h,
+                      "\(record.schedule)")
+        let (s2, _, e2) = try scalewise(args + ["--extend", "down", "-o", dir + "/extended.png"])
+        XCTAssertEqual(s2, 0, e2)
+        let extended = try PNG.read(dir + "/extended.png").0
+        XCTAssertEqual([extended.width, extended.height], [32, 32], "the wide image doubled downwards")
+    }
+
     func testErrors() throws {
         let (s1, _, e1) = try scalewise(edit(["--mask", dir + "/mask.png", "--extend", "left", "-o", dir + "/x.png"]))
         XCTAssertEqual(s1, 64)

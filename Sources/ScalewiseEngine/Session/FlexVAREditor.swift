@@ -18,6 +18,17 @@ public enum EditPlan: CustomStringConvertible, Sendable {
         }
     }
 
+    /// `schedule` reshaped to an image's aspect, so an edit keeps it: the longer side keeps each step's size, the
+    /// shorter one scales with it (FlexVAR takes any h×w per step). A square image keeps the schedule as it is.
+    public static func schedule(_ schedule: [ScaleShape], width: Int, height: Int) -> [ScaleShape] {
+        guard width != height, width > 0, height > 0 else { return schedule }
+        return schedule.map { s in
+            let n = max(s.h, s.w)
+            let short = max(1, Int((Double(n) * Double(min(width, height)) / Double(max(width, height))).rounded()))
+            return width > height ? ScaleShape(short, n) : ScaleShape(n, short)
+        }
+    }
+
     /// The steps an edit over `schedule` runs: the same, except that extending doubles every size on one
     /// side (the first step stays 1×1).
     public func steps(for schedule: [ScaleShape]) -> [ScaleShape] {

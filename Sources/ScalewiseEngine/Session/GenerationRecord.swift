@@ -29,10 +29,12 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     public var precision: String?
     /// A grid sheet of this many images, seeds `seed`, `seed`+1, … (nil for a single image).
     public var grid: Int?
+    /// An X/Y sheet: its axes and every cell's record (nil for anything else).
+    public var xy: SheetRecord?
     public var engine = "scalewise \(scalewiseVersion)"
 
     enum CodingKeys: String, CodingKey {
-        case version, model, family, schedule, seed, engine, edit, precision, grid
+        case version, model, family, schedule, seed, engine, edit, precision, grid, xy
         case classIndex = "class", className = "class_name", cfg, topK = "top_k", topP = "top_p"
         case moreSmooth = "more_smooth", scaleSeeds = "scale_seeds", constantCFG = "constant_cfg", temperature
         case cfgMode = "cfg_mode"
@@ -101,6 +103,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         if let seeds = r.scaleSeeds, seeds.count > r.schedule.count {
             throw InputError("the record in \((path as NSString).lastPathComponent) has \(seeds.count) scale seeds for \(r.schedule.count) scales")
         }
+        try r.xy?.check(path: path)
         return r
     }
 
@@ -124,6 +127,11 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         items.append(("Version", engine))
         if let e = edit { items.append(("Edit", e)) }
         if let n = grid { items.append(("Batch size", "\(n)")) }
+        if let sheet = xy {
+            for (label, axis) in zip(["X", "Y"], sheet.axes) {
+                items += [("\(label) Type", axis.name), ("\(label) Values", axis.values.joined(separator: ","))]
+            }
+        }
         return "\(className)\n" + items.map { "\($0.0): \(q($0.1))" }.joined(separator: ", ")
     }
 

@@ -1,0 +1,179 @@
+import ArgumentParser
+import Foundation
+import ScalewiseEngine
+
+/// `generate --xy`: an X/Y contact sheet (in the spirit of AUTOMATIC1111's X/Y/Z plot), and its reproduction
+/// with `--from-png`, whole or one `--cell`.
+extension Generate {
+    /// One cell's settings, whichever way they were arrived at.
+    struct CellPlan {
+        var model: String?
+        var classIndex: Int
+        var options: SamplingOptions
+        var schedule: [ScaleShape]?
+        var scaleSeeds: [UInt64]?
+    }
+
+    /// The single flags a sheet's axis would contradict.
+    func flagsSetting(_ kind: AxisKind) -> Bool {
+        switch kind {
+        case .cfg: cfg != nil
+        case .topK: topK != nil
+        case .topP: topP != nil
+        case .temperature: temperature != nil
+        case .cfgMode: cfgMode != nil || cfgConstant
+        case .seed: seed != nil
+        case .class: classLabel != nil
+        case .steps: steps != nil || scales != nil
+        case .model: modelOptions.model != nil
+        }
+    }
+
+    /// Refuses what an X/Y sheet cannot be combined with (usage errors, before any model loads).
+    func checkSheetFlags(_ axes: [XYAxis]) throws {
+        if let c = cell {
+            _ = try parseCell(c)
+            if fromPNG == nil { throw ValidationError("--cell needs --from-png of an --xy sheet") }
+            if count != nil || grid { throw ValidationError("--cell makes one image; --count and --grid do not apply") }
+        }
+        guard !axes.isEmpty else { return }
+        if fromPNG != nil { throw ValidationError("--from-png reproduces the recorded image or sheet; --xy cannot be given with it") }
+        if count != nil || grid { throw ValidationError("--xy makes its own sheet; --count and --grid do not apply") }
+        guard axes.count <= 2 else { throw ValidationError("--xy takes at most two axes (X and Y), got \(axes.count)") }
+        if axes.count == 2 && axes[0].kind == axes[1].kind {
+            throw ValidationError("--xy \(axes[0].kind.rawValue) is given twice; each axis varies a different setting")
+        }
+        for a in axes where flagsSetting(a.kind) {
+            let flag = a.kind == .steps ? "--steps/--scales" : a.kind == .cfgMode ? "--cfg-mode/--cfg-constant" : a.kind.flag
+            throw ValidationError("\(flag) and --xy \(a.kind.rawValue) both set \(a.kind.rawValue); give one")
+        }
+        let cells = axes.map(\.values.count).reduce(1, *)
+        if cells > SheetRecord.maxCells {
+            throw ValidationError("--xy makes \(cells) cells; a sheet holds at most \(SheetRecord.maxCells)")
+        }
+        if cells > XYAxis.defaultMaxCells && !allowLarge {
+            throw ValidationError("--xy makes \(cells) cells, more than \(XYAxis.defaultMaxCells); pass --allow-large to make it anyway")
+        }
+    }
+
+    func runSheet(record: GenerationRecord?, modelOptions mo: ModelOptions) throws {
+        var generators: [String: Generator] = [:]
+        func load(_ model: String?) throws -> Generator {
+            if let g = generators[model ?? ""] { return g }
+            var o = mo
+            o.model = model
+            let g = try o.load()
+            generators[model ?? ""] = g
+            return g
+        }
+        let axes: [XYAxis], plans: [(CellPlan, Generator)]
+        if let sheet = record?.xy {
+            axes = try sheet.axes.map(XYAxis.init(recorded:))
+            plans = try replayPlans(sheet, axes: axes, load: load)
+        } else if record != nil {
+            throw EngineError.badArgument("--cell picks a cell of an --xy sheet; \(fromPNG!) is not one")
+        } else {
+            axes = try xy.map(XYAxis.init(parsing:))
+            plans = try freshPlans(axes, load: load)
+        }
+        let cols = axes[0].values.count, rows = axes.count > 1 ? axes[1].values.count : 1
+        var picked = Array(plans.indices)
+        if let c = cell {
+            let (x, y) = try parseCell(c)
+            guard x < cols, y < rows else {
+                throw EngineError.badArgument("--cell \(x),\(y) is outside the sheet's \(cols)×\(rows) cells (zero-based)")
+            }
+            picked = [y * cols + x]
+        }
+        try checkOutputs(count: 1, grid: false)
+        var images: [RGBImage] = [], records: [GenerationRecord] = [], tokens: [[[Int32]]] = []
+        for (n, i) in picked.enumerated() {
+            let (plan, gen) = plans[i]
+            let (image, rec, t) = try render(gen, classIndex: plan.classIndex, options: plan.options, schedule: plan.schedule,
+                                             scaleSeeds: plan.scaleSeeds, label: picked.count > 1 ? "cell \(n + 1)/\(picked.count)" : "")
+            images.append(image)
+            records.append(rec)
+            tokens.append(t)
+        }
+        if picked.count == 1 && cell != nil {
+            try save(images[0], record: records[0], to: output)
+        } else {
+            var rec = records[0]
+            rec.xy = SheetRecord(axes: axes.map(\.record), cells: records)
+            let sheet = makeContactSheet(images, columnLabels: (0..<cols).map { axes[0].label($0) },
+                                         rowLabels: axes.count > 1 ? (0..<rows).map { axes[1].label($0) } : [])
+            try save(sheet, record: rec, to: output)
+        }
+        if let path = tokensOut { try writeTokens(tokens, to: path) }
+    }
+
+    /// Cells from the flags: every setting as the flags (or the model) say, then the cell's axis values over them.
+    private func freshPlans(_ axes: [XYAxis], load: (String?) throws -> Generator) throws -> [(CellPlan, Generator)] {
+        let cols = axes[0].values.count, rows = axes.count > 1 ? axes[1].values.count : 1
+        // One seed for the whole sheet, also when it is random, so the cells differ only by their axes.
+        let s = seed ?? 0
+        let baseSeed = s == -1 ? UInt64.random(in: 0..<(1 << 53)) : UInt64(s)
+        var plans: [(CellPlan, Generator)] = []
+        for y in 0..<rows {
+            for x in 0..<cols {
+                var v: [AxisKind: String] = [axes[0].kind: axes[0].values[x]]
+                if axes.count > 1 { v[axes[1].kind] = axes[1].values[y] }
+                let model = v[.model] ?? modelOptions.model
+                let gen = try load(model)
+                var o = gen.defaults
+                if let c = cfg ?? v[.cfg].flatMap(Float.init) { o.cfg = c }
+                if let k = topK ?? v[.topK].flatMap(Int.init) { o.topK = k }
+                if let p = topP ?? v[.topP].flatMap(Float.init) { o.topP = p }
+                if let t = temperature ?? v[.temperature].flatMap(Float.init) { o.temperature = t }
+                if moreSmooth { o.moreSmooth = true }
+                try applyCFGMode(cfgMode ?? v[.cfgMode].flatMap(CFGMode.init(rawValue:)), constantFlag: cfgConstant, to: &o, gen: gen)
+                o.seed = v[.seed].flatMap(UInt64.init) ?? baseSeed
+                let classIndex = try gen.resolveClass(v[.class] ?? classLabel!)
+                var schedule = try chooseSchedule(gen)
+                if let sc = schedule, scales != nil { try checkScheduleSize(sc, gen: gen, allowLarge: allowLarge) }
+                if let text = v[.steps], let n = Int(text) {
+                    guard gen.schedules.count > 1 else {
+                        throw EngineError.badArgument("\(gen.name) has one schedule (\(gen.defaultSchedule.count) steps); "
+                                                      + "--xy steps needs a model with several (FlexVAR)")
+                    }
+                    schedule = try presetSchedule(n, gen)
+                }
+                plans.append((CellPlan(model: model, classIndex: classIndex, options: o, schedule: schedule), gen))
+            }
+        }
+        return plans
+    }
+
+    /// Cells from a sheet's record, each exactly as recorded; a flag given with it applies to every cell, and one
+    /// that would replace an axis is refused rather than silently making another sheet.
+    private func replayPlans(_ sheet: SheetRecord, axes: [XYAxis],
+                             load: (String?) throws -> Generator) throws -> [(CellPlan, Generator)] {
+        for a in axes where flagsSetting(a.kind) {
+            throw EngineError.badArgument("\(fromPNG!) is a sheet over \(a.kind.rawValue); \(a.kind.flag) would replace its axis "
+                                          + "(make a new sheet with --xy instead)")
+        }
+        if count != nil || grid { throw EngineError.badArgument("\(fromPNG!) is an --xy sheet; --count and --grid cannot reshape it (use --cell)") }
+        let cols = sheet.columns
+        let s = seed ?? 0
+        let newSeed = s == -1 ? UInt64.random(in: 0..<(1 << 53)) : UInt64(s)
+        var plans: [(CellPlan, Generator)] = []
+        for (i, c) in sheet.cells.enumerated() {
+            // A model axis records the models as given (paths too); otherwise --model, then the recorded name.
+            var model = modelOptions.model ?? c.model
+            for (k, a) in axes.enumerated() where a.kind == .model { model = a.values[k == 0 ? i % cols : i / cols] }
+            let gen = try load(model)
+            var o = c.options
+            if let v = cfg { o.cfg = v }
+            if let v = topK { o.topK = v }
+            if let v = topP { o.topP = v }
+            if let v = temperature { o.temperature = v }
+            if moreSmooth { o.moreSmooth = true }
+            try applyCFGMode(cfgMode, constantFlag: cfgConstant, to: &o, gen: gen)
+            if seed != nil { o.seed = newSeed }
+            let classIndex = try classLabel.map { try gen.resolveClass($0) } ?? c.classIndex
+            plans.append((CellPlan(model: model, classIndex: classIndex, options: o, schedule: c.schedule,
+                                   scaleSeeds: seed == nil ? c.scaleSeeds : nil), gen))
+        }
+        return plans
+    }
+}
