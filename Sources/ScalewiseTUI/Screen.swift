@@ -17,9 +17,13 @@ extension App {
             return refresh()
         }
         drawTitle(w)
-        drawClassList(layout)
-        for l in lanes.indices { drawLane(l, layout) }
-        drawPanel(layout)
+        if let v = variations {
+            drawVariations(v, w, h)
+        } else {
+            drawClassList(layout)
+            for l in lanes.indices { drawLane(l, layout) }
+            drawPanel(layout)
+        }
         drawStatus(w, h)
         drawOverlay(w, h)
         refresh()
@@ -118,9 +122,9 @@ extension App {
 
     /// Pictures are drawn with pixels unless in block mode or under a box overlay (which they would cover).
     var showPixels: Bool {
-        guard pixels.active else { return false }
+        guard pixels.active, variations == nil else { return false }
         switch overlay {
-        case .help, .models: return false
+        case .help, .models, .history: return false
         default: return true
         }
     }
@@ -191,8 +195,9 @@ extension App {
             let name = ["cfg": "cfg (0…100)", "topK": "top-k (0 = off)", "topP": "top-p (0…1, 0 = off)", "seed": "seed"]["\(k)"] ?? "\(k)"
             return painter.text(y, 0, " \(name): \(text)_   Enter sets, Esc cancels", attr: CW_A_REVERSE, maxWidth: w)
         }
-        if case .path(let text) = overlay {
-            let head = " edit image (PNG): ", tail = "_   Enter loads, Esc cancels"
+        if case .path(let text, let purpose) = overlay {
+            let head = purpose == .edit ? " edit image (PNG): " : " open the record of (PNG): "
+            let tail = "_   Enter loads, Esc cancels"
             // The end of a long path, where the typing happens, stays in view.
             let room = max(1, w - head.count - tail.count)
             let shown = text.count <= room ? text : "…" + text.suffix(room - 1)
@@ -220,6 +225,8 @@ extension App {
             box(Array(lines[first...]), title: title, w, h)
         case .models(let entries, let sel, let lane):
             box(App.modelLines(entries), title: lane == 0 ? "model (↑↓ Enter, Esc)" : "compare with (↑↓ Enter, Esc)", w, h, selected: sel)
+        case .history(let entries, let sel):
+            drawHistory(entries, sel, w, h)
         default: break
         }
     }
