@@ -251,7 +251,7 @@ final class App {
             v.images[i] = image
             variations = v
             if !v.images.contains(where: { $0 == nil }) { message = "\(v.images.count) variations: Enter keeps the selected one" }
-            logLine("variation \(i + 1) seed \(seed)")
+            logLine("variation \(i + 1) seed \(seed) pixels \(Variations.fingerprint(image))")
         }
     }
 

@@ -17,6 +17,13 @@ struct Variations {
         images = Array(repeating: nil, count: seeds.count)
     }
 
+    /// FNV-1a of the pixels: the log names each candidate's picture, so that the kept image can be checked against it.
+    static func fingerprint(_ image: RGBImage) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in image.pixels { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return String(h, radix: 16)
+    }
+
     /// Tiles in a grid: columns, rows.
     static func grid(_ n: Int) -> (cols: Int, rows: Int) {
         let cols = n <= 2 ? n : (n <= 4 ? 2 : 4)

@@ -1,6 +1,7 @@
 import Foundation
 import ScalewiseEngine
 import XCTest
+@testable import ScalewiseTUI
 
 /// The explorer features end to end: the history log and browser, `--from-png` and `O`, `--no-history`, an
 /// unwritable state folder, and variations. Waits are on the latency log and the screen, never fixed sleeps.
@@ -202,6 +203,8 @@ final class HistoryTmuxTests: XCTestCase {
         let idx = try index(pane)
         let file = historyDir(pane).appendingPathComponent(try XCTUnwrap(idx[1]["file"] as? String)).path
         let (image, text) = try PNG.read(file)
+        let shown = kept.split(separator: "\n").last { $0.contains("variation 2 seed \(seed) pixels ") }
+        XCTAssertEqual(shown?.components(separatedBy: " pixels ").last, Variations.fingerprint(image), "the kept image is the candidate shown")
         let rec = try GenerationRecord.parse(try XCTUnwrap(text["scalewise"]))
         XCTAssertEqual(rec.scaleSeeds, [7, 7, 7] + Array(repeating: seed, count: 7), "scales 4… drawn from the kept seed")
         try cli(["generate", "--from-png", file, "--model", TmuxPane.fixtureModel, "-o", "again.png"], in: pane.dir)
