@@ -111,7 +111,8 @@ extension App {
         if variations != nil, code != KEY_RESIZE, code != KEY_MOUSE { return variationKey(code) }
         if case .help(let top) = overlay, code != KEY_RESIZE {
             // Arrows and pages scroll a list longer than the screen; any other key closes it.
-            let page = max(1, painter.height - 8), last = max(0, keyHelp.count - page)
+            // The box shows height − 6 rows (Screen.drawOverlay): a page is that, and the last page ends the list.
+            let page = max(1, painter.height - 6), last = max(0, keyHelp.count - page)
             switch code {
             case KEY_DOWN: overlay = .help(top: min(last, top + 1))
             case KEY_UP: overlay = .help(top: max(0, top - 1))
