@@ -231,16 +231,17 @@ extension App {
         }
     }
 
-    /// The picker's rows: name (`*` the default), family, parameters, file size, the folder it was found in and the
-    /// tokenizer it pairs with, in columns.
+    /// The picker's rows: name (`*` the default), family, image size, parameters, file size, the folder it was found
+    /// in and the tokenizer it pairs with, in columns.
     static func modelLines(_ entries: [ModelEntry]) -> [String] {
         let rows = entries.map { e in
-            [(e.isDefault ? "*" : " ") + e.name, e.family, String(format: "%.1f M params", Double(e.parameters) / 1e6),
+            [(e.isDefault ? "*" : " ") + e.name, e.family, e.imageSide.map { "\($0)×\($0) px" } ?? "? px",
+             String(format: "%.1f M params", Double(e.parameters) / 1e6),
              e.bytes >= 1 << 30 ? String(format: "%.1f GB", Double(e.bytes) / Double(1 << 30))
                                 : String(format: "%.1f MB", Double(e.bytes) / Double(1 << 20)),
              e.folder, "tokenizer " + e.tokenizer]
         }
-        let widths = (0..<6).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        let widths = (0..<7).map { c in rows.map { $0[c].count }.max() ?? 0 }
         return rows.map { r in zip(r, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ") }
     }
 
