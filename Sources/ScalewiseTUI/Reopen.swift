@@ -53,16 +53,19 @@ extension App {
             return
         }
         let g = lanes[0].generator
-        if g.name == rec.model { return applyRecord(rec, label: label) }
-        let candidates = [modelPath, rec.model].compactMap { $0 }.compactMap { try? ModelLoader.resolve($0) }
-        guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+        // Records from before precisions existed were all fp32.
+        let precision = rec.precision.flatMap { Precision(rawValue: $0) } ?? .fp32
+        if g.name == rec.model && g.precision == precision { return applyRecord(rec, label: label) }
+        // The same model in another precision is reloaded from its file: other arithmetic, other pixels.
+        let names = [modelPath, g.name == rec.model ? modelFile : nil, rec.model].compactMap { $0 }
+        guard let path = names.compactMap({ try? ModelLoader.resolve($0) }).first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            if g.name == rec.model { return applyRecord(rec, label: label) }  // says which precision runs
             message = "\(label): unknown model '\(rec.model)' (not in the model folders; M lists those there)"
             return
         }
         pendingRecord = (rec, label)
         loadingModel = path
         message = "loading \((path as NSString).lastPathComponent) for \(label)…"
-        let precision = rec.precision.flatMap { Precision(rawValue: $0) } ?? g.precision
         worker.submit(.load(path: path, lane: 0, precision: precision), epoch: epoch)
     }
 

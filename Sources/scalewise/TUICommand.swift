@@ -93,16 +93,20 @@ struct TUICommand: ParsableCommand {
 
 extension TUICommand {
     /// The model to start on: `--model`, else with `--from-png` the record's model when it loads (an unknown one is
-    /// the UI's status message, on the default model), else the default. An unreadable PNG is a one-line error here.
+    /// the UI's status message, on the default model), else the default. With `--from-png` the precision is the
+    /// record's unless `--precision` says otherwise, as for `generate --from-png`. An unreadable PNG is a one-line
+    /// error here.
     func startModel() throws -> Generator {
-        guard let src = fromPNG, modelOptions.model == nil else { return try modelOptions.load() }
+        guard let src = fromPNG else { return try modelOptions.load() }
         let text = try PNG.readText(src)
         guard let json = text["scalewise"] else { throw ValidationError("\(src) has no scalewise metadata chunk") }
         let rec = try GenerationRecord.parse(json, path: src)
         var mo = modelOptions
-        mo.model = rec.model
         if mo.precision == nil { mo.precision = rec.precision ?? "fp32" }
+        if mo.model != nil { return try mo.load() }
+        mo.model = rec.model
         if let g = try? mo.load() { return g }
-        return try modelOptions.load()
+        mo.model = nil
+        return try mo.load()
     }
 }
