@@ -79,15 +79,15 @@ final class HistoryTmuxTests: XCTestCase {
         try pane.keys("Enter")
         pane.waitLog("history /", count: 2)
         try pane.keys("b")
-        pane.wait(for: "history, newest first")
-        let selected = pane.screen().split(separator: "\n").first { $0.hasPrefix("> ") }
-        XCTAssertTrue(selected?.contains("seed 9  cfg 2.50") == true, "the newest entry is selected first")
+        // Conditions are waited for, not read once: curses may be half way through drawing the frame.
+        pane.wait("the browser, the newest entry (seed 9) selected first") {
+            $0.contains("history, newest first") && $0.split(separator: "\n").first { $0.hasPrefix("> ") }?.contains("seed 9  cfg 2.50") == true
+        }
         try pane.keys("Down")
         pane.wait(for: "2/2 · var fp32")
         try pane.keys("Enter")
         pane.waitLog("opened history")
-        pane.wait(for: "seed    7")
-        XCTAssertTrue(pane.screen().contains("cfg     2.50"))
+        pane.wait("the entry's seed and cfg") { $0.contains("seed    7") && $0.contains("cfg     2.50") }
         try pane.keys("Enter")
         pane.waitLog("history /", count: 3)
         idx = try index(pane)
@@ -142,18 +142,15 @@ final class HistoryTmuxTests: XCTestCase {
             + " && rm mystery.safetensors && "
         let pane = try TmuxPane(setup + tui("--from-png g.png"), env: ["SCALEWISE_TUI_LOG": "tui.log", "NO_COLOR": "1"],
                                 width: 80, height: 24)
-        pane.wait(for: "opened g.png")
-        XCTAssertTrue(pane.screen().contains("seed    11"))
-        XCTAssertTrue(pane.screen().contains("cfg     3.0"))
-        XCTAssertTrue(pane.screen().contains("c5 · scale 0/10"))
+        pane.waitLog("opened g.png")
+        pane.wait("the record's class, seed and cfg") { $0.contains("seed    11") && $0.contains("cfg     3.0") && $0.contains("c5 · scale 0/10") }
         try pane.keys("Enter")
         pane.waitLog("history /")
         let file = try XCTUnwrap(try index(pane).first?["file"] as? String)
         XCTAssertTrue(try pixels(historyDir(pane).appendingPathComponent(file).path) == pixels(pane.dir.appendingPathComponent("g.png").path),
                       "the opened record regenerates the PNG's image")
         try pane.keys("b")
-        pane.wait(for: "history, newest first")
-        XCTAssertFalse(pane.screen().contains("▀"), "mono: a text list, no picture")
+        pane.wait("mono: the browser as a text list, no picture") { $0.contains("history, newest first") && !$0.contains("▀") }
         try pane.keys("Escape")
 
         try pane.keys("O")
@@ -188,8 +185,7 @@ final class HistoryTmuxTests: XCTestCase {
         XCTAssertTrue(pane.screen().unicodeScalars.allSatisfy { $0.isASCII }, "LANG=C: ASCII only")
         try pane.keys("Escape")
         pane.waitLog("variations closed")
-        pane.wait(for: "c3 . scale 4/10")
-        XCTAssertTrue(pane.screen().contains("seed    7"))
+        pane.wait("the image as it was") { $0.contains("c3 . scale 4/10") && $0.contains("seed    7") }
         XCTAssertEqual(try index(pane).count, 1, "cancelling logs nothing")
 
         try pane.keys("V")
