@@ -35,7 +35,7 @@ extension App {
     /// Full-screen between the title and the status line.
     func drawHistory(_ entries: [HistoryEntry], _ sel: Int, _ w: Int, _ h: Int) {
         for y in 1..<(h - 1) { painter.fill(y, 0, w) }
-        let title = "history, newest first (newest \(History.limit) kept): ↑↓ PgUp PgDn, Enter re-opens, Esc closes"
+        let title = "history, newest first (\(History.limit) kept): ↑↓ pick, Enter re-opens, Esc closes"
         painter.text(1, 0, title, attr: CW_A_BOLD, maxWidth: w)
         let top = 2, rows = h - 2 - top - 1
         // The picture takes the right half when there is room and colour to show it.
