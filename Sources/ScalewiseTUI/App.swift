@@ -30,9 +30,13 @@ enum Overlay {
     /// The model picker: the generators of the model folders, as `scalewise models` lists them.
     case models(entries: [ModelEntry], selected: Int, lane: Int)
     case prompt(knob: Knob, text: String)
-    /// Edit mode's file prompt.
-    case path(text: String)
+    /// A file prompt: edit mode's image, or a PNG whose record to open (`O`).
+    case path(text: String, purpose: PathPurpose)
+    /// The history browser, newest first.
+    case history(entries: [HistoryEntry], selected: Int)
 }
+
+enum PathPurpose { case edit, record }
 
 /// The UI state and the loop. All curses calls happen on this (the main) thread.
 final class App {
@@ -42,7 +46,9 @@ final class App {
     let pixels: PixelLayer
     let report: TerminalReport
     let graphicsReason: String
-    let worker = Worker()
+    let worker: Worker
+    /// Where finished images are logged (nil: `--no-history`); the worker writes, the browser (`b`) reads.
+    let history: History?
     var lanes: [Lane]
     var options: SamplingOptions
     var seedPolicy: SeedPolicy
@@ -91,11 +97,20 @@ final class App {
     var pickedModel: String?
     var loadingModel: String?
     var rerolled = false
+    /// A record waiting for its model to load before it is opened, and how to name it.
+    var pendingRecord: (record: GenerationRecord, label: String)?
+    /// The variations view (`V`), and how many candidates it rolls.
+    var variations: Variations?
+    var variationCount = 4
+    /// The history browser's picture of the selected entry (file name, image; nil when it would not read).
+    var historyThumb: (file: String, image: RGBImage?)?
 
     init(term: Terminal, generator: Generator, compare: Generator?, options o: TUIOptions, wantTruecolor: Bool,
          logPath: String?, report: TerminalReport) {
         self.term = term
         self.report = report
+        history = o.history ? History.fromEnvironment() : nil
+        worker = Worker(history: history)
         let (gm, why) = report.mode(for: o.graphics)
         graphicsReason = why
         pixels = PixelLayer(mode: gm, cellW: report.cellWidth, cellH: report.cellHeight, tmux: report.insideTmux)
@@ -140,6 +155,7 @@ final class App {
         logLine("graphics \(gm.rawValue) (\(why)); cell \(report.cellWidth)x\(report.cellHeight) (\(report.cellSource)); probe \(String(format: "%.1f", report.elapsedMs)) ms")
         reconfigure(advanceTo: 0)
         if let p = o.editImage { openEdit(p) }
+        if let p = o.fromPNG { openPNG(p) }
     }
 
     deinit { if let f = log { fclose(f) } }
@@ -205,7 +221,13 @@ final class App {
         case .idle(let ep, let cancelled):
             if ep == epoch && cancelled { message = "cancelled" }
         case .failed(_, let msg):
-            message = "error: \(msg)"
+            if let r = pendingRecord {
+                // The record's model would not load: the current one and its knobs stay.
+                pendingRecord = nil
+                message = "\(r.label): cannot load its model \(r.record.model): \(msg)"
+            } else {
+                message = "error: \(msg)"
+            }
             logLine("error \(msg)")
         case .saved(let paths, let strip):
             if !strip { lastPNG = paths.first }
@@ -214,6 +236,22 @@ final class App {
         case .loaded(let g, let lane):
             if lane == 0, let p = loadingModel { pickedModel = p }
             loaded(g, lane: lane)
+            if lane == 0, let r = pendingRecord {
+                pendingRecord = nil
+                applyRecord(r.record, label: r.label)
+            }
+        case .history(let path, let error):
+            if let p = path { logLine("history \(p)") }
+            if let e = error {
+                message = "history not saved: " + e
+                logLine("history failed: \(e)")
+            }
+        case .variation(let ep, let i, let seed, let image):
+            guard ep == epoch, var v = variations, i < v.images.count, v.seeds[i] == seed else { return }
+            v.images[i] = image
+            variations = v
+            if !v.images.contains(where: { $0 == nil }) { message = "\(v.images.count) variations: Enter keeps the selected one" }
+            logLine("variation \(i + 1) seed \(seed) pixels \(Variations.fingerprint(image))")
         }
     }
 
@@ -249,18 +287,21 @@ final class App {
     var busy: Bool { worker.isBusy }
 
     /// New sessions with the current class and options; re-runs up to `advanceTo` scales.
-    func reconfigure(advanceTo n: Int) {
+    /// `seeds`: per-scale seeds of a re-rolled image opened from its record.
+    func reconfigure(advanceTo n: Int, seeds: [UInt64]? = nil) {
         worker.cancel()
         epoch += 1
         runCompleted = false
-        rerolled = false
+        rerolled = seeds != nil
+        variations = nil
         for i in lanes.indices { lanes[i].frames = [] }
         cellCache = [:]
         heatCache = [:]
         let specs = lanes.enumerated().map { l, lane in
             LaneSpec(generator: lane.generator, classIndex: lane.classIndex, options: options,
                      schedule: l == 0 && editJob != nil ? edit?.schedule : lane.requestedSchedule,
-                     edit: l == 0 ? editJob : nil)
+                     edit: l == 0 ? editJob : nil, scaleSeeds: l == 0 ? seeds : nil,
+                     modelPath: l == 0 ? modelFile : nil)
         }
         worker.submit(.configure(specs), epoch: epoch)
         if n > 0 { worker.submit(.advance(to: n), epoch: epoch) }
@@ -304,15 +345,17 @@ final class App {
     }
 
     /// Re-samples the shown scale and everything after it with a new seed, keeping the scales before.
-    func reroll() {
-        let k = max(0, shown(0) - 1)
-        let n = max(lanes[0].frames.count, k + 1)
+    func reroll() { reroll(from: max(0, shown(0) - 1), seed: randomSeed(), to: max(lanes[0].frames.count, shown(0))) }
+
+    /// Re-samples scales `k`… with `seed` and runs to `to` scales (at least `k` + 1).
+    func reroll(from k: Int, seed: UInt64, to: Int) {
+        let n = max(to, k + 1)
         worker.cancel()
         epoch += 1
         for i in lanes.indices where lanes[i].frames.count > k { lanes[i].frames.removeSubrange(k...) }
         cellCache = [:]
         heatCache = [:]
-        let seed = randomSeed()
+        variations = nil
         rerolled = true
         worker.submit(.reroll(from: k, seed: seed, to: n), epoch: epoch)
         viewGoal = max(viewGoal, k + 1)

@@ -15,6 +15,10 @@ let keyHelp: [(String, String)] = [
     ("d", "heat map: changed cells, p(chosen token), entropy, off"),
     ("o", "next colour mode"), ("y", "next symbol mode"), ("g", "next picture mode: kitty, sixel, iTerm2, blocks"),
     ("C", "copy the scalewise generate line of this image (OSC 52)"),
+    ("b", "browse the history (newest first, Enter re-opens)"),
+    ("history", "every finished image; the newest \(History.limit) kept in $XDG_STATE_HOME/scalewise/history"), ("O", "open a PNG's recorded parameters"),
+    ("V", "variations: re-roll from the shown scale for N seeds"),
+    ("variations", "←→↑↓ pick, Enter keeps, Esc returns, + - count, r new seeds"),
     ("M", "pick a model"), ("v", "compare with a second model / close it"),
     ("e", "edit a PNG (FlexVAR): in-paint, extend, refine"),
     ("edit ←→↑↓ hjkl", "move the mask's corner (HJKL: 4 cells; Tab: other corner)"),
@@ -26,6 +30,7 @@ let keyHelp: [(String, String)] = [
 extension App {
     func handleChar(_ c: UInt32) {
         if handleOverlayChar(c) { return }
+        if variations != nil, variationChar(c) { return }
         if searching { return searchChar(c) }
         if let e = edit, !e.running, editPickChar(c) { return }
         switch c {
@@ -65,6 +70,9 @@ extension App {
         case "?": overlay = .help(top: 0)
         case "M": openModels(lane: 0)
         case "e": editPrompt()
+        case "b": openHistoryBrowser()
+        case "O": overlay = .path(text: lastPNG ?? "", purpose: .record)
+        case "V": openVariations()
         case "v":
             if edit != nil {
                 message = "no compare mode while editing (Esc leaves edit mode)"
@@ -97,9 +105,14 @@ extension App {
             if code == KEY_BACKSPACE || code == KEY_ENTER { _ = handleOverlayChar(code == KEY_ENTER ? 0x0D : 0x7F) }
             return
         }
+        if case .history(let entries, let sel) = overlay, code != KEY_RESIZE {
+            return historyKey(code, entries, sel)
+        }
+        if variations != nil, code != KEY_RESIZE, code != KEY_MOUSE { return variationKey(code) }
         if case .help(let top) = overlay, code != KEY_RESIZE {
             // Arrows and pages scroll a list longer than the screen; any other key closes it.
-            let page = max(1, painter.height - 8), last = max(0, keyHelp.count - page)
+            // The box shows height − 6 rows (Screen.drawOverlay): a page is that, and the last page ends the list.
+            let page = max(1, painter.height - 6), last = max(0, keyHelp.count - page)
             switch code {
             case KEY_DOWN: overlay = .help(top: min(last, top + 1))
             case KEY_UP: overlay = .help(top: max(0, top - 1))
@@ -153,17 +166,24 @@ extension App {
                 }
             }
             return true
-        case .path(let text):
+        case .path(let text, let purpose):
             switch c {
             case 0x1B: overlay = nil
             case 0x0D, 0x0A:
                 overlay = nil
-                openEdit(text)
-            case 0x7F, 0x08: overlay = .path(text: String(text.dropLast()))
+                if purpose == .edit { openEdit(text) } else { openPNG(text) }
+            case 0x7F, 0x08: overlay = .path(text: String(text.dropLast()), purpose: purpose)
             default:
                 if let s = Unicode.Scalar(c), s.value >= 0x20, s.value != 0x7F, text.count < 1000 {
-                    overlay = .path(text: text + String(s))
+                    overlay = .path(text: text + String(s), purpose: purpose)
                 }
+            }
+            return true
+        case .history(let entries, let sel):
+            switch c {
+            case 0x0D, 0x0A: openHistoryEntry(entries, sel)
+            case 0x1B, 0x71, 0x62: overlay = nil  // Esc, q, b
+            default: break
             }
             return true
         }

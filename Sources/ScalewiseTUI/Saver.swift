@@ -10,7 +10,7 @@ enum Saver {
                      edit: String? = nil) throws -> [String] {
         var rec = GenerationRecord(generator: gen, session: session)
         rec.edit = edit
-        let text = [("parameters", rec.a1111), ("scalewise", try rec.json)]
+        let text = try Saver.text(rec)
         let base = dir + "/" + baseName(rec) + (edit == nil ? "" : "-edit")
         if !strip {
             let image = session.preview(after: session.completed, tier: .decoded)
@@ -23,6 +23,11 @@ enum Saver {
         // frame 0, so the coarse 1×1 start is what they see. 600 ms per scale reads well in a demo.
         let a = try writeFresh(base + "-anim", ".png") { try APNG.write(frames: frames, delayMs: 600, text: text, to: $0) }
         return [s, a]
+    }
+
+    /// The PNG text chunks of a record: A1111's `parameters` and the `scalewise` JSON.
+    static func text(_ rec: GenerationRecord) throws -> [(String, String)] {
+        [("parameters", rec.a1111), ("scalewise", try rec.json)]
     }
 
     /// `scalewise-<class>-<seed>`, the class reduced to filename-safe characters.

@@ -17,9 +17,13 @@ extension App {
             return refresh()
         }
         drawTitle(w)
-        drawClassList(layout)
-        for l in lanes.indices { drawLane(l, layout) }
-        drawPanel(layout)
+        if let v = variations {
+            drawVariations(v, w, h)
+        } else {
+            drawClassList(layout)
+            for l in lanes.indices { drawLane(l, layout) }
+            drawPanel(layout)
+        }
         drawStatus(w, h)
         drawOverlay(w, h)
         refresh()
@@ -118,9 +122,9 @@ extension App {
 
     /// Pictures are drawn with pixels unless in block mode or under a box overlay (which they would cover).
     var showPixels: Bool {
-        guard pixels.active else { return false }
+        guard pixels.active, variations == nil else { return false }
         switch overlay {
-        case .help, .models: return false
+        case .help, .models, .history: return false
         default: return true
         }
     }
@@ -191,8 +195,9 @@ extension App {
             let name = ["cfg": "cfg (0…100)", "topK": "top-k (0 = off)", "topP": "top-p (0…1, 0 = off)", "seed": "seed"]["\(k)"] ?? "\(k)"
             return painter.text(y, 0, " \(name): \(text)_   Enter sets, Esc cancels", attr: CW_A_REVERSE, maxWidth: w)
         }
-        if case .path(let text) = overlay {
-            let head = " edit image (PNG): ", tail = "_   Enter loads, Esc cancels"
+        if case .path(let text, let purpose) = overlay {
+            let head = purpose == .edit ? " edit image (PNG): " : " open the record of (PNG): "
+            let tail = "_   Enter loads, Esc cancels"
             // The end of a long path, where the typing happens, stays in view.
             let room = max(1, w - head.count - tail.count)
             let shown = text.count <= room ? text : "…" + text.suffix(room - 1)
@@ -220,20 +225,23 @@ extension App {
             box(Array(lines[first...]), title: title, w, h)
         case .models(let entries, let sel, let lane):
             box(App.modelLines(entries), title: lane == 0 ? "model (↑↓ Enter, Esc)" : "compare with (↑↓ Enter, Esc)", w, h, selected: sel)
+        case .history(let entries, let sel):
+            drawHistory(entries, sel, w, h)
         default: break
         }
     }
 
-    /// The picker's rows: name (`*` the default), family, parameters, file size, the folder it was found in and the
-    /// tokenizer it pairs with, in columns.
+    /// The picker's rows: name (`*` the default), family, image size, parameters, file size, the folder it was found
+    /// in and the tokenizer it pairs with, in columns.
     static func modelLines(_ entries: [ModelEntry]) -> [String] {
         let rows = entries.map { e in
-            [(e.isDefault ? "*" : " ") + e.name, e.family, String(format: "%.1f M params", Double(e.parameters) / 1e6),
+            [(e.isDefault ? "*" : " ") + e.name, e.family, e.imageSide.map { "\($0)×\($0) px" } ?? "? px",
+             String(format: "%.1f M params", Double(e.parameters) / 1e6),
              e.bytes >= 1 << 30 ? String(format: "%.1f GB", Double(e.bytes) / Double(1 << 30))
                                 : String(format: "%.1f MB", Double(e.bytes) / Double(1 << 20)),
              e.folder, "tokenizer " + e.tokenizer]
         }
-        let widths = (0..<6).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        let widths = (0..<7).map { c in rows.map { $0[c].count }.max() ?? 0 }
         return rows.map { r in zip(r, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ") }
     }
 

@@ -35,6 +35,10 @@ public struct TUIOptions: Sendable {
     /// How the command line named the model (`--model`, `--tokenizer`, … with their values), repeated in the
     /// `scalewise generate` line that `C` copies.
     public var modelArguments: [String] = []
+    /// A PNG written by scalewise whose recorded parameters to open.
+    public var fromPNG: String?
+    /// Log every finished image under `$XDG_STATE_HOME/scalewise/history` (off: `--no-history`, `SCALEWISE_NO_HISTORY`).
+    public var history = true
 
     public init() {}
 }

@@ -29,6 +29,9 @@ enum Job: Sendable {
     case save(dir: String, strip: Bool)
     /// Load a model file.
     case load(path: String, lane: Int, precision: Precision)
+    /// Lane 0's image with scales `from`… re-sampled under each of `seeds`, in sessions of their own (lane 0's
+    /// stays as it is); each candidate's final image is posted as it is done.
+    case variations(from: Int, seeds: [UInt64])
 }
 
 struct LaneSpec: Sendable {
@@ -38,6 +41,10 @@ struct LaneSpec: Sendable {
     var schedule: [ScaleShape]?
     /// Edit mode: the session edits this image instead of generating from nothing (FlexVAR only).
     var edit: EditJob? = nil
+    /// Per-scale seeds of a re-rolled image being re-opened from its record.
+    var scaleSeeds: [UInt64]? = nil
+    /// The file the model came from, when known: what the history index records.
+    var modelPath: String? = nil
 }
 
 /// A FlexVAR edit to run: the source image, the plan and how the saved PNG's record names it.
@@ -54,6 +61,10 @@ enum WorkerEvent: Sendable {
     case failed(epoch: Int, message: String)
     case saved(paths: [String], strip: Bool)
     case loaded(generator: Generator, lane: Int)
+    /// An image was logged in the history (its PNG), or could not be (why).
+    case history(path: String?, error: String?)
+    /// One candidate of a `variations` job: its index, seed and final image.
+    case variation(epoch: Int, index: Int, seed: UInt64, image: RGBImage)
 }
 
 /// Runs the engine on its own thread. Sessions are not thread-safe; this thread is the only one that
@@ -73,8 +84,11 @@ final class Worker: @unchecked Sendable {
 
     // Touched only on the worker thread.
     private var lanes: [(spec: LaneSpec, session: GenerationSession)] = []
+    /// Where finished images are logged; nil when history is off.
+    let history: History?
 
-    init() {
+    init(history: History?) {
+        self.history = history
         let t = Thread { [self] in
             blockUISignals()
             loop()
@@ -99,7 +113,7 @@ final class Worker: @unchecked Sendable {
             s.jobs.removeAll {
                 switch $0.job {
                 case .configure, .load: false
-                case .advance, .reroll, .save: true
+                case .advance, .reroll, .save, .variations: true
                 }
             }
         }
@@ -172,6 +186,40 @@ final class Worker: @unchecked Sendable {
                         strip: strip))
         case .load(let path, let lane, let precision):
             post(.loaded(generator: try ModelLoader.load(path, precision: precision), lane: lane))
+        case .variations(let k, let seeds):
+            try variations(from: k, seeds: seeds, epoch: epoch, cancelled: cancelled)
+        }
+    }
+
+    /// Each candidate is a fresh session with lane 0's seeds before scale `k` (so the same tokens there) and its
+    /// own seed from `k` on: the very image `reroll(from: k, seed:)` makes in lane 0 when it is kept.
+    private func variations(from k: Int, seeds: [UInt64], epoch: Int, cancelled: () -> Bool) throws {
+        guard let base = lanes.first else { return }
+        var spec = base.spec
+        spec.scaleSeeds = nil
+        let before = base.session.scaleSeeds
+        for (i, seed) in seeds.enumerated() {
+            guard !cancelled() else { return }
+            let s = try Worker.session(spec)
+            s.keepLogits = false
+            for j in 0..<s.scales.count { s.overrideSeed(scale: j, seed: j < k && j < before.count ? before[j] : seed) }
+            while s.completed < s.scales.count {
+                guard !cancelled() else { return }
+                _ = try s.step()
+            }
+            post(.variation(epoch: epoch, index: i, seed: seed, image: s.preview(after: s.completed, tier: .decoded)))
+        }
+    }
+
+    /// Logs lane 0's finished image; a failure is news for the status line, never an error of the run.
+    private func logHistory(_ l: (spec: LaneSpec, session: GenerationSession), image: RGBImage) {
+        guard let h = history, l.spec.edit == nil else { return }
+        do {
+            let path = try h.add(image, record: GenerationRecord(generator: l.spec.generator, session: l.session),
+                                 modelPath: l.spec.modelPath)
+            post(.history(path: path, error: nil))
+        } catch {
+            post(.history(path: nil, error: "\(error)"))
         }
     }
 
@@ -186,6 +234,7 @@ final class Worker: @unchecked Sendable {
                                       schedule: spec.schedule ?? g.defaultSchedule).0
         } else {
             s = try spec.generator.makeSession(classIndex: spec.classIndex, options: spec.options, schedule: spec.schedule)
+            for (k, seed) in (spec.scaleSeeds ?? []).enumerated() where k < s.scales.count { s.overrideSeed(scale: k, seed: seed) }
         }
         // The guided logits of each step feed the probability and entropy heat maps (`d`).
         s.keepLogits = true
@@ -209,6 +258,7 @@ final class Worker: @unchecked Sendable {
                 post(.frame(lane: i, epoch: epoch, frame: ScaleFrame(result: r, projection: proj, decoded: dec,
                                                                       previewMs: Double(t1 - t0) / 1e6, readyNs: t1, stats: stats)))
                 stepped = true
+                if i == 0, last, let d = dec { logHistory(l, image: d) }
             }
             if !stepped { return }
         }

@@ -33,6 +33,10 @@ struct TUICommand: ParsableCommand {
     @Option(help: "A second model to compare side by side.") var compare: String?
     @Option(help: "Append per-scale latencies to this file (also SCALEWISE_TUI_LOG).") var log: String?
     @Option(help: "Start in edit mode on this PNG (FlexVAR models).") var image: String?
+    @Option(name: .customLong("from-png"), help: "Open the parameters recorded in a PNG written by scalewise (its model unless --model names one).")
+    var fromPNG: String?
+    @Flag(name: .customLong("no-history"), help: "Do not log finished images in $XDG_STATE_HOME/scalewise/history (also SCALEWISE_NO_HISTORY=1).")
+    var noHistory = false
 
     func validate() throws {
         try checkSamplingFlags(cfg: cfg, topK: topK, topP: topP, seed: seed)
@@ -46,7 +50,7 @@ struct TUICommand: ParsableCommand {
 
     func run() throws {
         // Loading happens before the screen opens: a missing model is a plain one-line error.
-        let gen = try modelOptions.load()
+        let gen = try startModel()
         if let c = classLabel { _ = try gen.resolveClass(c) }
         var probe = gen.defaults
         try applyCFGMode(cfgMode, to: &probe, gen: gen)
@@ -73,13 +77,36 @@ struct TUICommand: ParsableCommand {
         o.outputDir = outputDir
         o.logPath = log
         o.editImage = image
+        o.fromPNG = fromPNG
+        o.history = !noHistory
         o.modelArguments = [("--model", modelOptions.model), ("--tokenizer", modelOptions.tokenizer), ("--config", modelOptions.config),
                             ("--tokenizer-config", modelOptions.tokenizerConfig)].flatMap { f, v in v.map { [f, $0] } ?? [] }
+        if fromPNG != nil && modelOptions.model == nil && modelOptions.tokenizer == nil { o.modelArguments = ["--model", gen.name] }
         let status = try runTUI(generator: gen, compare: second, options: o)
         // The terminal is restored by now. Leave with _exit: a scale still running on the engine thread (a
         // long one outlives the UI's bounded wait) must not meet exit()'s teardown of the process's memory
         // (seen: SIGSEGV on SIGTERM mid-generation once freed feature maps were unmapped at once).
         fflush(nil)
         _exit(status)
+    }
+}
+
+extension TUICommand {
+    /// The model to start on: `--model`, else with `--from-png` the record's model when it loads (an unknown one is
+    /// the UI's status message, on the default model), else the default. With `--from-png` the precision is the
+    /// record's unless `--precision` says otherwise, as for `generate --from-png`. An unreadable PNG is a one-line
+    /// error here.
+    func startModel() throws -> Generator {
+        guard let src = fromPNG else { return try modelOptions.load() }
+        let text = try PNG.readText(src)
+        guard let json = text["scalewise"] else { throw ValidationError("\(src) has no scalewise metadata chunk") }
+        let rec = try GenerationRecord.parse(json, path: src)
+        var mo = modelOptions
+        if mo.precision == nil { mo.precision = rec.precision ?? "fp32" }
+        if mo.model != nil { return try mo.load() }
+        mo.model = rec.model
+        if let g = try? mo.load() { return g }
+        mo.model = nil
+        return try mo.load()
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 import ScalewiseEngine
 import XCTest
 
-/// `M` lists the generators of the model folders with what `scalewise models` says of each: family, parameters,
-/// size and the folder it was found in.
+/// `M` lists the generators of the model folders with what `scalewise models` says of each: family, image size,
+/// parameters, file size and the folder it was found in.
 final class ModelPickerTests: XCTestCase {
     private var binary = ""
 
@@ -30,6 +30,9 @@ final class ModelPickerTests: XCTestCase {
         let params = String(format: "%.1f M params", Double(entry.parameters) / 1e6)
         XCTAssertEqual(entry.family, "FlexVAR")
         XCTAssertTrue(row.contains(" FlexVAR ") && row.contains(params) && row.contains("tokenizer flexvqvae.safetensors"), row)
+        // The resolution from the configs alone: the fixture's 16×16 last step, decoded 2× up.
+        XCTAssertEqual(entry.imageSide, 32)
+        XCTAssertTrue(row.contains(" 32×32 px "), row)
         try pane.keys("Down", "Up", "Escape")
         pane.wait("the picker to close") { !$0.contains("model (↑↓ Enter, Esc)") }
         try pane.keys("q")

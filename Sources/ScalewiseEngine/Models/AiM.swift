@@ -263,6 +263,18 @@ public final class AiMGenerator: Generator {
     /// named by `--tokenizer` / the `tokenizer` metadata. Its config is our `tokenizer_config` metadata (or a
     /// tokenizer file's own `config`), else read from its shapes.
     static func tokenizer(for w: WeightSource, _ ctx: LoadContext) throws -> FlexVQVAE {
+        let (tw, c) = try tokenizerConfig(for: w, ctx)
+        return try FlexVQVAE(tw, config: c)
+    }
+
+    /// The latent's side times the tokenizer's downsampling, from the two configs.
+    static func imageSide(_ w: WeightSource, _ ctx: LoadContext) throws -> Int {
+        let cfg = try AiM.config(from: w, override: ctx.config)
+        return cfg.side << max(0, try tokenizerConfig(for: w, ctx).1.decoderMult.count - 1)
+    }
+
+    /// The tokenizer's weights and config, without loading it.
+    static func tokenizerConfig(for w: WeightSource, _ ctx: LoadContext) throws -> (WeightSource, FlexVQVAE.Config) {
         var src: WeightSource = ctx.tokenizerWeights(w)
         if ctx.tokenizer != nil || w.metadata["tokenizer"] != nil {
             src = try ctx.openTokenizer(for: w, official: "")
@@ -273,7 +285,7 @@ public final class AiMGenerator: Generator {
                     ?? (src.metadata["family"] == "flexvqvae" ? src.metadata["config"] : nil)].compactMapValues { $0 }
         let c = try ConfigSource.resolve(MetadataOverlay(tw, meta), key: "tokenizer_config", override: ctx.tokenizerConfig,
                                          flag: "--tokenizer-config", infer: FlexVQVAE.inferConfig)
-        return try FlexVQVAE(tw, config: c)
+        return (tw, c)
     }
 }
 
@@ -289,5 +301,5 @@ extension ModelFamily {
             let c = try AiM.config(from: w)  // the official safetensors; its tokenizer stays inside under `vqvae.`
             return (try configJSON(c), c.num_classes)
         },
-        cfgModes: [.constant])
+        cfgModes: [.constant], imageSide: AiMGenerator.imageSide)
 }

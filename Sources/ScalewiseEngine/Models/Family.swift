@@ -35,15 +35,19 @@ public struct ModelFamily: Sendable {
     public let officialTokenizer: String?
     /// The guidance rules the family's sampler offers (`--cfg-mode`); its default is `defaults.cfgMode`.
     public let cfgModes: [CFGMode]
+    /// The side in pixels of the image its default schedule makes, from the configs alone (no tensor is loaded):
+    /// what the model picker shows. Nil for tokenizer families.
+    let imageSide: (@Sendable (WeightSource, LoadContext) throws -> Int)?
 
     init(name: String, title: String, capabilities: FamilyCapabilities = FamilyCapabilities(),
          defaults: SamplingOptions = SamplingOptions(), detect: @escaping @Sendable (WeightSource) -> Bool,
          load: (@Sendable (WeightSource, LoadContext) throws -> Generator)?,
          convertConfig: @escaping @Sendable (WeightSource) throws -> (json: String, classes: Int)? = { _ in nil },
-         officialTokenizer: String? = nil, cfgModes: [CFGMode] = [.ramp, .constant]) {
+         officialTokenizer: String? = nil, cfgModes: [CFGMode] = [.ramp, .constant],
+         imageSide: (@Sendable (WeightSource, LoadContext) throws -> Int)? = nil) {
         (self.name, self.title, self.capabilities, self.defaults) = (name, title, capabilities, defaults)
         (self.detect, self.load, self.convertConfig) = (detect, load, convertConfig)
-        (self.officialTokenizer, self.cfgModes) = (officialTokenizer, cfgModes)
+        (self.officialTokenizer, self.cfgModes, self.imageSide) = (officialTokenizer, cfgModes, imageSide)
     }
 
     public var isGenerator: Bool { load != nil }

@@ -195,6 +195,15 @@ public final class FlexVARGenerator: Generator {
     }
 }
 
+extension FlexVARGenerator {
+    /// The default schedule's last side times the tokenizer's downsampling, from the two configs.
+    static func imageSide(_ w: WeightSource, _ ctx: LoadContext) throws -> Int {
+        let cfg = try FlexVAR.config(from: w, override: ctx.config)
+        let tc = try flexVQConfig(try ctx.openTokenizer(for: w, official: "FlexVAE.pth"), override: ctx.tokenizerConfig)
+        return (cfg.patch_nums.last ?? 0) << max(0, tc.decoderMult.count - 1)
+    }
+}
+
 /// A LlamaGen VQ's config: its `config` metadata (a tokenizer file of ours) or `tokenizer_config` (stored inside
 /// a generator file), else read from its shapes; `--tokenizer-config` on top.
 func flexVQConfig(_ w: WeightSource, override: String?) throws -> FlexVQVAE.Config {
@@ -212,5 +221,5 @@ extension ModelFamily {
         detect: { (try? $0.shape("pos_1LC"))?.count == 4 },
         load: FlexVARGenerator.load,
         convertConfig: { w in let c = try FlexVAR.config(from: w); return (try configJSON(c), c.num_classes) },
-        officialTokenizer: "FlexVAE.pth")
+        officialTokenizer: "FlexVAE.pth", imageSide: FlexVARGenerator.imageSide)
 }

@@ -51,5 +51,5 @@ extension ModelFamily {
         defaults: SamplingOptions(cfg: 1.4, topK: 900, topP: 0.96),  // run_mvar_demo.py
         detect: { ($0 as? PthFile)?.statePath.contains("mvar_wo_ddp") ?? false },
         load: { w, ctx in try VARGenerator.load(w, ctx, family: .mvar, conditioning: MarkovConditioning.init) },
-        convertConfig: VAR.convertConfig, officialTokenizer: "vae_ch160v4096z32.pth")
+        convertConfig: VAR.convertConfig, officialTokenizer: "vae_ch160v4096z32.pth", imageSide: VARGenerator.imageSide)
 }

@@ -55,5 +55,5 @@ extension ModelFamily {
         defaults: SamplingOptions(),  // VAR's demo settings, which M-VAR's sampler keeps
         detect: { $0.has("blocks.0.mamba.in_proj.weight") },
         load: { w, ctx in try VARGenerator.load(w, ctx, family: .mambavar) { _ in DecoupledConditioning() } },
-        convertConfig: VAR.convertConfig, officialTokenizer: "vae_ch160v4096z32.pth")
+        convertConfig: VAR.convertConfig, officialTokenizer: "vae_ch160v4096z32.pth", imageSide: VARGenerator.imageSide)
 }

@@ -18,6 +18,8 @@ public struct ModelEntry: Sendable {
     /// The tokenizer it pairs with ("built in", a file name and its folder, or what is missing).
     public let tokenizer: String
     public var isDefault = false
+    /// The side in pixels of the images it makes by default (nil when its configs cannot tell, e.g. no tokenizer).
+    public var imageSide: Int? = nil
 }
 
 extension ModelLoader {
@@ -120,12 +122,20 @@ extension ModelLoader {
             let bytes = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
             entries.append(ModelEntry(path: path, name: ((path as NSString).lastPathComponent as NSString).deletingPathExtension,
                                       family: fam?.title ?? family(of: w), bytes: bytes, parameters: w.parameterCount,
-                                      folder: folderLabel(of: path), tokenizer: pairing(w, path: path, family: fam)))
+                                      folder: folderLabel(of: path), tokenizer: pairing(w, path: path, family: fam),
+                                      imageSide: imageSide(w, path: path, family: fam)))
         }
         if let d = preferredDefault(among: entries.map(\.path)), let i = entries.firstIndex(where: { $0.path == d }) {
             entries[i].isDefault = true
         }
         return entries
+    }
+
+    /// The side of a generator's images from its configs and its tokenizer's, found as `ModelLoader.load` finds them.
+    static func imageSide(_ w: WeightSource, path: String, family: ModelFamily?) -> Int? {
+        let dir = (path as NSString).deletingLastPathComponent
+        let ctx = LoadContext(path: path, dir: dir.isEmpty ? "." : dir, name: "", tokenizer: nil, precision: .fp32)
+        return (try? family?.imageSide?(w, ctx)).flatMap { $0 }.flatMap { $0 > 0 ? $0 : nil }
     }
 
     /// Which tokenizer a generator file loads with, found as `ModelLoader.load` finds it.

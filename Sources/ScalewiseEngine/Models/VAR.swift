@@ -203,6 +203,14 @@ public final class VARGenerator: Generator {
                             conditioning: conditioning(cfg))
     }
 
+    /// The last scale's side times the tokenizer's downsampling, from the two configs.
+    static func imageSide(_ w: WeightSource, _ ctx: LoadContext) throws -> Int {
+        let cfg = try VAR.config(from: w, override: ctx.config)
+        let tw = try ctx.openTokenizer(for: w, official: "vae_ch160v4096z32.pth")
+        let vq = try vqvaeConfig(tw, generator: cfg, override: ctx.tokenizerConfig)
+        return (cfg.patch_nums.last ?? 0) << max(0, vq.ch_mult.count - 1)
+    }
+
     /// A tokenizer's config: its `config` metadata (ours), else read from the shapes with the generator's
     /// schedule as `v_patch_nums` (official `build_vae_var` gives both the same `patch_nums`); `--tokenizer-config`
     /// on top.
@@ -223,5 +231,5 @@ extension ModelFamily {
         defaults: SamplingOptions(),  // VAR's demo: cfg 4 (ramp), top-k 900, top-p 0.95
         detect: { $0.has("head.weight") && $0.has("class_emb.weight") },
         load: { w, ctx in try VARGenerator.load(w, ctx, family: .var) { _ in NextScaleConditioning() } },
-        convertConfig: VAR.convertConfig, officialTokenizer: "vae_ch160v4096z32.pth")
+        convertConfig: VAR.convertConfig, officialTokenizer: "vae_ch160v4096z32.pth", imageSide: VARGenerator.imageSide)
 }
