@@ -78,6 +78,7 @@ extension App {
         }
         var notes: [String] = []
         if let n = rec.grid { notes.append("a grid of \(n): opened its first cell") }
+        if let sheet = rec.xy { notes.append("an X/Y sheet of \(sheet.cells.count): opened its first cell") }
         if let p = rec.precision, p != g.precision.rawValue { notes.append("recorded in \(p), running \(g.precision.rawValue)") }
         lanes[0].classIndex = rec.classIndex
         if lanes.count > 1 { lanes[1].classIndex = App.matchClass(rec.classIndex, from: g, in: lanes[1].generator) }
