@@ -36,7 +36,8 @@ let package = Package(
             "ScalewiseEngine", "ScalewiseTUI", "CMalloc",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "KernelsTests", dependencies: ["ScalewiseKernels"]),
+        // Portable/: a C program that checks the C kernels on another architecture (PortableKernelsTests).
+        .testTarget(name: "KernelsTests", dependencies: ["ScalewiseKernels"], exclude: ["Portable"]),
         .testTarget(name: "EngineTests", dependencies: ["ScalewiseEngine"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["ScalewiseEngine", "ScalewiseFuzz"]),
