@@ -52,11 +52,19 @@ struct Generate: ParsableCommand {
             if let e = record!.edit {
                 throw EngineError.badArgument("\(src) is an edit (\(e)) of an image it does not hold; it cannot be reproduced")
             }
-            if mo.model == nil { mo.model = record!.model }
+            // A model named by path is looked for where it was, and must still be the same size there.
+            // The recorded tokenizer file goes with the recorded model only: -m picks its own.
+            if mo.model == nil {
+                mo.model = try record!.modelFile?.located(field: "model_file", flag: "-m", record: src) ?? record!.model
+                if mo.tokenizer == nil, let t = record!.tokenizerFile {
+                    mo.tokenizer = try t.located(field: "tokenizer_file", flag: "--tokenizer", record: src)
+                }
+            }
             if mo.precision == nil { mo.precision = record!.precision ?? "fp32" }
         }
         let gen = try mo.load()
         // With --from-png, --class and --seed replace what the PNG recorded (as --cfg and the others do).
+        if classLabel == nil, let r = record, let src = fromPNG { try r.checkClass(count: gen.classNames.count, path: src) }
         let classIndex = try classLabel.map { try gen.resolveClass($0) } ?? record!.classIndex
         var opts = record?.options ?? gen.defaults
         if let c = cfg { opts.cfg = c }
