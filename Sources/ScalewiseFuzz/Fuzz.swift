@@ -220,6 +220,8 @@ public enum Fuzz {
                     ["generate", "-m", "model.safetensors", "--tokenizer", pair.tokenizer, "--class", "0", "-q", "-o", "out.png"],
                     ["generate", "-m", "model.safetensors", "--tokenizer", pair.tokenizer, "--class", "0", "-q", "-o", "out.png"],
                     ["classes", "-m", "model.safetensors", "--tokenizer", pair.tokenizer],
+                    // The tokenizer its `tokenizer` metadata names.
+                    ["generate", "-m", "model.safetensors", "--class", "0", "-q", "-o", "out.png"],
                     ["convert", "model.safetensors", "-o", "converted.safetensors"],
                 ])
             } else {

@@ -121,6 +121,9 @@ enum SafeTensorsMutator {
         "more_smooth", "constant_cfg", "cfg_mode",
     ]
 
+    /// The keys of a model's `defaults` metadata.
+    static let defaultsFields = ["cfg", "top_k", "top_p", "temperature", "more_smooth", "constant_cfg", "cfg_mode"]
+
     /// Guidance rules as files and flags spell them, right and wrong.
     static func cfgMode(_ rng: inout FuzzRng) -> Any {
         rng.pick(["ramp", "constant", "sideways", "", "RAMP", "constant ", 1, NSNull(), ["ramp"]] as [Any])
@@ -146,8 +149,10 @@ enum SafeTensorsMutator {
             : rng.pick(meta.keys.sorted() + ["tokenizer", "preview", "classes", "family"])
         if ["config", "defaults", "tokenizer_config"].contains(key) {
             var inner = meta[key].flatMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] } ?? [:]
+            // `defaults` refuses keys it does not know before it looks at values: mostly its own keys.
+            let known = key == "defaults" && rng.chance(0.8) ? defaultsFields : fields
             for _ in 0..<(1 + rng.below(2)) {
-                let k = rng.chance(0.7) && !inner.isEmpty ? rng.pick(inner.keys.sorted()) : rng.pick(fields)
+                let k = rng.chance(0.7) && !inner.isEmpty ? rng.pick(inner.keys.sorted()) : rng.pick(known)
                 inner[k] = hostileValue(&rng)
             }
             if key == "defaults" && rng.chance(0.3) { inner["cfg_mode"] = cfgMode(&rng) }
