@@ -129,10 +129,18 @@ enum PNGMutator {
     /// The record with one field set to a hostile value (or a schedule of hostile sizes).
     static func mutateRecord(_ json: String, _ rng: inout FuzzRng, fifo: String) -> String {
         guard var obj = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any], !obj.isEmpty else { return json }
-        let keys = obj.keys.sorted() + ["temperature", "scale_seeds", "edit", "precision", "constant_cfg"]
+        let keys = obj.keys.sorted() + ["temperature", "scale_seeds", "edit", "precision", "constant_cfg", "cfg_mode", "grid",
+                                        "model_file", "tokenizer_file"]
         let key = rng.pick(keys)
         let sizes = [0, 1, 2, 3, 8, 16, 64, 257, 3000, 65536, 1 << 31, 1 << 32, Int.max, -1]
-        switch rng.below(6) {
+        switch rng.below(8) {
+        case 6: obj["cfg_mode"] = SafeTensorsMutator.cfgMode(&rng)
+        case 7:
+            // A model file named by path: a FIFO, a device, a folder, a size that does not match.
+            obj[rng.pick(["model_file", "tokenizer_file"])] = rng.pick([
+                ["path": fifo, "bytes": 0], ["path": "/dev/zero", "bytes": 0], ["path": ".", "bytes": 4096],
+                ["path": "absent.safetensors", "bytes": 1], ["path": "in.png", "bytes": -1], ["path": 3], [:], "x",
+            ] as [Any])
         case 0: obj[key] = rng.pick([0, -1, 1, 3, Int(Int32.max), 1 << 31, 1 << 32, Int.max, Int.min] as [Int])
         case 1: obj[key] = rng.pick([0, -3, 0.5, 7, 1e19, 1e30, 1e300, -1e300] as [Double])
         case 2: obj[key] = rng.pick(["", "\u{1B}]0;x\u{07}", fifo, "/dev/zero", "../../x", "bf16", "int4", String(repeating: "a", count: 3000)])

@@ -220,6 +220,8 @@ public enum Fuzz {
                     ["generate", "-m", "model.safetensors", "--tokenizer", pair.tokenizer, "--class", "0", "-q", "-o", "out.png"],
                     ["generate", "-m", "model.safetensors", "--tokenizer", pair.tokenizer, "--class", "0", "-q", "-o", "out.png"],
                     ["classes", "-m", "model.safetensors", "--tokenizer", pair.tokenizer],
+                    // The tokenizer its `tokenizer` metadata names.
+                    ["generate", "-m", "model.safetensors", "--class", "0", "-q", "-o", "out.png"],
                     ["convert", "model.safetensors", "-o", "converted.safetensors"],
                 ])
             } else {
@@ -308,7 +310,35 @@ public struct FuzzError: Error, CustomStringConvertible {
 
 /// Random command lines: real commands and flags, values from `Interesting` and a few hostile paths.
 enum Flags {
+    /// `--config` and `--tokenizer-config` values: JSON objects with hostile fields, broken JSON, hostile files.
+    static func configJSON(_ rng: inout FuzzRng) -> String {
+        switch rng.below(4) {
+        case 0: return rng.pick(["", "{", "[]", "null", "3", "{\"depth\": }", "fifo", "/dev/zero", "absent.json", ".",
+                                 "{\"a\":" + String(repeating: "[", count: 5000)])
+        default:
+            var obj: [String: Any] = [:]
+            for _ in 0..<(1 + rng.below(3)) { obj[rng.pick(SafeTensorsMutator.fields)] = SafeTensorsMutator.hostileValue(&rng) }
+            let d = (try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])) ?? Data("{}".utf8)
+            return String(decoding: d, as: UTF8.self)
+        }
+    }
+
+    /// A command that loads a real model, with one of the flags that go over what its files say.
+    static func overriding(_ rng: inout FuzzRng, _ corpus: Fuzz.Corpus) -> [String] {
+        let pair = rng.pick(corpus.pairs + [corpus.pth])
+        var args = ["generate", "-m", pair.generator, "--tokenizer", pair.tokenizer, "--class", "0", "-q", "-o", "out.png"]
+        for _ in 0..<(1 + rng.below(2)) {
+            switch rng.below(3) {
+            case 0: args += ["--config", configJSON(&rng)]
+            case 1: args += ["--tokenizer-config", configJSON(&rng)]
+            default: args += ["--cfg-mode", rng.pick(["ramp", "constant", "sideways", "", "RAMP"])]
+            }
+        }
+        return args
+    }
+
     static func arguments(_ rng: inout FuzzRng, _ corpus: Fuzz.Corpus) -> [String] {
+        if rng.chance(0.3) { return overriding(&rng, corpus) }
         let pair = rng.pick(corpus.pairs)
         let models = [pair.generator, corpus.flex.generator, corpus.pth.generator, "fifo", "/dev/null", ".", "absent", "glyphs-var", ""]
         let numbers = Interesting.numbers + ["", "abc", "1.5", "0x10", "--", "-"]
@@ -318,7 +348,7 @@ enum Flags {
         let flags = ["-m", "--tokenizer", "--cfg", "--top-k", "--top-p", "--temperature", "--seed", "--steps", "--threads",
                      "--scales", "--count", "--precision", "--class", "-o", "--tokens-out", "--from-png", "--image", "--mask",
                      "--refine", "--extend", "--images", "--force", "--grid", "--more-smooth", "--cfg-constant", "-q", "--log",
-                     "--output-dir"]
+                     "--output-dir", "--config", "--tokenizer-config", "--cfg-mode"]
         for _ in 0..<(1 + rng.below(8)) {
             let flag = rng.pick(flags)
             var value: String?
@@ -333,6 +363,8 @@ enum Flags {
             case "-o", "--tokens-out", "--log", "--output-dir": value = rng.pick(paths)
             case "--from-png", "--image", "--mask": value = rng.pick(["fifo", "/dev/zero", "absent.png", pair.generator, "."])
             case "--extend": value = rng.pick(["left", "right", "up", "down", "sideways", ""])
+            case "--config", "--tokenizer-config": value = configJSON(&rng)
+            case "--cfg-mode": value = rng.pick(["ramp", "constant", "sideways", ""])
             case "--force", "--grid", "--more-smooth", "--cfg-constant", "-q": value = nil
             default: value = rng.pick(numbers)
             }

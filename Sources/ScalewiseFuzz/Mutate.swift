@@ -118,8 +118,16 @@ enum SafeTensorsMutator {
         "kernel_size", "refine_step", "pos_side", "pos_hw", "max_pn", "d_model", "n_layer", "num_tokens", "num_groups",
         "adaln_group", "norm_epsilon", "sample_pos_shift", "z_channels", "ch", "ch_mult", "num_res_blocks", "v_patch_nums",
         "quant_resi", "share_quant_resi", "codebook_size", "codebook_embed_dim", "cfg", "top_k", "top_p", "temperature",
-        "more_smooth", "constant_cfg",
+        "more_smooth", "constant_cfg", "cfg_mode",
     ]
+
+    /// The keys of a model's `defaults` metadata.
+    static let defaultsFields = ["cfg", "top_k", "top_p", "temperature", "more_smooth", "constant_cfg", "cfg_mode"]
+
+    /// Guidance rules as files and flags spell them, right and wrong.
+    static func cfgMode(_ rng: inout FuzzRng) -> Any {
+        rng.pick(["ramp", "constant", "sideways", "", "RAMP", "constant ", 1, NSNull(), ["ramp"]] as [Any])
+    }
 
     static func hostileValue(_ rng: inout FuzzRng) -> Any {
         switch rng.below(6) {
@@ -137,17 +145,22 @@ enum SafeTensorsMutator {
     static func metadataMutated(_ header: [UInt8], _ rng: inout FuzzRng) -> [UInt8]? {
         guard var obj = (try? JSONSerialization.jsonObject(with: Data(header))) as? [String: Any],
               var meta = obj["__metadata__"] as? [String: String], !meta.isEmpty else { return nil }
-        let key = rng.chance(0.85) ? rng.pick(["config", "defaults", "config", "tokenizer_config"]) : rng.pick(meta.keys.sorted() + ["tokenizer", "preview", "classes"])
+        let key = rng.chance(0.85) ? rng.pick(["config", "defaults", "config", "tokenizer_config"])
+            : rng.pick(meta.keys.sorted() + ["tokenizer", "preview", "classes", "family"])
         if ["config", "defaults", "tokenizer_config"].contains(key) {
             var inner = meta[key].flatMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] } ?? [:]
+            // `defaults` refuses keys it does not know before it looks at values: mostly its own keys.
+            let known = key == "defaults" && rng.chance(0.8) ? defaultsFields : fields
             for _ in 0..<(1 + rng.below(2)) {
-                let k = rng.chance(0.7) && !inner.isEmpty ? rng.pick(inner.keys.sorted()) : rng.pick(fields)
+                let k = rng.chance(0.7) && !inner.isEmpty ? rng.pick(inner.keys.sorted()) : rng.pick(known)
                 inner[k] = hostileValue(&rng)
             }
+            if key == "defaults" && rng.chance(0.3) { inner["cfg_mode"] = cfgMode(&rng) }
             guard let d = try? JSONSerialization.data(withJSONObject: inner, options: [.sortedKeys]) else { return nil }
             meta[key] = String(decoding: d, as: UTF8.self)
         } else {
-            meta[key] = rng.pick(["", "fifo", "/dev/zero", "\u{1B}]0;x\u{07}", "[\"a\"]", "{}", String(repeating: "é", count: 4000)])
+            meta[key] = rng.pick(["", "fifo", "/dev/zero", "\u{1B}]0;x\u{07}", "[\"a\"]", "{}", String(repeating: "é", count: 4000),
+                                  "[[1e300],[],[],[1,2,3]]", "[[],[],[],[]]", "[1,2]", "null", "[\"a\",3]", "vqvae", "nonsense"])
         }
         obj["__metadata__"] = meta
         guard let d = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]) else { return nil }

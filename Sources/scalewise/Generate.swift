@@ -67,9 +67,17 @@ struct Generate: ParsableCommand {
         }
         if !xy.isEmpty || record?.xy != nil { return try runSheet(record: record, modelOptions: mo) }
         if cell != nil { throw EngineError.badArgument("--cell picks a cell of an --xy sheet; \(fromPNG!) is not one") }
-        if let r = record, mo.model == nil { mo.model = r.model }
+        if let r = record, let src = fromPNG, mo.model == nil {
+            // A model named by path is looked for where it was, and must still be the same size there.
+            // The recorded tokenizer file goes with the recorded model only: -m picks its own.
+            mo.model = try r.modelFile?.located(field: "model_file", flag: "-m", record: src) ?? r.model
+            if mo.tokenizer == nil, let t = r.tokenizerFile {
+                mo.tokenizer = try t.located(field: "tokenizer_file", flag: "--tokenizer", record: src)
+            }
+        }
         let gen = try mo.load()
         // With --from-png, --class and --seed replace what the PNG recorded (as --cfg and the others do).
+        if classLabel == nil, let r = record, let src = fromPNG { try r.checkClass(count: gen.classNames.count, path: src) }
         let classIndex = try classLabel.map { try gen.resolveClass($0) } ?? record!.classIndex
         var opts = record?.options ?? gen.defaults
         if let c = cfg { opts.cfg = c }

@@ -116,8 +116,8 @@ final class HostileInputTests: XCTestCase {
         let model = path("defaults-cfg.safetensors")
         try Craft.safetensors(from: Craft.shipped("glyphs-var"), to: model) { $0["defaults"] = #"{"cfg": -3}"# }
         let r = try generate(model, tokenizer: tok)
-        XCTAssertTrue(r.stderr.contains("cfg must be a finite number in 0…100, got -3 from the defaults of defaults-cfg.safetensors"), r.stderr)
-        // The same rule and words as the flag.
+        XCTAssertTrue(r.stderr.contains("metadata 'defaults' field 'cfg' must be a finite number in 0…100, got -3 from the defaults of defaults-cfg.safetensors"), r.stderr)
+        // The same rule and words as the flag, which the flag's message names instead of the file's key.
         let flag = try TimedRun.run(["generate", "--class", "0", "--cfg=-3"])
         XCTAssertTrue(flag.stderr.contains("cfg must be a finite number in 0…100, got -3 from --cfg"), flag.stderr)
     }
@@ -127,12 +127,12 @@ final class HostileInputTests: XCTestCase {
         let model = path("mode.safetensors")
         try Craft.safetensors(from: Craft.shipped("glyphs-var"), to: model) { $0["defaults"] = #"{"cfg_mode": "sideways"}"# }
         try generate(model, tokenizer: Craft.shipped("glyphs-vqvae"))
-            .assertCleanError("defaults cfg_mode", contains: "cfg-mode must be ramp or constant, got 'sideways' from the defaults of mode.safetensors")
+            .assertCleanError("defaults cfg_mode", contains: "metadata 'defaults' field 'cfg_mode' must be ramp or constant, got 'sideways' from the defaults of mode.safetensors")
         let source = path("src.png"), png = path("mode.png")
         XCTAssertEqual(try TimedRun.run(["generate", "-m", "glyphs-var", "--class", "0", "-q", "-o", source]).status, 0)
         try Craft.png(from: source, to: png) { $0.replacingOccurrences(of: "\"cfg_mode\":\"ramp\"", with: "\"cfg_mode\":\"sideways\"") }
         try TimedRun.run(["generate", "--from-png", png, "-q", "-o", path("out.png")])
-            .assertCleanError("record cfg_mode", contains: "cfg-mode must be ramp or constant, got 'sideways' from the record in mode.png")
+            .assertCleanError("record cfg_mode", contains: "record field 'cfg_mode' must be ramp or constant, got 'sideways' from the record in mode.png")
         assertNoOutput()
     }
 

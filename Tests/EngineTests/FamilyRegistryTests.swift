@@ -57,10 +57,10 @@ final class FamilyRegistryTests: XCTestCase {
     /// Checkpoints with 1000 classes and no `classes` metadata are ImageNet's; the names are compiled in.
     func testImageNetNamesWithoutFiles() throws {
         let w = WithoutMetadata(base: try SafeTensorsFile(path: Parity.fixture("var_tiny/var.safetensors")))
-        let names = ModelLoader.classNames(w, count: 1000)
+        let names = try ModelLoader.classNames(w, count: 1000)
         XCTAssertEqual(names.count, 1000)
         XCTAssertEqual(names[207], "golden retriever")
-        XCTAssertEqual(ModelLoader.classNames(w, count: 3), ["class 0", "class 1", "class 2"])
+        XCTAssertEqual(try ModelLoader.classNames(w, count: 3), ["class 0", "class 1", "class 2"])
     }
 
     /// Every family's session: the same class guard, step count, forced-token checks, re-roll and seeds.

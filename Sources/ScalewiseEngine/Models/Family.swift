@@ -82,6 +82,10 @@ public struct GeneratorInfo: Sendable {
     public let parameterCount: Int
     /// The precision the linear layers were loaded in (`ModelLoader.load(precision:)`).
     public let precision: Precision
+    /// The generator's file when it was named by path rather than found by name in the search paths, and the
+    /// tokenizer's when `--tokenizer` named it: what a PNG's record needs to find them again.
+    public var file: ModelFile? = nil
+    public var tokenizerFile: ModelFile? = nil
 }
 
 /// What a family's loader is given: the generator's file and where to look for the rest.
@@ -94,6 +98,8 @@ struct LoadContext {
     /// `--config` and `--tokenizer-config` (JSON objects or files), laid over the configs read from the files.
     var config: String? = nil
     var tokenizerConfig: String? = nil
+    /// Whether the generator was named by path (not found by name in the search paths).
+    var byPath = false
 
     /// Where a one-file model keeps its tokenizer (`scalewise convert GENERATOR TOKENIZER`).
     static let embeddedPrefix = "tokenizer."
@@ -102,7 +108,7 @@ struct LoadContext {
     /// name in the search paths), else the official release's file name `official` likewise.
     func tokenizerPath(for w: WeightSource, official: String) throws -> String {
         if let t = tokenizer { return t }
-        if let t = w.metadata["tokenizer"] {
+        if let t = try MetadataRules.tokenizer(w) {
             if t.hasPrefix("/") { return t }
             let local = dir + "/" + t
             if FileManager.default.fileExists(atPath: local) { return local }
@@ -125,14 +131,17 @@ struct LoadContext {
         if tokenizer == nil, w.has(Self.embeddedPrefix + "quantize.embedding.weight") {
             return tokenizerWeights(PrefixedWeights(w, prefix: Self.embeddedPrefix))
         }
-        return tokenizerWeights(try ModelLoader.openWeights(try tokenizerPath(for: w, official: official)))
+        let file = try ModelLoader.openWeights(try tokenizerPath(for: w, official: official))
+        _ = try MetadataRules.family(file)
+        return tokenizerWeights(file)
     }
 
     /// The generator's `GeneratorInfo`, with its class names and its sampling defaults over the family's.
     func info(_ w: WeightSource, family: ModelFamily, classes: Int) throws -> GeneratorInfo {
-        GeneratorInfo(name: name, family: family, classNames: ModelLoader.classNames(w, count: classes),
+        GeneratorInfo(name: name, family: family, classNames: try ModelLoader.classNames(w, count: classes),
                       defaults: try ModelLoader.defaults(w, over: family.defaults), parameterCount: w.parameterCount,
-                      precision: precision)
+                      precision: precision, file: byPath ? ModelFile(at: path) : nil,
+                      tokenizerFile: tokenizer.flatMap { ModelFile(at: $0) })
     }
 }
 

@@ -96,7 +96,9 @@ public enum ModelLoader {
     public static func load(_ model: String, tokenizer: String? = nil, precision: Precision = .fp32,
                             config: String? = nil, tokenizerConfig: String? = nil) throws -> Generator {
         let path = try resolve(model)
+        let byPath = model.contains("/") || FileManager.default.fileExists(atPath: model)
         let file = try openWeights(path)
+        _ = try MetadataRules.family(file)
         let name = family(of: file)
         guard isGenerator(file) else { throw WeightsError.mismatch(path, "is a tokenizer (\(name)), not a generator") }
         guard let load = ModelFamily.of(file)?.load else {
@@ -106,7 +108,7 @@ public enum ModelLoader {
         let context = LoadContext(path: path, dir: folder.isEmpty ? "." : folder,
                                   name: ((path as NSString).lastPathComponent as NSString).deletingPathExtension,
                                   tokenizer: tokenizer, precision: precision, config: config,
-                                  tokenizerConfig: tokenizerConfig)
+                                  tokenizerConfig: tokenizerConfig, byPath: byPath)
         return try load(PrecisionWeights(file, precision: precision), context)
     }
 
@@ -118,17 +120,16 @@ public enum ModelLoader {
         if let f = ModelFamily.of(first), let config = try f.convertConfig(first) {
             meta["config"] = config.json
             if config.classes == 1000 {
-                meta["classes"] = String(decoding: try JSONEncoder().encode(classNames(first, count: 1000)), as: UTF8.self)
+                meta["classes"] = String(decoding: try JSONEncoder().encode(try classNames(first, count: 1000)), as: UTF8.self)
             }
         }
         return meta
     }
 
-    public static func classNames(_ w: WeightSource, count: Int) -> [String] {
-        if let s = w.metadata["classes"], let d = s.data(using: .utf8),
-           let names = try? JSONDecoder().decode([String].self, from: d), names.count == count {
-            return names
-        }
+    /// The `classes` metadata (checked: `MetadataRules.classes`), else ImageNet's names for 1000 classes, else
+    /// "class N".
+    public static func classNames(_ w: WeightSource, count: Int) throws -> [String] {
+        if let names = try MetadataRules.classes(w, count: count) { return names }
         if count == imageNetClassNames.count { return imageNetClassNames }
         return (0..<count).map { "class \($0)" }
     }

@@ -27,6 +27,10 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     /// The generator's linear-layer precision ("fp32", "bf16", "int8"); absent in records from before
     /// precisions existed, which were all fp32.
     public var precision: String?
+    /// The generator's and tokenizer's files when they were named by path (`ModelFile`); absent for models
+    /// found by name.
+    public var modelFile: ModelFile?
+    public var tokenizerFile: ModelFile?
     /// A grid sheet of this many images, seeds `seed`, `seed`+1, … (nil for a single image).
     public var grid: Int?
     /// An X/Y sheet: its axes and every cell's record (nil for anything else).
@@ -37,7 +41,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         case version, model, family, schedule, seed, engine, edit, precision, grid, xy
         case classIndex = "class", className = "class_name", cfg, topK = "top_k", topP = "top_p"
         case moreSmooth = "more_smooth", scaleSeeds = "scale_seeds", constantCFG = "constant_cfg", temperature
-        case cfgMode = "cfg_mode"
+        case cfgMode = "cfg_mode", modelFile = "model_file", tokenizerFile = "tokenizer_file"
     }
 
     public init(generator: Generator, session: GenerationSession) {
@@ -58,6 +62,8 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         scaleSeeds = seeds.allSatisfy { $0 == o.seed } ? nil : seeds
         schedule = session.scales
         precision = generator.precision.rawValue
+        modelFile = generator.info.file
+        tokenizerFile = generator.info.tokenizerFile
     }
 
     public var options: SamplingOptions {
@@ -72,7 +78,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         get throws {
             try SamplingRules.check(options, from: .record(model))
             let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys]
+            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             do {
                 return String(decoding: try enc.encode(self), as: UTF8.self)
             } catch {
@@ -84,27 +90,91 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     /// Decodes and checks a record read from `path`: sampling values by `SamplingRules` (as if given as
     /// flags), the schedule's sizes by `ScheduleRules` (the model's own limits are checked when it loads).
     public static func parse(_ json: String, path: String = "the PNG") throws -> GenerationRecord {
+        let source = SamplingRules.Source.record(path), file = (path as NSString).lastPathComponent
         // The guidance rule by the rule defaults and flags follow, before the decoder would only say "not valid".
         if case .object(let members)? = Array(json.utf8).withUnsafeBytes({ try? JSON.parse($0) }),
            let mode = members.first(where: { $0.0 == "cfg_mode" })?.1, mode != .null {
             guard case .string(let text) = mode else {
-                throw InputError("the record in \((path as NSString).lastPathComponent): cfg_mode is not a string")
+                throw InputError("record field 'cfg_mode' must be ramp or constant, got a value that is not a string from \(source)")
             }
             _ = try SamplingRules.cfgMode(text, from: .record(path))
+        }
+        if case .object(let members)? = Array(json.utf8).withUnsafeBytes({ try? JSON.parse($0) }) {
+            try checkUnsigned(members, source: source)
         }
         let r: GenerationRecord
         do {
             r = try JSONDecoder().decode(GenerationRecord.self, from: Data(json.utf8))
+        } catch let error as DecodingError {
+            throw InputError(decodingMessage(error, source: source))
         } catch {
             throw EngineError.badArgument("\(path): the scalewise chunk is not a valid generation record")
         }
         try SamplingRules.check(r.options, from: .record(path))
-        try ScheduleRules.checkSizes(r.schedule, from: "the record in \((path as NSString).lastPathComponent)")
+        try ScheduleRules.checkSizes(r.schedule, from: "record field 'schedule' in \(file)")
         if let seeds = r.scaleSeeds, seeds.count > r.schedule.count {
-            throw InputError("the record in \((path as NSString).lastPathComponent) has \(seeds.count) scale seeds for \(r.schedule.count) scales")
+            throw InputError("record field 'scale_seeds' holds \(seeds.count) seeds for \(r.schedule.count) scales in \(file)")
+        }
+        if let p = r.precision, Precision(rawValue: p) == nil {
+            let names = Precision.allCases.map(\.rawValue).joined(separator: ", ")
+            throw InputError("record field 'precision' must be one of \(names), got '\(p)' from \(source)")
+        }
+        if let n = r.grid, !gridSizes.contains(n) {
+            throw InputError("record field 'grid' must be a number of images in \(gridSizes.lowerBound)…\(gridSizes.upperBound), got \(n) from \(source)")
         }
         try r.xy?.check(path: path)
         return r
+    }
+
+    /// Images one grid sheet may hold (as `--count` allows).
+    public static let gridSizes = 1...1024
+
+    /// The recorded class against the model's classes, once the model is loaded.
+    public func checkClass(count: Int, path: String) throws {
+        guard (0..<count).contains(classIndex) else {
+            throw InputError("record field 'class' must be a class index in 0…\(count - 1), got \(classIndex) from "
+                             + "\(SamplingRules.Source.record(path))")
+        }
+    }
+
+    /// Seeds are unsigned: a negative one is named here, as the decoder's own error names no field.
+    static func checkUnsigned(_ members: [(String, JSON)], source: SamplingRules.Source) throws {
+        func negative(_ v: JSON) -> Bool {
+            switch v {
+            case .int(let i): i < 0
+            case .double(let d): d < 0
+            default: false
+            }
+        }
+        for (key, value) in members {
+            let values: [JSON]
+            switch (key, value) {
+            case ("seed", _): values = [value]
+            case ("scale_seeds", .array(let items)): values = items
+            default: continue
+            }
+            if let bad = values.first(where: negative) {
+                let shownValue = if case .int(let i) = bad { String(i) } else { "a negative number" }
+                throw InputError("record field '\(key)' must hold integers in 0…2^64−1, got \(shownValue) from \(source)")
+            }
+        }
+    }
+
+    /// A decoding failure as the record field it concerns ("record field 'seed' has the wrong type").
+    static func decodingMessage(_ error: DecodingError, source: SamplingRules.Source) -> String {
+        func field(_ path: [CodingKey]) -> String { path.map(\.stringValue).joined(separator: ".") }
+        switch error {
+        case .keyNotFound(let key, let ctx):
+            return "record field '\(field(ctx.codingPath + [key]))' is missing from \(source)"
+        case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx):
+            guard !ctx.codingPath.isEmpty else { return "\(source) is not a JSON object" }
+            return "record field '\(field(ctx.codingPath))' has the wrong type (or a number out of range) in \(source)"
+        case .dataCorrupted(let ctx):
+            guard !ctx.codingPath.isEmpty else { return "\(source) is not a valid generation record" }
+            return "record field '\(field(ctx.codingPath))' is not valid (or a number out of range) in \(source)"
+        @unknown default:
+            return "\(source) is not a valid generation record"
+        }
     }
 
     /// A1111's `parameters` text: the prompt line, then `Key: value, …` (values quoted when they contain

@@ -49,7 +49,7 @@ public final class FlexVQVAE: Sendable {
         decoder = try ConvDecoder(w, prefix: "decoder", naming: .llamagen, ch: config.ch, chMult: config.decoderMult,
                                   numResBlocks: config.num_res_blocks, zChannels: config.z_channels,
                                   usingSA: true, usingMidSA: true)
-        preview = LatentPreview(metadata: w.metadata["preview"], channels: D)
+        preview = try MetadataRules.preview(w, channels: D)
     }
 
     /// Normalised code vectors of a token map: [D, h, w].

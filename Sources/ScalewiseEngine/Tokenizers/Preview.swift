@@ -13,14 +13,6 @@ public struct LatentPreview: Sendable {
         self.bias = bias
     }
 
-    /// Parses `[[w_r…], [w_g…], [w_b…], [b_r, b_g, b_b]]`.
-    init?(metadata: String?, channels: Int) {
-        guard let s = metadata, let data = s.data(using: .utf8),
-              let rows = try? JSONDecoder().decode([[Float]].self, from: data),
-              rows.count == 4, rows[0..<3].allSatisfy({ $0.count == channels }), rows[3].count == 3 else { return nil }
-        self.init(weights: Array(rows[0..<3]), bias: rows[3])
-    }
-
     public var json: String {
         let rows = weights + [bias]
         return "[" + rows.map { "[" + $0.map { String($0) }.joined(separator: ",") + "]" }.joined(separator: ",") + "]"

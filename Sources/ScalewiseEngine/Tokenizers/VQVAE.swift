@@ -65,7 +65,7 @@ public final class VQVAE: Sendable {
         decoder = try ConvDecoder(w, prefix: "decoder", naming: .var, ch: config.ch, chMult: config.ch_mult,
                                   numResBlocks: config.num_res_blocks, zChannels: C,
                                   usingSA: config.using_sa, usingMidSA: config.using_mid_sa)
-        preview = LatentPreview(metadata: w.metadata["preview"], channels: C)
+        preview = try MetadataRules.preview(w, channels: C)
     }
 
     /// Which of the K φ convs scale `si` of `count` uses: the official argmin over

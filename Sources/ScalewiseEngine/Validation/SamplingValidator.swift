@@ -27,15 +27,22 @@ public enum SamplingRules {
             }
         }
 
-        /// The flag name when the source is a flag, else the field's own name.
-        func name(_ field: String, flag: String) -> String {
-            if case .flag = self { return flag }
-            return field
+        /// How a message names the value: the setting ("top-k") for a flag, whose own name follows in "from
+        /// --top-k"; the key as the file spells it for a file ("record field 'top_k'"), so that a bad record or
+        /// model is never mistaken for a bad flag.
+        func name(_ setting: String) -> String {
+            let key = setting.replacingOccurrences(of: "-", with: "_")
+            switch self {
+            case .flag: return setting
+            case .defaults: return "metadata 'defaults' field '\(key)'"
+            case .record: return "record field '\(key)'"
+            }
         }
     }
 
-    static func fail(_ field: String, _ rule: String, _ value: String, _ source: Source) -> InputError {
-        InputError("\(field) must be \(rule), got \(value) from \(source)")
+    /// `setting` is the flag's name without dashes ("top-k"); files spell it with an underscore ("top_k").
+    static func fail(_ setting: String, _ rule: String, _ value: String, _ source: Source) -> InputError {
+        InputError("\(source.name(setting)) must be \(rule), got \(value) from \(source)")
     }
 
     public static func checkCFG(_ v: Float, from source: Source) throws {

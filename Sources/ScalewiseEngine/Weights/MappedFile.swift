@@ -28,6 +28,19 @@ final class MappedFile: @unchecked Sendable {
         }
     }
 
+    /// A copy of `bytes` in an anonymous read-only mapping, read as a file named `path` would be: how the
+    /// parsers' fuzz harness (tools/fuzz) feeds the zip and safetensors readers without touching the disk.
+    init(copying bytes: UnsafeRawBufferPointer, path: String) throws {
+        self.path = path
+        count = bytes.count
+        guard count > 0, let source = bytes.baseAddress else { base = nil; return }
+        let p = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let p, p != MAP_FAILED else { throw WeightsError(.io, file: path, "cannot map \(count) bytes: \(errnoText())") }
+        p.copyMemory(from: source, byteCount: count)
+        mprotect(p, count, PROT_READ)
+        base = UnsafeRawPointer(p)
+    }
+
     deinit {
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
     }
