@@ -56,7 +56,12 @@ extension Generate {
         }
     }
 
-    func runSheet(record: GenerationRecord?, modelOptions mo: ModelOptions) throws {
+    func runSheet(record: GenerationRecord?, modelOptions: ModelOptions) throws {
+        var mo = modelOptions
+        // The recorded tokenizer file goes with the recorded model only: -m picks its own.
+        if let r = record, let src = fromPNG, mo.model == nil, mo.tokenizer == nil, let t = r.tokenizerFile {
+            mo.tokenizer = try t.located(field: "tokenizer_file", flag: "--tokenizer", record: src)
+        }
         var generators: [String: Generator] = [:]
         func load(_ model: String?) throws -> Generator {
             if let g = generators[model ?? ""] { return g }
@@ -158,8 +163,10 @@ extension Generate {
         let newSeed = s == -1 ? UInt64.random(in: 0..<(1 << 53)) : UInt64(s)
         var plans: [(CellPlan, Generator)] = []
         for (i, c) in sheet.cells.enumerated() {
-            // A model axis records the models as given (paths too); otherwise --model, then the recorded name.
-            var model = modelOptions.model ?? c.model
+            // A model axis records the models as given (paths too); otherwise --model, then the recorded file
+            // (a model named by path, which must still be there), then the recorded name.
+            var model = try modelOptions.model
+                ?? c.modelFile?.located(field: "model_file", flag: "-m", record: fromPNG!) ?? c.model
             for (k, a) in axes.enumerated() where a.kind == .model { model = a.values[k == 0 ? i % cols : i / cols] }
             let gen = try load(model)
             var o = c.options

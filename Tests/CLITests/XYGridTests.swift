@@ -47,6 +47,24 @@ final class XYGridTests: XCTestCase {
         return nil
     }
 
+    /// A sheet of a model named by path is replayed from that file, and refused (naming it) once it has moved,
+    /// never from another file of the same name.
+    func testSheetOfAPathModelNeedsThatFile() throws {
+        let copy = tmp + "/m.safetensors"
+        try FileManager.default.copyItem(atPath: model, toPath: copy)
+        try FileManager.default.copyItem(atPath: (model as NSString).deletingLastPathComponent + "/vqvae.safetensors",
+                                         toPath: tmp + "/vqvae.safetensors")
+        _ = try generate(["--class", "3", "--xy", "cfg=1,4"], to: "s.png", model: copy)
+        var r = try run(["generate", "--from-png", tmp + "/s.png", "--threads", "1", "-q", "-o", tmp + "/again.png"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try bytes("again.png"), try bytes("s.png"))
+        try FileManager.default.moveItem(atPath: copy, toPath: tmp + "/moved.safetensors")
+        r = try run(["generate", "--from-png", tmp + "/s.png", "--threads", "1", "-q", "-o", tmp + "/gone.png"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("'model_file'") && r.stderr.contains(copy), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp + "/gone.png"))
+    }
+
     /// A 2×2 sheet: labelled, every cell recorded, the same bytes from the same flags and from its own record, and
     /// each cell (with --cell, or as a plain image of the cell's settings) exactly the sheet's pixels in its slot.
     func testTwoByTwoSheetIsRecordedAndReproduced() throws {
@@ -195,7 +213,7 @@ final class XYGridTests: XCTestCase {
         wild.xy!.cells[2].topP = 3
         let cases: [(GenerationRecord, String)] = [
             (short, "3 cells for a 2×2 sheet"), (nested, "a sheet's cell is itself a sheet"),
-            (unknown, "the sheet's record: --xy: unknown axis 'size'"), (wild, "top-p must be a number in 0…1"),
+            (unknown, "the sheet's record: --xy: unknown axis 'size'"), (wild, "record field 'top_p' must be a number in 0…1"),
         ]
         for (i, (broken, message)) in cases.enumerated() {
             // Written with an encoder that skips the writer's checks, as a hand-edited file would be.
