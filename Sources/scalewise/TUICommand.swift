@@ -92,8 +92,8 @@ struct TUICommand: ParsableCommand {
 }
 
 extension TUICommand {
-    /// The model to start on: `--model`, else with `--from-png` the record's model when it loads (an unknown one is
-    /// the UI's status message, on the default model), else the default. With `--from-png` the precision is the
+    /// The model to start on: `--model`, else with `--from-png` the record's model file (a model named by path) or
+    /// its model when it loads (an unknown one is the UI's status message, on the default model), else the default. With `--from-png` the precision is the
     /// record's unless `--precision` says otherwise, as for `generate --from-png`. An unreadable PNG is a one-line
     /// error here.
     func startModel() throws -> Generator {
@@ -104,6 +104,14 @@ extension TUICommand {
         var mo = modelOptions
         if mo.precision == nil { mo.precision = rec.precision ?? "fp32" }
         if mo.model != nil { return try mo.load() }
+        if let file = rec.modelFile {
+            // A model named by path: that file (and its tokenizer) or a one-line error, never another of its name.
+            mo.model = try file.located(field: "model_file", flag: "--model", record: src)
+            if mo.tokenizer == nil, let t = rec.tokenizerFile {
+                mo.tokenizer = try t.located(field: "tokenizer_file", flag: "--tokenizer", record: src)
+            }
+            return try mo.load()
+        }
         mo.model = rec.model
         if let g = try? mo.load() { return g }
         mo.model = nil
