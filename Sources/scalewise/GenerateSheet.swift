@@ -39,20 +39,15 @@ extension Generate {
         guard !axes.isEmpty else { return }
         if fromPNG != nil { throw ValidationError("--from-png reproduces the recorded image or sheet; --xy cannot be given with it") }
         if count != nil || grid { throw ValidationError("--xy makes its own sheet; --count and --grid do not apply") }
-        guard axes.count <= 2 else { throw ValidationError("--xy takes at most two axes (X and Y), got \(axes.count)") }
-        if axes.count == 2 && axes[0].kind == axes[1].kind {
-            throw ValidationError("--xy \(axes[0].kind.rawValue) is given twice; each axis varies a different setting")
+        do {
+            try XYAxis.checkSheet(axes, limit: allowLarge ? SheetRecord.maxCells : XYAxis.defaultMaxCells,
+                                  large: "pass --allow-large to make it anyway")
+        } catch let e as InputError {
+            throw ValidationError(e.message)
         }
         for a in axes where flagsSetting(a.kind) {
             let flag = a.kind == .steps ? "--steps/--scales" : a.kind == .cfgMode ? "--cfg-mode/--cfg-constant" : a.kind.flag
             throw ValidationError("\(flag) and --xy \(a.kind.rawValue) both set \(a.kind.rawValue); give one")
-        }
-        let cells = axes.map(\.values.count).reduce(1, *)
-        if cells > SheetRecord.maxCells {
-            throw ValidationError("--xy makes \(cells) cells; a sheet holds at most \(SheetRecord.maxCells)")
-        }
-        if cells > XYAxis.defaultMaxCells && !allowLarge {
-            throw ValidationError("--xy makes \(cells) cells, more than \(XYAxis.defaultMaxCells); pass --allow-large to make it anyway")
         }
     }
 
@@ -73,7 +68,7 @@ extension Generate {
         } else if record != nil {
             throw EngineError.badArgument("--cell picks a cell of an --xy sheet; \(fromPNG!) is not one")
         } else {
-            axes = try xy.map(XYAxis.init(parsing:))
+            axes = try parseAxes(xy)
             plans = try freshPlans(axes, load: load)
         }
         let cols = axes[0].values.count, rows = axes.count > 1 ? axes[1].values.count : 1
@@ -132,11 +127,11 @@ extension Generate {
                 var schedule = try chooseSchedule(gen)
                 if let sc = schedule, scales != nil { try checkScheduleSize(sc, gen: gen, allowLarge: allowLarge) }
                 if let text = v[.steps], let n = Int(text) {
-                    guard gen.schedules.count > 1 else {
-                        throw EngineError.badArgument("\(gen.name) has one schedule (\(gen.defaultSchedule.count) steps); "
-                                                      + "--xy steps needs a model with several (FlexVAR)")
+                    do {
+                        schedule = try XYAxis.schedule(steps: n, of: gen)
+                    } catch let e as InputError {
+                        throw EngineError.badArgument(e.message)
                     }
-                    schedule = try presetSchedule(n, gen)
                 }
                 plans.append((CellPlan(model: model, classIndex: classIndex, options: o, schedule: schedule), gen))
             }
@@ -176,4 +171,22 @@ extension Generate {
         }
         return plans
     }
+}
+
+/// `--xy` flags as axes; a bad one is a usage error.
+func parseAxes(_ specs: [String]) throws -> [XYAxis] {
+    do {
+        return try specs.map(XYAxis.init(parsing:))
+    } catch let e as InputError {
+        throw ValidationError(e.message)
+    }
+}
+
+/// "2,1" → column 2, row 1; "2" → column 2 of a one-axis sheet. Zero-based.
+func parseCell(_ text: String) throws -> (x: Int, y: Int) {
+    let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard (1...2).contains(parts.count), parts.allSatisfy({ ($0 ?? -1) >= 0 }) else {
+        throw ValidationError("--cell must be X,Y (zero-based column and row) or X for a one-axis sheet (got '\(text)')")
+    }
+    return (parts[0]!, parts.count == 2 ? parts[1]! : 0)
 }
