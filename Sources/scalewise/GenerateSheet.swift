@@ -104,37 +104,38 @@ extension Generate {
 
     /// Cells from the flags: every setting as the flags (or the model) say, then the cell's axis values over them.
     private func freshPlans(_ axes: [XYAxis], load: (String?) throws -> Generator) throws -> [(CellPlan, Generator)] {
-        let cols = axes[0].values.count, rows = axes.count > 1 ? axes[1].values.count : 1
         // One seed for the whole sheet, also when it is random, so the cells differ only by their axes.
         let s = seed ?? 0
         let baseSeed = s == -1 ? UInt64.random(in: 0..<(1 << 53)) : UInt64(s)
         var plans: [(CellPlan, Generator)] = []
-        for y in 0..<rows {
-            for x in 0..<cols {
-                var v: [AxisKind: String] = [axes[0].kind: axes[0].values[x]]
-                if axes.count > 1 { v[axes[1].kind] = axes[1].values[y] }
-                let model = v[.model] ?? modelOptions.model
-                let gen = try load(model)
-                var o = gen.defaults
-                if let c = cfg ?? v[.cfg].flatMap(Float.init) { o.cfg = c }
-                if let k = topK ?? v[.topK].flatMap(Int.init) { o.topK = k }
-                if let p = topP ?? v[.topP].flatMap(Float.init) { o.topP = p }
-                if let t = temperature ?? v[.temperature].flatMap(Float.init) { o.temperature = t }
-                if moreSmooth { o.moreSmooth = true }
-                try applyCFGMode(cfgMode ?? v[.cfgMode].flatMap(CFGMode.init(rawValue:)), constantFlag: cfgConstant, to: &o, gen: gen)
-                o.seed = v[.seed].flatMap(UInt64.init) ?? baseSeed
-                let classIndex = try gen.resolveClass(v[.class] ?? classLabel!)
-                var schedule = try chooseSchedule(gen)
-                if let sc = schedule, scales != nil { try checkScheduleSize(sc, gen: gen, allowLarge: allowLarge) }
-                if let text = v[.steps], let n = Int(text) {
-                    do {
-                        schedule = try XYAxis.schedule(steps: n, of: gen)
-                    } catch let e as InputError {
-                        throw EngineError.badArgument(e.message)
-                    }
-                }
-                plans.append((CellPlan(model: model, classIndex: classIndex, options: o, schedule: schedule), gen))
+        for v in XYAxis.cellValues(axes) {
+            let model = v[.model] ?? modelOptions.model
+            let gen = try load(model)
+            var o = gen.defaults
+            if let c = cfg { o.cfg = c }
+            if let k = topK { o.topK = k }
+            if let p = topP { o.topP = p }
+            if let t = temperature { o.temperature = t }
+            if moreSmooth { o.moreSmooth = true }
+            try applyCFGMode(cfgMode, constantFlag: cfgConstant, to: &o, gen: gen)
+            o.seed = baseSeed
+            // The flags and the axes never set the same thing (checkSheetFlags), so the axis goes over them.
+            do {
+                try XYAxis.apply(v, to: &o, family: gen.modelFamily)
+            } catch let e as InputError {
+                throw ValidationError(e.message)
             }
+            let classIndex = try gen.resolveClass(v[.class] ?? classLabel!)
+            var schedule = try chooseSchedule(gen)
+            if let sc = schedule, scales != nil { try checkScheduleSize(sc, gen: gen, allowLarge: allowLarge) }
+            if let text = v[.steps], let n = Int(text) {
+                do {
+                    schedule = try XYAxis.schedule(steps: n, of: gen)
+                } catch let e as InputError {
+                    throw EngineError.badArgument(e.message)
+                }
+            }
+            plans.append((CellPlan(model: model, classIndex: classIndex, options: o, schedule: schedule), gen))
         }
         return plans
     }
