@@ -131,13 +131,13 @@ extension App {
         }
     }
 
-    /// Keys while the view is open; true when consumed (q still quits).
+    /// Keys while the view is open; true when consumed.
     func xyChar(_ c: UInt32) -> Bool {
         switch c {
         case 0x0D, 0x0A: adoptXY()
         case 0x1B: closeXY()
         case 0x73: saveXY()  // s
-        case 0x71: return false  // q
+        case 0x71, 0x6F, 0x79: return false  // q quits; o and y change the colour and symbol modes here too
         default: break
         }
         return true

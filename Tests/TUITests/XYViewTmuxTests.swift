@@ -50,6 +50,14 @@ final class XYViewTmuxTests: XCTestCase {
         let screen = pane.wait("every cell") { $0.contains("X/Y 4/4 cells") }
         for label in ["cfg=1", "cfg=2", "seed=1", "seed=2", "> cfg=1 seed=1"] { XCTAssertTrue(screen.contains(label), label) }
         XCTAssertTrue(pane.screen().unicodeScalars.allSatisfy { $0.isASCII }, "LANG=C: ASCII only")
+        // Every colour mode keeps the grid and its labels.
+        var modes: Set<String> = []
+        for _ in 0..<5 {
+            try pane.keys("o")
+            let s = pane.wait("a colour mode") { $0.contains("colour: ") && $0.contains("seed=2") && $0.contains("cfg=2") }
+            modes.insert(String(s.split(separator: "\n").last { $0.contains("colour: ") } ?? ""))
+        }
+        XCTAssertGreaterThan(modes.count, 1, "o cycles the colour modes in the view")
 
         try pane.keys("s")
         let saved = pane.waitLog("saved xy ")
