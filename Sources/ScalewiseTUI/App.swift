@@ -36,7 +36,7 @@ enum Overlay {
     case history(entries: [HistoryEntry], selected: Int)
 }
 
-enum PathPurpose { case edit, record }
+enum PathPurpose { case edit, record, xy }
 
 /// The UI state and the loop. All curses calls happen on this (the main) thread.
 final class App {
@@ -102,6 +102,8 @@ final class App {
     /// The variations view (`V`), and how many candidates it rolls.
     var variations: Variations?
     var variationCount = 4
+    /// The X/Y view (`X`).
+    var xy: XYView?
     /// The history browser's picture of the selected entry (file name, image; nil when it would not read).
     var historyThumb: (file: String, image: RGBImage?)?
 
@@ -252,6 +254,8 @@ final class App {
             variations = v
             if !v.images.contains(where: { $0 == nil }) { message = "\(v.images.count) variations: Enter keeps the selected one" }
             logLine("variation \(i + 1) seed \(seed) pixels \(Variations.fingerprint(image))")
+        case .xyCell(let ep, let i, let image, let record):
+            xyCellDone(ep, i, image, record)
         }
     }
 
@@ -294,6 +298,7 @@ final class App {
         runCompleted = false
         rerolled = seeds != nil
         variations = nil
+        xy = nil
         for i in lanes.indices { lanes[i].frames = [] }
         cellCache = [:]
         heatCache = [:]

@@ -19,6 +19,8 @@ let keyHelp: [(String, String)] = [
     ("history", "every finished image; the newest \(History.limit) kept in $XDG_STATE_HOME/scalewise/history"), ("O", "open a PNG's recorded parameters"),
     ("V", "variations: re-roll from the shown scale for N seeds"),
     ("variations", "←→↑↓ pick, Enter keeps, Esc returns, + - count, r new seeds"),
+    ("X", "X/Y view: one or two axes (cfg=1,2,4 seed=1,2), every cell run to the last scale"),
+    ("X/Y view", "←→↑↓ pick, Enter adopts the cell's settings, s saves the sheet PNG, Esc returns"),
     ("M", "pick a model"), ("v", "compare with a second model / close it"),
     ("e", "edit a PNG (FlexVAR): in-paint, extend, refine"),
     ("edit ←→↑↓ hjkl", "move the mask's corner (HJKL: 4 cells; Tab: other corner)"),
@@ -31,6 +33,7 @@ extension App {
     func handleChar(_ c: UInt32) {
         if handleOverlayChar(c) { return }
         if variations != nil, variationChar(c) { return }
+        if xy != nil, xyChar(c) { return }
         if searching { return searchChar(c) }
         if let e = edit, !e.running, editPickChar(c) { return }
         switch c {
@@ -73,6 +76,7 @@ extension App {
         case "b": openHistoryBrowser()
         case "O": overlay = .path(text: lastPNG ?? "", purpose: .record)
         case "V": openVariations()
+        case "X": xyPrompt()
         case "v":
             if edit != nil {
                 message = "no compare mode while editing (Esc leaves edit mode)"
@@ -109,6 +113,7 @@ extension App {
             return historyKey(code, entries, sel)
         }
         if variations != nil, code != KEY_RESIZE, code != KEY_MOUSE { return variationKey(code) }
+        if xy != nil, code != KEY_RESIZE, code != KEY_MOUSE { return xyKey(code) }
         if case .help(let top) = overlay, code != KEY_RESIZE {
             // Arrows and pages scroll a list longer than the screen; any other key closes it.
             // The box shows height − 6 rows (Screen.drawOverlay): a page is that, and the last page ends the list.
@@ -171,7 +176,11 @@ extension App {
             case 0x1B: overlay = nil
             case 0x0D, 0x0A:
                 overlay = nil
-                if purpose == .edit { openEdit(text) } else { openPNG(text) }
+                switch purpose {
+                case .edit: openEdit(text)
+                case .record: openPNG(text)
+                case .xy: openXY(text)
+                }
             case 0x7F, 0x08: overlay = .path(text: String(text.dropLast()), purpose: purpose)
             default:
                 if let s = Unicode.Scalar(c), s.value >= 0x20, s.value != 0x7F, text.count < 1000 {

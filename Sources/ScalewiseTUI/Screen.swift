@@ -19,6 +19,8 @@ extension App {
         drawTitle(w)
         if let v = variations {
             drawVariations(v, w, h)
+        } else if let x = xy {
+            drawXY(x, w, h)
         } else {
             drawClassList(layout)
             for l in lanes.indices { drawLane(l, layout) }
@@ -122,7 +124,7 @@ extension App {
 
     /// Pictures are drawn with pixels unless in block mode or under a box overlay (which they would cover).
     var showPixels: Bool {
-        guard pixels.active, variations == nil else { return false }
+        guard pixels.active, variations == nil, xy == nil else { return false }
         switch overlay {
         case .help, .models, .history: return false
         default: return true
@@ -196,7 +198,8 @@ extension App {
             return painter.text(y, 0, " \(name): \(text)_   Enter sets, Esc cancels", attr: CW_A_REVERSE, maxWidth: w)
         }
         if case .path(let text, let purpose) = overlay {
-            let head = purpose == .edit ? " edit image (PNG): " : " open the record of (PNG): "
+            let head = [.edit: " edit image (PNG): ", .record: " open the record of (PNG): ",
+                        .xy: " X/Y axes (cfg=1,2 seed=1,2): "][purpose]!
             let tail = "_   Enter loads, Esc cancels"
             // The end of a long path, where the typing happens, stays in view.
             let room = max(1, w - head.count - tail.count)

@@ -38,11 +38,17 @@ struct VariationLayout {
 
     init(width: Int, height: Int, count n: Int) {
         let (cols, rows) = Variations.grid(n)
-        let top = 2, areaH = max(2, height - top - 1)
-        let tileW = max(4, (width - (cols - 1)) / cols), tileH = max(2, areaH / rows)
+        self.init(width: width, height: height, cols: cols, rows: rows, count: n)
+    }
+
+    /// `count` tiles (row by row) of a `cols`×`rows` grid below `top` rows and right of `left` columns, each a
+    /// picture with a label line under it.
+    init(width: Int, height: Int, cols: Int, rows: Int, count n: Int, left: Int = 0, top: Int = 2) {
+        let areaH = max(2, height - top - 1)
+        let tileW = max(4, (width - left - (cols - 1)) / cols), tileH = max(2, areaH / rows)
         var out: [Tile] = []
         for i in 0..<n {
-            let x = (i % cols) * (tileW + 1), y = top + (i / cols) * tileH
+            let x = left + (i % cols) * (tileW + 1), y = top + (i / cols) * tileH
             let picRows = max(1, tileH - 1)
             var picCols = min(tileW, picRows * 2)
             picCols -= picCols % 2

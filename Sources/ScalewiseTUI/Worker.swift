@@ -32,6 +32,8 @@ enum Job: Sendable {
     /// Lane 0's image with scales `from`… re-sampled under each of `seeds`, in sessions of their own (lane 0's
     /// stays as it is); each candidate's final image is posted as it is done.
     case variations(from: Int, seeds: [UInt64])
+    /// The cells of an X/Y sheet, each a fresh session run to its last scale; each is posted as it is done.
+    case xy(cells: [LaneSpec])
 }
 
 struct LaneSpec: Sendable {
@@ -65,6 +67,8 @@ enum WorkerEvent: Sendable {
     case history(path: String?, error: String?)
     /// One candidate of a `variations` job: its index, seed and final image.
     case variation(epoch: Int, index: Int, seed: UInt64, image: RGBImage)
+    /// One cell of an `xy` job: its index, final image and record.
+    case xyCell(epoch: Int, index: Int, image: RGBImage, record: GenerationRecord)
 }
 
 /// Runs the engine on its own thread. Sessions are not thread-safe; this thread is the only one that
@@ -113,7 +117,7 @@ final class Worker: @unchecked Sendable {
             s.jobs.removeAll {
                 switch $0.job {
                 case .configure, .load: false
-                case .advance, .reroll, .save, .variations: true
+                case .advance, .reroll, .save, .variations, .xy: true
                 }
             }
         }
@@ -188,6 +192,18 @@ final class Worker: @unchecked Sendable {
             post(.loaded(generator: try ModelLoader.load(path, precision: precision), lane: lane))
         case .variations(let k, let seeds):
             try variations(from: k, seeds: seeds, epoch: epoch, cancelled: cancelled)
+        case .xy(let cells):
+            for (i, spec) in cells.enumerated() {
+                guard !cancelled() else { return }
+                let s = try Worker.session(spec)
+                s.keepLogits = false
+                while s.completed < s.scales.count {
+                    guard !cancelled() else { return }
+                    _ = try s.step()
+                }
+                post(.xyCell(epoch: epoch, index: i, image: s.preview(after: s.completed, tier: .decoded),
+                             record: GenerationRecord(generator: spec.generator, session: s)))
+            }
         }
     }
 

@@ -46,7 +46,7 @@ struct Generate: ParsableCommand {
         if fromPNG != nil && (scales != nil || steps != nil) {
             throw ValidationError("--from-png reproduces the recorded schedule; --steps and --scales cannot change it")
         }
-        let axes = try xy.map(XYAxis.init(parsing:))
+        let axes = try parseAxes(xy)
         try checkSheetFlags(axes)
         if fromPNG == nil && classLabel == nil && !axes.contains(where: { $0.kind == .class }) {
             throw ValidationError("missing --class (index or name)")

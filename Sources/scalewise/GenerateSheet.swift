@@ -39,20 +39,15 @@ extension Generate {
         guard !axes.isEmpty else { return }
         if fromPNG != nil { throw ValidationError("--from-png reproduces the recorded image or sheet; --xy cannot be given with it") }
         if count != nil || grid { throw ValidationError("--xy makes its own sheet; --count and --grid do not apply") }
-        guard axes.count <= 2 else { throw ValidationError("--xy takes at most two axes (X and Y), got \(axes.count)") }
-        if axes.count == 2 && axes[0].kind == axes[1].kind {
-            throw ValidationError("--xy \(axes[0].kind.rawValue) is given twice; each axis varies a different setting")
+        do {
+            try XYAxis.checkSheet(axes, limit: allowLarge ? SheetRecord.maxCells : XYAxis.defaultMaxCells,
+                                  large: "pass --allow-large to make it anyway")
+        } catch let e as InputError {
+            throw ValidationError(e.message)
         }
         for a in axes where flagsSetting(a.kind) {
             let flag = a.kind == .steps ? "--steps/--scales" : a.kind == .cfgMode ? "--cfg-mode/--cfg-constant" : a.kind.flag
             throw ValidationError("\(flag) and --xy \(a.kind.rawValue) both set \(a.kind.rawValue); give one")
-        }
-        let cells = axes.map(\.values.count).reduce(1, *)
-        if cells > SheetRecord.maxCells {
-            throw ValidationError("--xy makes \(cells) cells; a sheet holds at most \(SheetRecord.maxCells)")
-        }
-        if cells > XYAxis.defaultMaxCells && !allowLarge {
-            throw ValidationError("--xy makes \(cells) cells, more than \(XYAxis.defaultMaxCells); pass --allow-large to make it anyway")
         }
     }
 
@@ -78,7 +73,7 @@ extension Generate {
         } else if record != nil {
             throw EngineError.badArgument("--cell picks a cell of an --xy sheet; \(fromPNG!) is not one")
         } else {
-            axes = try xy.map(XYAxis.init(parsing:))
+            axes = try parseAxes(xy)
             plans = try freshPlans(axes, load: load)
         }
         let cols = axes[0].values.count, rows = axes.count > 1 ? axes[1].values.count : 1
@@ -114,37 +109,38 @@ extension Generate {
 
     /// Cells from the flags: every setting as the flags (or the model) say, then the cell's axis values over them.
     private func freshPlans(_ axes: [XYAxis], load: (String?) throws -> Generator) throws -> [(CellPlan, Generator)] {
-        let cols = axes[0].values.count, rows = axes.count > 1 ? axes[1].values.count : 1
         // One seed for the whole sheet, also when it is random, so the cells differ only by their axes.
         let s = seed ?? 0
         let baseSeed = s == -1 ? UInt64.random(in: 0..<(1 << 53)) : UInt64(s)
         var plans: [(CellPlan, Generator)] = []
-        for y in 0..<rows {
-            for x in 0..<cols {
-                var v: [AxisKind: String] = [axes[0].kind: axes[0].values[x]]
-                if axes.count > 1 { v[axes[1].kind] = axes[1].values[y] }
-                let model = v[.model] ?? modelOptions.model
-                let gen = try load(model)
-                var o = gen.defaults
-                if let c = cfg ?? v[.cfg].flatMap(Float.init) { o.cfg = c }
-                if let k = topK ?? v[.topK].flatMap(Int.init) { o.topK = k }
-                if let p = topP ?? v[.topP].flatMap(Float.init) { o.topP = p }
-                if let t = temperature ?? v[.temperature].flatMap(Float.init) { o.temperature = t }
-                if moreSmooth { o.moreSmooth = true }
-                try applyCFGMode(cfgMode ?? v[.cfgMode].flatMap(CFGMode.init(rawValue:)), constantFlag: cfgConstant, to: &o, gen: gen)
-                o.seed = v[.seed].flatMap(UInt64.init) ?? baseSeed
-                let classIndex = try gen.resolveClass(v[.class] ?? classLabel!)
-                var schedule = try chooseSchedule(gen)
-                if let sc = schedule, scales != nil { try checkScheduleSize(sc, gen: gen, allowLarge: allowLarge) }
-                if let text = v[.steps], let n = Int(text) {
-                    guard gen.schedules.count > 1 else {
-                        throw EngineError.badArgument("\(gen.name) has one schedule (\(gen.defaultSchedule.count) steps); "
-                                                      + "--xy steps needs a model with several (FlexVAR)")
-                    }
-                    schedule = try presetSchedule(n, gen)
-                }
-                plans.append((CellPlan(model: model, classIndex: classIndex, options: o, schedule: schedule), gen))
+        for v in XYAxis.cellValues(axes) {
+            let model = v[.model] ?? modelOptions.model
+            let gen = try load(model)
+            var o = gen.defaults
+            if let c = cfg { o.cfg = c }
+            if let k = topK { o.topK = k }
+            if let p = topP { o.topP = p }
+            if let t = temperature { o.temperature = t }
+            if moreSmooth { o.moreSmooth = true }
+            try applyCFGMode(cfgMode, constantFlag: cfgConstant, to: &o, gen: gen)
+            o.seed = baseSeed
+            // The flags and the axes never set the same thing (checkSheetFlags), so the axis goes over them.
+            do {
+                try XYAxis.apply(v, to: &o, family: gen.modelFamily)
+            } catch let e as InputError {
+                throw ValidationError(e.message)
             }
+            let classIndex = try gen.resolveClass(v[.class] ?? classLabel!)
+            var schedule = try chooseSchedule(gen)
+            if let sc = schedule, scales != nil { try checkScheduleSize(sc, gen: gen, allowLarge: allowLarge) }
+            if let text = v[.steps], let n = Int(text) {
+                do {
+                    schedule = try XYAxis.schedule(steps: n, of: gen)
+                } catch let e as InputError {
+                    throw EngineError.badArgument(e.message)
+                }
+            }
+            plans.append((CellPlan(model: model, classIndex: classIndex, options: o, schedule: schedule), gen))
         }
         return plans
     }
@@ -183,4 +179,22 @@ extension Generate {
         }
         return plans
     }
+}
+
+/// `--xy` flags as axes; a bad one is a usage error.
+func parseAxes(_ specs: [String]) throws -> [XYAxis] {
+    do {
+        return try specs.map(XYAxis.init(parsing:))
+    } catch let e as InputError {
+        throw ValidationError(e.message)
+    }
+}
+
+/// "2,1" → column 2, row 1; "2" → column 2 of a one-axis sheet. Zero-based.
+func parseCell(_ text: String) throws -> (x: Int, y: Int) {
+    let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard (1...2).contains(parts.count), parts.allSatisfy({ ($0 ?? -1) >= 0 }) else {
+        throw ValidationError("--cell must be X,Y (zero-based column and row) or X for a one-axis sheet (got '\(text)')")
+    }
+    return (parts[0]!, parts.count == 2 ? parts[1]! : 0)
 }

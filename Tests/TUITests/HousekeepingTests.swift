@@ -27,9 +27,14 @@ final class HousekeepingTests: XCTestCase {
         try pane.keys("?")
         let help = pane.wait("the help") { $0.contains("(↑↓ PgUp PgDn scroll") }
         XCTAssertFalse(help.contains("this help"), "the end of the list is below the fold at 24 rows")
+        // More than two pages at 24 rows: the second PgDn stops at the last page.
+        try pane.keys("NPage")
+        pane.wait(for: "keys 19-36 of")
         try pane.keys("NPage")
         pane.wait(for: "this help")
         pane.wait(for: "quit")
+        try pane.keys("PPage")
+        pane.wait(for: "keys 3-20 of")
         try pane.keys("PPage")
         pane.wait(for: "run / show one more scale")
         try pane.keys("x")

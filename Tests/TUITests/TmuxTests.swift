@@ -117,8 +117,8 @@ final class TUITmuxTests: XCTestCase {
         pane.wait(for: "ready")
         let named = ["Left", "Right", "Up", "Down", "Enter", "Escape", "Tab", "BTab", "PPage", "NPage", "Home", "End",
                      "BSpace", "Space", "C-l", "F1", "DC", "IC"]
-        // d: heat maps, C: copy line (OSC 52), b: history, O: open a record, V: variations.
-        let chars = Array("nprR/+-=cktf#msSoyM?v0123456789.abcxzdCbOV ")
+        // d: heat maps, C: copy line (OSC 52), b: history, O: open a record, V: variations, X: X/Y view.
+        let chars = Array("nprR/+-=cktf#msSoyM?v0123456789.abcxzdCbOVX ")
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<40 {
             var batch: [String] = []

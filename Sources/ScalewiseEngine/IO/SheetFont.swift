@@ -1,14 +1,12 @@
-import ScalewiseEngine
-
 /// A 5×7 bitmap font for the labels of contact sheets: digits, capital letters and the punctuation that axis
 /// names and values use. Each glyph is seven rows, top first; bit 4 is the leftmost pixel. Lower-case text is
 /// drawn in capitals and any other character as '?', so every label draws the same on every machine.
-enum SheetFont {
-    static let width = 5, height = 7
+public enum SheetFont {
+    public static let width = 5, height = 7
     /// Pixels from one glyph's left edge to the next's.
-    static let advance = 6
+    public static let advance = 6
 
-    static let glyphs: [Character: [UInt8]] = [
+    public static let glyphs: [Character: [UInt8]] = [
         "0": [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E], "1": [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
         "2": [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F], "3": [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
         "4": [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02], "5": [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
@@ -35,10 +33,10 @@ enum SheetFont {
     ]
 
     /// Width in pixels of `text` drawn in one line.
-    static func measure(_ text: String) -> Int { text.isEmpty ? 0 : text.count * advance - 1 }
+    public static func measure(_ text: String) -> Int { text.isEmpty ? 0 : text.count * advance - 1 }
 
     /// Draws `text` in `rgb` with its top-left corner at (x, y); pixels outside the image are skipped.
-    static func draw(_ text: String, at x: Int, _ y: Int, rgb: (UInt8, UInt8, UInt8), into image: inout RGBImage) {
+    public static func draw(_ text: String, at x: Int, _ y: Int, rgb: (UInt8, UInt8, UInt8), into image: inout RGBImage) {
         for (i, ch) in text.uppercased().enumerated() {
             let rows = glyphs[ch] ?? glyphs["?"]!
             for (r, bits) in rows.enumerated() {

@@ -1,10 +1,8 @@
-import ScalewiseEngine
-
 /// Gap in pixels between the images of a grid or contact sheet.
-let sheetGap = 2
+public let sheetGap = 2
 
 /// Copies `image` into `sheet` with its top-left corner at (x, y).
-func blit(_ image: RGBImage, into sheet: inout RGBImage, x: Int, y: Int) {
+public func blit(_ image: RGBImage, into sheet: inout RGBImage, x: Int, y: Int) {
     for row in 0..<image.height {
         let src = row * image.width * 3, dst = ((y + row) * sheet.width + x) * 3
         sheet.pixels.replaceSubrange(dst..<(dst + image.width * 3), with: image.pixels[src..<(src + image.width * 3)])
@@ -12,7 +10,7 @@ func blit(_ image: RGBImage, into sheet: inout RGBImage, x: Int, y: Int) {
 }
 
 /// Tiles images into a near-square grid with a 2-pixel gap (`--count … --grid`).
-func makeGrid(_ images: [RGBImage]) -> RGBImage {
+public func makeGrid(_ images: [RGBImage]) -> RGBImage {
     let cols = Int(Double(images.count).squareRoot().rounded(.up))
     let rowsN = (images.count + cols - 1) / cols
     let w = images[0].width, h = images[0].height
@@ -26,7 +24,7 @@ func makeGrid(_ images: [RGBImage]) -> RGBImage {
 /// An X/Y contact sheet: `cells` row by row (X fastest) at their own resolution on white, each centred in a slot
 /// as large as the largest cell (and as wide as its column's label), the X labels above the columns and the Y
 /// labels left of the rows.
-func makeContactSheet(_ cells: [RGBImage], columnLabels: [String], rowLabels: [String]) -> RGBImage {
+public func makeContactSheet(_ cells: [RGBImage], columnLabels: [String], rowLabels: [String]) -> RGBImage {
     let margin = 3, textH = SheetFont.height
     let cols = columnLabels.count, rows = max(rowLabels.count, 1)
     let cellW = cells.map(\.width).max() ?? 1, cellH = cells.map(\.height).max() ?? 1

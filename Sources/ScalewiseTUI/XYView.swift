@@ -1,0 +1,188 @@
+import CNCursesW
+import Foundation
+import ScalewiseEngine
+
+/// The X/Y view (`X`): the current image's settings with one or two of them varied, every cell run to its last
+/// scale on the worker and shown as a labelled grid; the same sheet `scalewise generate --xy` makes.
+struct XYView {
+    let axes: [XYAxis]
+    /// Each cell's session settings, row by row (X fastest).
+    let cells: [LaneSpec]
+    var images: [RGBImage?]
+    var records: [GenerationRecord?]
+    /// The cursor: column and row.
+    var x = 0, y = 0
+
+    init(axes: [XYAxis], cells: [LaneSpec]) {
+        self.axes = axes
+        self.cells = cells
+        images = Array(repeating: nil, count: cells.count)
+        records = Array(repeating: nil, count: cells.count)
+    }
+
+    var cols: Int { axes[0].values.count }
+    var rows: Int { axes.count > 1 ? axes[1].values.count : 1 }
+    var selected: Int { y * cols + x }
+    var done: Int { images.count { $0 != nil } }
+
+    /// "cfg=2 seed=1": the cell's axis values.
+    func label(_ i: Int) -> String {
+        axes.count > 1 ? axes[0].label(i % cols) + " " + axes[1].label(i / cols) : axes[0].label(i)
+    }
+
+    /// The cells that fit `width`×`height`: pictures need at least 8 columns and 2 rows (plus a label line), and
+    /// the row headers take the left.
+    func shown(width: Int, height: Int) -> (cols: Int, rows: Int, left: Int) {
+        let left = axes.count > 1 ? min(width / 4, (0..<rows).map { axes[1].label($0).count }.max()! + 1) : 0
+        let c = min(cols, max(1, (width - left + 1) / 9)), r = min(rows, max(1, (height - 4) / 3))
+        return (c, r, left)
+    }
+}
+
+extension App {
+    func xyPrompt() {
+        if edit != nil { return message = "no X/Y view while editing (Esc leaves edit mode)" }
+        if lanes.count > 1 { return message = "the X/Y view needs one model (v closes compare mode)" }
+        overlay = .path(text: "", purpose: .xy)
+    }
+
+    /// Parses `text` (axes as `generate --xy` takes them, separated by spaces) and runs every cell; a bad spec
+    /// runs nothing and says why on the status line.
+    func openXY(_ text: String) {
+        let specs = text.split(separator: " ").map(String.init)
+        guard !specs.isEmpty else { return message = "X/Y: give one or two axes, e.g. cfg=1,2,4 seed=1,2" }
+        let g = lanes[0].generator
+        var cells: [LaneSpec] = []
+        let axes: [XYAxis]
+        do {
+            axes = try specs.map(XYAxis.init(parsing:))
+            try XYAxis.checkSheet(axes, large: "scalewise generate --xy --allow-large makes larger sheets")
+            if axes.contains(where: { $0.kind == .model }) {
+                throw InputError("--xy model: not in the TUI; scalewise generate --xy compares models")
+            }
+            for v in XYAxis.cellValues(axes) {
+                var o = options
+                try XYAxis.apply(v, to: &o, family: g.modelFamily)
+                let cls = try v[.class].map { try g.resolveClass($0) } ?? lanes[0].classIndex
+                let schedule = try v[.steps].flatMap(Int.init).map { try XYAxis.schedule(steps: $0, of: g) } ?? lanes[0].requestedSchedule
+                cells.append(LaneSpec(generator: g, classIndex: cls, options: o, schedule: schedule, modelPath: modelFile))
+            }
+        } catch {
+            message = "\(error)"
+            logLine("xy refused: \(error)")
+            return
+        }
+        worker.cancel()
+        epoch += 1
+        viewGoal = min(viewGoal, lanes[0].frames.count)
+        xy = XYView(axes: axes, cells: cells)
+        worker.submit(.xy(cells: cells), epoch: epoch)
+        message = "X/Y: \(cells.count) cells…"
+        logLine("xy \(text)")
+    }
+
+    func xyCellDone(_ ep: Int, _ i: Int, _ image: RGBImage, _ record: GenerationRecord) {
+        guard ep == epoch, var v = xy, i < v.images.count else { return }
+        v.images[i] = image
+        v.records[i] = record
+        xy = v
+        if v.done == v.cells.count { message = "X/Y done: Enter adopts the selected cell, s saves the sheet" }
+        logLine("xy cell \(i + 1) \(v.label(i)) pixels \(Variations.fingerprint(image))")
+    }
+
+    /// Enter: the selected cell's settings become the session's, and its image is made again in lane 0.
+    func adoptXY() {
+        guard let v = xy else { return }
+        let i = v.selected, spec = v.cells[i]
+        guard v.images[i] != nil else { return message = "cell \(v.label(i)) is still running" }
+        options = spec.options
+        lanes[0].classIndex = spec.classIndex
+        if let s = spec.schedule { lanes[0].schedule = s }
+        xy = nil
+        reconfigure(advanceTo: lanes[0].total)
+        message = "adopted \(v.label(i))"
+        logLine("xy adopted \(i + 1) \(v.label(i))")
+    }
+
+    func closeXY() {
+        worker.cancel()
+        epoch += 1
+        xy = nil
+        message = "X/Y view closed, image unchanged"
+        logLine("xy closed")
+    }
+
+    /// `s`: the whole sheet as `generate --xy` writes it (labels, record), once every cell is done.
+    func saveXY() {
+        guard let v = xy else { return }
+        let records = v.records.compactMap { $0 }, images = v.images.compactMap { $0 }
+        guard records.count == v.cells.count else { return message = "the sheet is still running (\(v.done)/\(v.cells.count))" }
+        var rec = records[0]
+        rec.xy = SheetRecord(axes: v.axes.map(\.record), cells: records)
+        let sheet = makeContactSheet(images, columnLabels: (0..<v.cols).map { v.axes[0].label($0) },
+                                     rowLabels: v.axes.count > 1 ? (0..<v.rows).map { v.axes[1].label($0) } : [])
+        do {
+            let text = try Saver.text(rec)
+            let path = try Saver.writeFresh(outputDir + "/" + Saver.baseName(rec) + "-xy", ".png") { try PNG.write(sheet, text: text, to: $0) }
+            message = "saved " + (path as NSString).lastPathComponent
+            logLine("saved xy \(path)")
+        } catch {
+            message = "not saved: \(error)"
+        }
+    }
+
+    /// Keys while the view is open; true when consumed.
+    func xyChar(_ c: UInt32) -> Bool {
+        switch c {
+        case 0x0D, 0x0A: adoptXY()
+        case 0x1B: closeXY()
+        case 0x73: saveXY()  // s
+        case 0x71, 0x6F, 0x79: return false  // q quits; o and y change the colour and symbol modes here too
+        default: break
+        }
+        return true
+    }
+
+    func xyKey(_ code: Int32) {
+        guard var v = xy else { return }
+        let fit = v.shown(width: painter.width, height: painter.height)
+        switch code {
+        case KEY_LEFT: v.x -= 1
+        case KEY_RIGHT: v.x += 1
+        case KEY_UP: v.y -= 1
+        case KEY_DOWN: v.y += 1
+        case KEY_ENTER: return adoptXY()
+        default: return
+        }
+        v.x = max(0, min(fit.cols - 1, v.x))
+        v.y = max(0, min(fit.rows - 1, v.y))
+        xy = v
+    }
+
+    /// Column headers above the tiles, row headers left of them; as many cells as fit, the title says when not all.
+    func drawXY(_ v: XYView, _ w: Int, _ h: Int) {
+        let fit = v.shown(width: w, height: h)
+        let capped = fit.cols < v.cols || fit.rows < v.rows ? " (showing \(fit.cols)x\(fit.rows) of \(v.cols)x\(v.rows))" : ""
+        let title = "X/Y \(v.done)/\(v.cells.count) cells to the last scale\(capped): Enter adopts, s saves, Esc returns"
+        painter.text(1, 0, title, attr: CW_A_BOLD, maxWidth: w)
+        let n = fit.cols * fit.rows
+        let L = VariationLayout(width: w, height: h, cols: fit.cols, rows: fit.rows, count: n, left: fit.left, top: 3)
+        for (k, t) in L.tiles.enumerated() {
+            let cx = k % fit.cols, cy = k / fit.cols, i = cy * v.cols + cx
+            if cy == 0 { painter.text(2, t.label.x, v.axes[0].label(cx), attr: CW_A_BOLD, maxWidth: t.label.width) }
+            if cx == 0, v.axes.count > 1 {
+                painter.text(t.canvas.y + t.canvas.rows / 2, 0, v.axes[1].label(cy), attr: CW_A_BOLD, maxWidth: fit.left - 1)
+            }
+            let chosen = cx == v.x && cy == v.y
+            painter.text(t.label.y, t.label.x, (chosen ? "> " : "  ") + v.label(i), attr: chosen ? CW_A_REVERSE : CW_A_NORMAL,
+                         maxWidth: t.label.width)
+            guard let img = v.images[i] else {
+                let s = "running…"
+                painter.text(t.canvas.y + t.canvas.rows / 2, t.canvas.x + max(0, (t.canvas.cols - s.count) / 2), s, attr: CW_A_DIM)
+                continue
+            }
+            let box = t.canvas.fitted(width: img.width, height: img.height)
+            painter.cells(cells("xy\(epoch):\(i):\(box.cols)x\(box.rows)", img, box.cols, box.rows), y: box.y, x: box.x, cols: box.cols)
+        }
+    }
+}
