@@ -110,3 +110,50 @@ static ATTR void LEVEL(dequantize_row)(void *buf, long n, float s, const float *
         for (long i = 0; i < n; i++) o[i] = (float)a[i] * (s * sw[i]);
     }
 }
+
+static ATTR void LEVEL(neighborhood_attention)(const float *restrict qkv, long h, long w, long kernel, long heads,
+                                               long d, float scale, float *restrict out, long y_begin, long y_end) {
+    long C = heads * d, ky = kernel < h ? kernel : h, kx = kernel < w ? kernel : w;
+    float scores[1024];
+    for (long y = y_begin; y < y_end; y++) {
+        long y0 = y - ky / 2;
+        y0 = y0 < 0 ? 0 : y0;
+        y0 = y0 > h - ky ? h - ky : y0;
+        for (long x = 0; x < w; x++) {
+            long x0 = x - kx / 2;
+            x0 = x0 < 0 ? 0 : x0;
+            x0 = x0 > w - kx ? w - kx : x0;
+            const float *q = qkv + (y * w + x) * 3 * C;
+            for (long hd = 0; hd < heads; hd++) {
+                float m = -__builtin_inff(), total = 0;
+                for (long a = 0; a < ky; a++) {
+                    for (long b = 0; b < kx; b++) {
+                        const float *k = qkv + ((y0 + a) * w + x0 + b) * 3 * C + C + hd * d;
+                        float sum;
+                        {
+#pragma clang fp reassociate(on)
+                            float acc = 0;
+                            for (long c = 0; c < d; c++) acc += q[hd * d + c] * k[c];
+                            sum = acc * scale;
+                        }
+                        scores[a * kx + b] = sum;
+                        m = sum > m ? sum : m;
+                    }
+                }
+                for (long i = 0; i < ky * kx; i++) {
+                    scores[i] = LEVEL(exp)(scores[i] - m);
+                    total += scores[i];
+                }
+                float *o = out + (y * w + x) * C + hd * d;
+                for (long c = 0; c < d; c++) o[c] = 0;
+                for (long a = 0; a < ky; a++) {
+                    for (long b = 0; b < kx; b++) {
+                        const float *v = qkv + ((y0 + a) * w + x0 + b) * 3 * C + 2 * C + hd * d;
+                        float p = scores[a * kx + b] / total;
+                        for (long c = 0; c < d; c++) o[c] += p * v[c];
+                    }
+                }
+            }
+        }
+    }
+}

@@ -81,6 +81,10 @@ void sw_channel_sums(const float *x, long pixels, long c, const float *shift, fl
     DISPATCH(channel_sums, (x, pixels, c, shift, s1, s2))
 }
 void sw_softmax_bf16(float *s, uint16_t *p, long n, float alpha) { DISPATCH(softmax_bf16, (s, p, n, alpha)) }
+void sw_neighborhood_attention(const float *qkv, long h, long w, long kernel, long heads, long d, float scale,
+                               float *out, long y_begin, long y_end) {
+    DISPATCH(neighborhood_attention, (qkv, h, w, kernel, heads, d, scale, out, y_begin, y_end))
+}
 float sw_quantize_row(const float *x, int8_t *q, long k) {
 #if defined(__x86_64__)
     switch (sw_kernel_level()) {

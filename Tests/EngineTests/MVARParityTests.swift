@@ -99,8 +99,10 @@ final class MVARParityTests: XCTestCase {
             }
             let L = h * w
             let qkv = (0..<(L * 3 * C)).map { _ in Float(rng.uniform() * 4 - 2) }
-            var windowed = [Float](repeating: 0, count: L * C)
+            var windowed = [Float](repeating: 0, count: L * C), vectorised = windowed
             neighborhoodAttention(qkv: qkv, h: h, w: w, kernel: k, heads: heads, headDim: d, scale: scale, out: &windowed)
+            neighborhoodAttention(qkv: qkv, h: h, w: w, kernel: k, heads: heads, headDim: d, scale: scale, vectorised: true,
+                                  out: &vectorised)
             var dense = [Float](repeating: 0, count: L * C), worst: Float = 0
             for q in 0..<L {
                 let y0 = neighborhoodWindowStart(q / w, n: h, kernel: k), x0 = neighborhoodWindowStart(q % w, n: w, kernel: k)
@@ -120,8 +122,10 @@ final class MVARParityTests: XCTestCase {
                 }
             }
             worst = Parity.maxAbsErr(windowed, dense)
-            print("neighbourhood attention \(h)×\(w): windowed vs dense masked max abs err \(worst)")
+            let worstVectorised = Parity.maxAbsErr(vectorised, dense)
+            print("neighbourhood attention \(h)×\(w): windowed vs dense masked max abs err \(worst), vectorised \(worstVectorised)")
             XCTAssertLessThan(worst, 1e-5, "\(h)×\(w)")
+            XCTAssertLessThan(worstVectorised, 1e-5, "\(h)×\(w), vectorised")
         }
     }
 

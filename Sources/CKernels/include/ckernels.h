@@ -22,6 +22,11 @@ void sw_affine_bf16(const float *x, const float *m, const float *a, const float 
 void sw_channel_sums(const float *x, long pixels, long c, const float *shift, float *s1, float *s2);
 /* p = bf16(softmax(alpha·s)) over n scores (s is overwritten with the unnormalised exponentials). */
 void sw_softmax_bf16(float *s, uint16_t *p, long n, float alpha);
+/* Neighbourhood attention (NATTEN's window rule, kernel² ≤ 1024 keys) of the queries in rows y_begin..<y_end of an
+   h×w grid, from a [h·w, 3C] qkv buffer (C = heads·d) into out [h·w, C]. The dot products are summed in a
+   vectorised order (the bf16 and int8 paths; fp32 keeps the Swift loop's order). */
+void sw_neighborhood_attention(const float *qkv, long h, long w, long kernel, long heads, long d, float scale,
+                               float *out, long y_begin, long y_end);
 /* Symmetric int8 of one row: q = round(x·127/max|x|) to nearest even, clamped to ±127; returns the scale
    max|x|/127 (0 for an all-zero row, whose q are 0). */
 float sw_quantize_row(const float *x, int8_t *q, long k);

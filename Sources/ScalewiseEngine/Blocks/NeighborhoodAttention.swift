@@ -1,4 +1,6 @@
+import CKernels
 import Foundation
+import ScalewiseKernels
 
 /// NATTEN's window rule (stride 1, dilation 1, odd kernel k, non-causal): a query at index i of an n-long
 /// axis sees keys [s, s + k) with s = clamp(i − k/2, 0, n − k) — the window shifts inward at borders rather
@@ -9,12 +11,31 @@ public func neighborhoodWindowStart(_ i: Int, n: Int, kernel k: Int) -> Int {
 }
 
 /// Attention of every token of an h×w grid over its k×k neighbourhood, from a [h·w, 3C] qkv buffer
-/// (q, k, v with heads in column blocks); out is [h·w, C].
+/// (q, k, v with heads in column blocks); out is [h·w, C]. Rows of the grid run in parallel. `vectorised`: the C
+/// kernel, whose dot products are summed in another order (the bf16 and int8 paths); otherwise the loop below,
+/// whose order the fp32 path keeps.
 func neighborhoodAttention(qkv: UnsafePointer<Float>, h: Int, w: Int, kernel: Int, heads: Int, headDim d: Int,
-                           scale: Float, out: UnsafeMutablePointer<Float>) {
-    let C = heads * d, ky = min(kernel, h), kx = min(kernel, w)
-    var scores = [Float](repeating: 0, count: ky * kx)
-    for y in 0..<h {
+                           scale: Float, vectorised: Bool = false, out: UnsafeMutablePointer<Float>) {
+    let ky = min(kernel, h), kx = min(kernel, w)
+    if vectorised && ky * kx <= 1024 {
+        parallelRanges(h) { rows in
+            sw_neighborhood_attention(qkv, h, w, kernel, heads, d, scale, out, rows.lowerBound, rows.upperBound)
+        }
+        return
+    }
+    parallelRanges(h) { rows in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: ky * kx) { buffer in
+            neighborhoodRows(rows, qkv: qkv, h: h, w: w, kernel: kernel, heads: heads, headDim: d, scale: scale,
+                             scores: buffer.baseAddress!, out: out)
+        }
+    }
+}
+
+private func neighborhoodRows(_ rows: Range<Int>, qkv: UnsafePointer<Float>, h: Int, w: Int, kernel: Int, heads: Int,
+                              headDim d: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
+                              out: UnsafeMutablePointer<Float>) {
+    let C = heads * d, ky = min(kernel, h), kx = min(kernel, w), count = ky * kx
+    for y in rows {
         let y0 = neighborhoodWindowStart(y, n: h, kernel: kernel)
         for x in 0..<w {
             let x0 = neighborhoodWindowStart(x, n: w, kernel: kernel)
@@ -32,7 +53,7 @@ func neighborhoodAttention(qkv: UnsafePointer<Float>, h: Int, w: Int, kernel: In
                     }
                 }
                 var total: Float = 0
-                for i in 0..<scores.count {
+                for i in 0..<count {
                     scores[i] = exp(scores[i] - m)
                     total += scores[i]
                 }

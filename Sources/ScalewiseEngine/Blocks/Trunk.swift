@@ -178,7 +178,8 @@ final class TrunkRun {
                 if case .neighborhood(let gh, let gw, let k) = scope {
                     for r in 0..<rows {
                         neighborhoodAttention(qkv: qkv + r * l * 3 * trunk.C, h: gh, w: gw, kernel: k, heads: a.heads,
-                                              headDim: a.headDim, scale: a.scale, out: o + r * l * trunk.C)
+                                              headDim: a.headDim, scale: a.scale, vectorised: trunk.pool == .openmp,
+                                              out: o + r * l * trunk.C)
                     }
                     return
                 }
