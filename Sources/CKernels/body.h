@@ -63,23 +63,6 @@ static ATTR void LEVEL(channel_sums)(const float *restrict x, long pixels, long 
     }
 }
 
-static ATTR void LEVEL(softmax_bf16)(float *restrict s, uint16_t *restrict p, long n, float alpha) {
-    float m = -__builtin_inff(), sum = 0;
-    {
-#pragma clang fp reassociate(on)
-        for (long j = 0; j < n; j++) {
-            s[j] *= alpha;
-            m = s[j] > m ? s[j] : m;
-        }
-        for (long j = 0; j < n; j++) {
-            s[j] = LEVEL(exp)(s[j] - m);
-            sum += s[j];
-        }
-    }
-    float norm = 1 / sum;
-    for (long j = 0; j < n; j++) p[j] = LEVEL(bf16)(s[j] * norm);
-}
-
 static ATTR float LEVEL(quantize_row)(const float *restrict x, int8_t *restrict q, long k) {
     /* max |x| on the bit patterns: for non-negative floats integer order is float order, and an integer max
        reduction vectorises where a float one may not. */

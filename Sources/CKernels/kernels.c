@@ -80,7 +80,6 @@ void sw_affine_bf16(const float *x, const float *m, const float *a, const float 
 void sw_channel_sums(const float *x, long pixels, long c, const float *shift, float *s1, float *s2) {
     DISPATCH(channel_sums, (x, pixels, c, shift, s1, s2))
 }
-void sw_softmax_bf16(float *s, uint16_t *p, long n, float alpha) { DISPATCH(softmax_bf16, (s, p, n, alpha)) }
 void sw_neighborhood_attention(const float *qkv, long h, long w, long kernel, long heads, long d, float scale,
                                float *out, long y_begin, long y_end) {
     DISPATCH(neighborhood_attention, (qkv, h, w, kernel, heads, d, scale, out, y_begin, y_end))

@@ -192,18 +192,15 @@ func stridedDesc(_ dims: [Int], _ strides: [Int], _ type: dnnl_data_type_t = dnn
 extension DNNL {
     private struct StridedKey: Hashable {
         let dims: [Int]
-        let type: UInt32
     }
     private static let strided = Mutex<[StridedKey: MatmulPrimitive]>([:])
 
     /// A cached batched matmul dst[b] = src[b]·weights[b] on strided views: src [B, M, K], weights [B, K, N],
-    /// dst [B, M, N], each with its own strides (so heads can be read in place from a fused qkv buffer).
-    /// Sources f32 or bf16 (`type`), destination f32.
-    static func stridedMatmul(b: Int, m: Int, n: Int, k: Int, src: [Int], weights: [Int], dst: [Int],
-                              type: dnnl_data_type_t = dnnl_f32) -> MatmulPrimitive {
-        let key = StridedKey(dims: [b, m, n, k] + src + weights + dst, type: type.rawValue)
+    /// dst [B, M, N], each with its own strides (so heads can be read in place from a fused qkv buffer), in f32.
+    static func stridedMatmul(b: Int, m: Int, n: Int, k: Int, src: [Int], weights: [Int], dst: [Int]) -> MatmulPrimitive {
+        let key = StridedKey(dims: [b, m, n, k] + src + weights + dst)
         if let p = strided.withLock({ $0[key] }) { return p }
-        let p = MatmulPrimitive(src: stridedDesc([b, m, k], src, type), weights: stridedDesc([b, k, n], weights, type),
+        let p = MatmulPrimitive(src: stridedDesc([b, m, k], src), weights: stridedDesc([b, k, n], weights),
                                 dst: stridedDesc([b, m, n], dst), bias: nil)
         return strided.withLock { cache in
             if let existing = cache[key] { return existing }

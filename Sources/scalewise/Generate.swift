@@ -80,12 +80,7 @@ struct Generate: ParsableCommand {
         if classLabel == nil, let r = record, let src = fromPNG { try r.checkClass(count: gen.classNames.count, path: src) }
         let classIndex = try classLabel.map { try gen.resolveClass($0) } ?? record!.classIndex
         var opts = record?.options ?? gen.defaults
-        if let c = cfg { opts.cfg = c }
-        if let k = topK { opts.topK = k }
-        if let p = topP { opts.topP = p }
-        if let t = temperature { opts.temperature = t }
-        if moreSmooth { opts.moreSmooth = true }
-        try applyCFGMode(cfgMode, constantFlag: cfgConstant, to: &opts, gen: gen)
+        try applySamplingFlags(to: &opts, gen: gen)
         let schedule = try record?.schedule ?? chooseSchedule(gen)
         if let s = schedule, scales != nil { try checkScheduleSize(s, gen: gen, allowLarge: allowLarge) }
         if record == nil || seed != nil {
@@ -210,5 +205,18 @@ func parseSchedule(_ text: String) throws -> [ScaleShape] {
             throw EngineError.badArgument("bad schedule entry '\(item)': use sizes like 1,2,4 or 2x3")
         }
         return ScaleShape(parts[0]!, parts.count == 2 ? parts[1]! : parts[0]!)
+    }
+}
+
+extension Generate {
+    /// The sampling flags given (--cfg, --top-k, --top-p, --temperature, --more-smooth, the guidance rule) over
+    /// `o`, whatever it came from: the model's defaults, a record, a sheet's cell.
+    func applySamplingFlags(to o: inout SamplingOptions, gen: Generator) throws {
+        if let c = cfg { o.cfg = c }
+        if let k = topK { o.topK = k }
+        if let p = topP { o.topP = p }
+        if let t = temperature { o.temperature = t }
+        if moreSmooth { o.moreSmooth = true }
+        try applyCFGMode(cfgMode, constantFlag: cfgConstant, to: &o, gen: gen)
     }
 }

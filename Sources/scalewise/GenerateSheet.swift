@@ -117,12 +117,7 @@ extension Generate {
             let model = v[.model] ?? modelOptions.model
             let gen = try load(model)
             var o = gen.defaults
-            if let c = cfg { o.cfg = c }
-            if let k = topK { o.topK = k }
-            if let p = topP { o.topP = p }
-            if let t = temperature { o.temperature = t }
-            if moreSmooth { o.moreSmooth = true }
-            try applyCFGMode(cfgMode, constantFlag: cfgConstant, to: &o, gen: gen)
+            try applySamplingFlags(to: &o, gen: gen)
             o.seed = baseSeed
             // The flags and the axes never set the same thing (checkSheetFlags), so the axis goes over them.
             do {
@@ -166,12 +161,7 @@ extension Generate {
             for (k, a) in axes.enumerated() where a.kind == .model { model = a.values[k == 0 ? i % cols : i / cols] }
             let gen = try load(model)
             var o = c.options
-            if let v = cfg { o.cfg = v }
-            if let v = topK { o.topK = v }
-            if let v = topP { o.topP = v }
-            if let v = temperature { o.temperature = v }
-            if moreSmooth { o.moreSmooth = true }
-            try applyCFGMode(cfgMode, constantFlag: cfgConstant, to: &o, gen: gen)
+            try applySamplingFlags(to: &o, gen: gen)
             if seed != nil { o.seed = newSeed }
             let classIndex = try classLabel.map { try gen.resolveClass($0) } ?? c.classIndex
             plans.append((CellPlan(model: model, classIndex: classIndex, options: o, schedule: c.schedule,

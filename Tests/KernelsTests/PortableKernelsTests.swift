@@ -2,8 +2,8 @@ import Foundation
 import XCTest
 
 /// The C kernels (Sources/CKernels) built for arm64 with the toolchain's clang and Debian's arm64 C library, and
-/// run under QEMU's user-mode emulation: `Portable/kernels_check.c` checks bf16 rounding, int8 quantisation,
-/// softmax and the portable bf16 attention kernel against plain formulas. The Swift code has no
+/// run under QEMU's user-mode emulation: `Portable/kernels_check.c` checks bf16 rounding, int8 quantisation
+/// and the portable bf16 attention kernel against plain formulas. The Swift code has no
 /// architecture-specific parts; these are the loops that do.
 final class PortableKernelsTests: XCTestCase {
     func testCKernelsOnArm64() throws {

@@ -20,8 +20,6 @@ void sw_round_bf16(const float *x, uint16_t *y, long n);
 void sw_affine_bf16(const float *x, const float *m, const float *a, const float *b, uint16_t *y, long c, int silu);
 /* s1[j] += Σ_p (x[p·c + j] − shift[j]), s2[j] += Σ_p (…)², over `pixels` rows of c channels. */
 void sw_channel_sums(const float *x, long pixels, long c, const float *shift, float *s1, float *s2);
-/* p = bf16(softmax(alpha·s)) over n scores (s is overwritten with the unnormalised exponentials). */
-void sw_softmax_bf16(float *s, uint16_t *p, long n, float alpha);
 /* Neighbourhood attention (NATTEN's window rule, kernel² ≤ 1024 keys) of the queries in rows y_begin..<y_end of an
    h×w grid, from a [h·w, 3C] qkv buffer (C = heads·d) into out [h·w, C]. The dot products are summed in a
    vectorised order (the bf16 and int8 paths; fp32 keeps the Swift loop's order). */
