@@ -8,7 +8,7 @@ extension Conv2d {
     }
 }
 
-extension ConvDecoder {
+extension ConvNet {
     /// FLOPs of one decode of a latent h×w (post_quant_conv excluded).
     func flops(h: Int, w: Int) -> Double {
         var (H, W) = (h, w)
@@ -20,11 +20,11 @@ extension ConvDecoder {
             let n = Double(H * W), c = Double(a.C)
             return 2 * n * c * 3 * c + 4 * n * n * c + 2 * n * c * c
         }
-        total += res(mid.0) + (mid.1.map(attn) ?? 0) + res(mid.2)
+        total += res(mid.first) + (mid.attn.map(attn) ?? 0) + res(mid.second)
         for level in levels {
             for b in level.blocks { total += res(b) }
             for a in level.attns { total += attn(a) }
-            if let up = level.resample {
+            if case .up(let up)? = level.resample {
                 H *= 2
                 W *= 2
                 total += up.flops(outH: H, outW: W)

@@ -22,16 +22,13 @@ public final class FlexVQVAE: Sendable {
     }
 
     public let config: Config
-    /// Rows already divided by their L2 norm: [V, D].
-    public let codebook: Tensor
-    let postQuantConv: Conv2d  // 1×1 D → z
-    let decoder: ConvDecoder
-    /// Reopened when the encoder is first needed, so the mapping of the whole file is not kept resident.
-    private let sourcePath: String, sourcePrefix: String
-    private let encoderCache = Lazy<EncoderBox>()
-    public let preview: LatentPreview?
-    let fittedPreview = Lazy<LatentPreview>()
+    let codec: CodeDecoder
+    let encoder: LazyEncoder
 
+    /// Rows already divided by their L2 norm: [V, D].
+    public var codebook: Tensor { codec.codebook }
+    public var preview: LatentPreview? { codec.preview }
+    var decoder: ConvNet { codec.decoder }
     public var vocabSize: Int { config.codebook_size }
     public var codeDim: Int { config.codebook_embed_dim }
     public var downsample: Int { 1 << (config.decoderMult.count - 1) }
@@ -39,41 +36,35 @@ public final class FlexVQVAE: Sendable {
     public init(_ w: WeightSource, config: Config) throws {
         try config.validate(w)
         self.config = config
-        sourcePath = w.path
-        sourcePrefix = keyPrefix(of: w)
         let D = config.codebook_embed_dim
         let cb = try param(w, "quantize.embedding.weight", [config.codebook_size, D])
         l2NormalizeRows(cb.ptr, rows: config.codebook_size, dim: D)
-        codebook = cb
-        postQuantConv = try Conv2d(w, "post_quant_conv", cin: D, cout: config.z_channels, k: 1)
-        decoder = try ConvDecoder(w, prefix: "decoder", naming: .llamagen, ch: config.ch, chMult: config.decoderMult,
-                                  numResBlocks: config.num_res_blocks, zChannels: config.z_channels,
-                                  usingSA: true, usingMidSA: true)
-        preview = try MetadataRules.preview(w, channels: D)
+        codec = CodeDecoder(
+            codebook: cb,
+            postQuantConv: try Conv2d(w, "post_quant_conv", cin: D, cout: config.z_channels, k: 1),
+            decoder: try ConvNet.decoder(w, prefix: "decoder", naming: .llamagen, ch: config.ch,
+                                         chMult: config.decoderMult,
+                                         numResBlocks: config.num_res_blocks, zChannels: config.z_channels,
+                                         usingSA: true, usingMidSA: true),
+            preview: try MetadataRules.preview(w, channels: D))
+        encoder = LazyEncoder(w) { w in
+            LazyEncoder.Parts(
+                try ConvNet.encoder(w, prefix: "encoder", naming: .llamagen, ch: config.ch,
+                                    chMult: config.encoderMult,
+                                    numResBlocks: config.num_res_blocks, zChannels: config.z_channels,
+                                    usingSA: true, usingMidSA: true),
+                try Conv2d(w, "quant_conv", cin: config.z_channels, cout: D, k: 1))
+        }
     }
 
     /// Normalised code vectors of a token map: [D, h, w].
-    public func embed(_ tokens: [Int32], h: Int, w: Int) -> Tensor {
-        let D = codeDim, out = Tensor(shape: [D, h, w])
-        for (p, t) in tokens.enumerated() {
-            let row = codebook.ptr + Int(t) * D
-            for c in 0..<D { out.ptr[c * h * w + p] = row[c] }
-        }
-        return out
-    }
+    public func embed(_ tokens: [Int32], h: Int, w: Int) -> Tensor { codec.embed(tokens, h: h, w: w) }
 
     /// Decoder output [3, h·d, w·d], clamped to [−1, 1] as the official scripts save it.
-    public func decode(codes: Tensor) -> Tensor {
-        let x = decoder(postQuantConv(codes))
-        for i in 0..<x.count { x.ptr[i] = min(1, max(-1, x.ptr[i])) }
-        return x
-    }
+    public func decode(codes: Tensor) -> Tensor { codec.decode(codes) }
 
     /// f = quant_conv(encoder(image)) for an image [3, H, W] in [−1, 1].
-    public func encodeF(_ image: Tensor) throws -> Tensor {
-        let box = try encoderCache.valueOrThrow { try EncoderBox(reopen(self.sourcePath, prefix: self.sourcePrefix), self.config) }
-        return box.quantConv(box.encoder(image))
-    }
+    public func encodeF(_ image: Tensor) throws -> Tensor { try encoder(image) }
 
     /// Tokens of f area-resized to h×w: argmax cosine similarity with the codebook (= argmin distance of the
     /// L2-normalised vectors, the official lookup).
@@ -92,24 +83,5 @@ public final class FlexVQVAE: Sendable {
         }
     }
 
-    public func projectPreview(_ codes: Tensor) -> RGBImage {
-        let map = preview ?? fittedPreview.value {
-            var rng = Rng(seed: 0x5EED)
-            let latents = (0..<4).map { _ in
-                self.embed((0..<16).map { _ in Int32(rng.next() % UInt64(self.vocabSize)) }, h: 4, w: 4)
-            }
-            return LatentPreview.fit(latents: latents, images: latents.map { self.decode(codes: $0) })
-        }
-        return map.apply(codes)
-    }
-
-    final class EncoderBox: Sendable {
-        let encoder: ConvEncoder, quantConv: Conv2d
-        init(_ w: WeightSource, _ c: Config) throws {
-            encoder = try ConvEncoder(w, prefix: "encoder", naming: .llamagen, ch: c.ch, chMult: c.encoderMult,
-                                      numResBlocks: c.num_res_blocks, zChannels: c.z_channels,
-                                      usingSA: true, usingMidSA: true)
-            quantConv = try Conv2d(w, "quant_conv", cin: c.z_channels, cout: c.codebook_embed_dim, k: 1)
-        }
-    }
+    public func projectPreview(_ codes: Tensor) -> RGBImage { codec.previewMap(side: 4).apply(codes) }
 }

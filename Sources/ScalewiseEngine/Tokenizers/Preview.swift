@@ -99,22 +99,7 @@ extension VQVAE {
     /// The projection-tier preview of a latent (one pixel per cell).
     public func projectPreview(_ f: Tensor) -> RGBImage { previewMap().apply(f) }
 
-    func previewMap() -> LatentPreview {
-        if let p = preview { return p }
-        return fittedPreview.value {
-            // Decode a few small maps of random codes: cheap (4×4 latents) and representative.
-            var rng = Rng(seed: 0x5EED)
-            var latents: [Tensor] = [], images: [Tensor] = []
-            for _ in 0..<4 {
-                let side = min(4, latentSide)
-                let ids = (0..<(side * side)).map { _ in Int32(rng.next() % UInt64(vocabSize)) }
-                let f = embed(ids, h: side, w: side)
-                latents.append(f)
-                images.append(decode(fHat: f))
-            }
-            return LatentPreview.fit(latents: latents, images: images)
-        }
-    }
+    func previewMap() -> LatentPreview { codec.previewMap(side: min(4, latentSide)) }
 }
 
 /// A value computed once, on first use, thread-safely. `@unchecked Sendable`: `stored` is only read and written

@@ -33,17 +33,14 @@ public final class VQVAE: Sendable {
     }
 
     public let config: Config
-    public let codebook: Tensor  // [V, Cvae]
+    let codec: CodeDecoder
+    let encoder: LazyEncoder
     let phis: [Conv2d]  // quant_resi.qresi_ls.{k}: 3×3 Cvae→Cvae
-    let postQuantConv: Conv2d
-    let decoder: ConvDecoder
-    /// Reopened when the encoder is first needed, so the mapping of the whole file is not kept resident.
-    private let sourcePath: String, sourcePrefix: String
-    private let encoderCache = Lazy<EncoderBox>()
-    /// Linear latent → RGB map for instant previews: [3][Cvae] weights + [3] bias.
-    public let preview: LatentPreview?
-    let fittedPreview = Lazy<LatentPreview>()
 
+    public var codebook: Tensor { codec.codebook }  // [V, Cvae]
+    /// Linear latent → RGB map for instant previews: [3][Cvae] weights + [3] bias.
+    public var preview: LatentPreview? { codec.preview }
+    var decoder: ConvNet { codec.decoder }
     public var vocabSize: Int { config.vocab_size }
     public var Cvae: Int { config.z_channels }
     /// Side of the final latent map (16 for the 256 px models).
@@ -53,19 +50,26 @@ public final class VQVAE: Sendable {
     public init(_ w: WeightSource, config: Config) throws {
         try config.validate(w)
         self.config = config
-        sourcePath = w.path
-        sourcePrefix = keyPrefix(of: w)
         let C = config.z_channels
-        codebook = try param(w, "quantize.embedding.weight", [config.vocab_size, C])
+        let codebook = try param(w, "quantize.embedding.weight", [config.vocab_size, C])
         // φ refines f̂ after every scale and so feeds the next scale's transformer input: it stays fp32 (it is
         // tiny) whatever the decoder's precision, so a bf16 model's tokens see the fp32 residual pyramid.
         let exact = PrecisionWeights(w, precision: .fp32)
         phis = try config.phiKeys.map { try Conv2d(exact, $0, cin: C, cout: C, k: 3) }
-        postQuantConv = try Conv2d(w, "post_quant_conv", cin: C, cout: C, k: 3)
-        decoder = try ConvDecoder(w, prefix: "decoder", naming: .var, ch: config.ch, chMult: config.ch_mult,
-                                  numResBlocks: config.num_res_blocks, zChannels: C,
-                                  usingSA: config.using_sa, usingMidSA: config.using_mid_sa)
-        preview = try MetadataRules.preview(w, channels: C)
+        codec = CodeDecoder(
+            codebook: codebook,
+            postQuantConv: try Conv2d(w, "post_quant_conv", cin: C, cout: C, k: 3),
+            decoder: try ConvNet.decoder(w, prefix: "decoder", naming: .var, ch: config.ch, chMult: config.ch_mult,
+                                         numResBlocks: config.num_res_blocks, zChannels: C,
+                                         usingSA: config.using_sa, usingMidSA: config.using_mid_sa),
+            preview: try MetadataRules.preview(w, channels: C))
+        encoder = LazyEncoder(w) { w in
+            LazyEncoder.Parts(
+                try ConvNet.encoder(w, prefix: "encoder", naming: .var, ch: config.ch, chMult: config.ch_mult,
+                                    numResBlocks: config.num_res_blocks, zChannels: C,
+                                    usingSA: config.using_sa, usingMidSA: config.using_mid_sa),
+                try Conv2d(w, "quant_conv", cin: C, cout: C, k: 3))
+        }
     }
 
     /// Which of the K φ convs scale `si` of `count` uses: the official argmin over
@@ -88,15 +92,7 @@ public final class VQVAE: Sendable {
     }
 
     /// Code vectors of a token map as a latent [Cvae, h, w].
-    public func embed(_ tokens: [Int32], h: Int, w: Int) -> Tensor {
-        let C = Cvae
-        let out = Tensor(shape: [C, h, w])
-        for (p, t) in tokens.enumerated() {
-            let row = codebook.ptr + Int(t) * C
-            for c in 0..<C { out.ptr[c * h * w + p] = row[c] }
-        }
-        return out
-    }
+    public func embed(_ tokens: [Int32], h: Int, w: Int) -> Tensor { codec.embed(tokens, h: h, w: w) }
 
     /// φ_si(bicubic↑(h → side×side)): what scale si adds to f̂; the last scale is not resampled
     /// (official `models/quant.py`, `Phi`). φ(x) = (1 − r)·x + r·conv(x).
@@ -122,17 +118,10 @@ public final class VQVAE: Sendable {
     }
 
     /// The decoder image in [−1, 1] (clamped like the official `fhat_to_img`), [3, H, W].
-    public func decode(fHat: Tensor) -> Tensor {
-        let x = decoder(postQuantConv(fHat))
-        for i in 0..<x.count { x.ptr[i] = min(1, max(-1, x.ptr[i])) }
-        return x
-    }
+    public func decode(fHat: Tensor) -> Tensor { codec.decode(fHat) }
 
     /// Encoder + quant_conv: image [3, H, W] in [−1, 1] → f [Cvae, H/d, W/d].
-    public func encodeF(_ image: Tensor) throws -> Tensor {
-        let (enc, qc) = try encoder()
-        return qc(enc(image))
-    }
+    public func encodeF(_ image: Tensor) throws -> Tensor { try encoder(image) }
 
     /// Residual multi-scale quantisation (`f_to_idxBl_or_fhat`): image → one token map per scale.
     public func encode(_ image: Tensor) throws -> [[Int32]] {
@@ -170,26 +159,6 @@ public final class VQVAE: Sendable {
                 if d < bestD { bestD = d; best = v }
             }
             return Int32(best)
-        }
-    }
-
-    private func encoder() throws -> (ConvEncoder, Conv2d) {
-        let c = config, path = sourcePath, prefix = sourcePrefix
-        let box = try encoderCache.valueOrThrow {
-            let w = try reopen(path, prefix: prefix)
-            return EncoderBox(try ConvEncoder(w, prefix: "encoder", naming: .var, ch: c.ch, chMult: c.ch_mult,
-                                       numResBlocks: c.num_res_blocks, zChannels: c.z_channels,
-                                       usingSA: c.using_sa, usingMidSA: c.using_mid_sa),
-                       try Conv2d(w, "quant_conv", cin: c.z_channels, cout: c.z_channels, k: 3))
-        }
-        return (box.encoder, box.quantConv)
-    }
-
-    final class EncoderBox: Sendable {
-        let encoder: ConvEncoder, quantConv: Conv2d
-        init(_ e: ConvEncoder, _ q: Conv2d) {
-            encoder = e
-            quantConv = q
         }
     }
 }
