@@ -45,6 +45,9 @@ public final class AiM: Sendable {
     public let config: Config
     public let tokenizer: FlexVQVAE?
     let wordEmbeddings: Tensor  // [V, D], also the LM head
+    /// The LM head on the same weights, in the model's precision (bf16 for int8, like every vocabulary head):
+    /// each token streams all V·D weights, so the head is most of a step's memory traffic.
+    let head: Linear
     let positionEmbeddings: Tensor  // embeddings.position_embeddings.weight [num_tokens + 1, D]
     let classEmbeddings: Tensor  // cls_embed.embedding_table.weight [classes + 1, D]; last row = null class
     let adalnGroup: Linear?  // adaln_group.1 [groups·3D, D]
@@ -69,6 +72,7 @@ public final class AiM: Sendable {
         let D = c.d_model, p = Self.prefix
         let tied = Self.tiedNames.first(where: w.has) ?? Self.tiedNames[0]
         wordEmbeddings = try param(w, tied, [c.vocab_size, D])
+        head = Linear(weight: wordEmbeddings, bias: nil, precision: Linear.precision(w, int8: false))
         positionEmbeddings = try param(w, p + "embeddings.position_embeddings.weight", [c.num_tokens + 1, D])
         classEmbeddings = try param(w, p + "cls_embed.embedding_table.weight", [c.num_classes + 1, D])
         adalnGroup = c.adaln_group ? try Linear(w, p + "adaln_group.1", cin: D, cout: c.groups * 3 * D) : nil
@@ -207,8 +211,7 @@ final class AiMRun {
         rmsNorm(normed.ptr, rows: n, dim: D, weight: model.finalNorm.ptr, eps: eps, out: normed.ptr)
         modulate(normed, tokens: l, mod: finalMod, stride: 2 * D)
         if logits.count != n * model.config.vocab_size { logits = Tensor(shape: [n, model.config.vocab_size]) }
-        linear(normed.ptr, rows: n, inFeatures: D, weight: model.wordEmbeddings.ptr, outFeatures: model.config.vocab_size,
-               bias: nil, out: logits.ptr)
+        model.head(normed.ptr, rows: n, into: logits.ptr)
     }
 
     /// x ← x·(1 + scale) + shift per conditioning row, with (shift, scale) the first two chunks of its `mod` row.
