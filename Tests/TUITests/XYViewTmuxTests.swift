@@ -152,6 +152,29 @@ final class XYViewTmuxTests: XCTestCase {
         pane.wait(for: "EXIT=0")
     }
 
+    /// A 5×4 sheet under random moves and resizes (the window shrinks past the cursor and grows past the sheet):
+    /// no crash, and Enter still adopts the cell the log says is selected.
+    func testRandomMovesAndResizes() throws {
+        let pane = try pane()
+        try openXY(pane, "cfg=1,2,3,4,5 seed=1,2,3,4")
+        pane.waitLog("xy cell 20 ")
+        let keys = ["Left", "Right", "Up", "Down", "PPage", "NPage", "Home", "End"]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<30 {
+            try pane.tmux(["send-keys", "-t", pane.session] + (0..<8).map { _ in keys.randomElement(using: &rng)! })
+            try pane.resize(Int.random(in: 20...200, using: &rng), Int.random(in: 8...60, using: &rng))
+        }
+        try pane.resize(80, 24)
+        // Keys are taken in order: whatever the random ones did, End and Left leave the cursor on cell 19.
+        try pane.keys("End", "Left")
+        pane.wait("the grid") { $0.contains("X/Y 20/20 cells") }
+        XCTAssertFalse(pane.screen().contains("EXIT="), "still running")
+        try pane.keys("Enter")
+        XCTAssertTrue(pane.waitLog("xy adopted").contains("xy adopted 19 cfg=4 seed=4"))
+        try pane.keys("q")
+        pane.wait(for: "EXIT=0")
+    }
+
     /// More than 64 cells need `--allow-large` (and the refusal says so); with it, the sheet runs.
     func testAllowLarge() throws {
         let spec = "cfg=1,2,3,4,5 seed=" + (1...13).map(String.init).joined(separator: ",")
