@@ -104,6 +104,8 @@ final class App {
     var variationCount = 4
     /// The X/Y view (`X`).
     var xy: XYView?
+    /// `--allow-large`: X/Y sheets beyond the usual cap.
+    let allowLarge: Bool
     /// The history browser's picture of the selected entry (file name, image; nil when it would not read).
     var historyThumb: (file: String, image: RGBImage?)?
 
@@ -112,6 +114,7 @@ final class App {
         self.term = term
         self.report = report
         history = o.history ? History.fromEnvironment() : nil
+        allowLarge = o.allowLarge
         worker = Worker(history: history)
         let (gm, why) = report.mode(for: o.graphics)
         graphicsReason = why
@@ -256,6 +259,8 @@ final class App {
             logLine("variation \(i + 1) seed \(seed) pixels \(Variations.fingerprint(image))")
         case .xyCell(let ep, let i, let image, let record):
             xyCellDone(ep, i, image, record)
+        case .xyStep(let ep, let i, let done, let total, let image):
+            xyCellStep(ep, i, done, total, image)
         }
     }
 

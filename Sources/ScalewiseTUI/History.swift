@@ -51,14 +51,34 @@ struct History: Sendable {
                                  className: record.className, seed: record.seed, cfg: record.cfg, topK: record.topK,
                                  topP: record.topP, precision: record.precision ?? "fp32",
                                  file: (path as NSString).lastPathComponent)
-        var entries = try read()
-        entries.append(entry)
-        let dropped = entries.count > limit ? Array(entries.prefix(entries.count - limit)) : []
-        entries.removeFirst(dropped.count)
-        try writeIndex(entries)
-        // Only after the index no longer names them; a file that is not a plain file in this folder stays.
-        for e in dropped { remove(e.file) }
+        // Two UIs finishing at once would each read the index, add their line and rename their copy over the
+        // other's: the read-modify-write holds an exclusive lock on a file beside the index.
+        try locked {
+            var entries = try read()
+            entries.append(entry)
+            let dropped = entries.count > limit ? Array(entries.prefix(entries.count - limit)) : []
+            entries.removeFirst(dropped.count)
+            try writeIndex(entries)
+            // Only after the index no longer names them; a file that is not a plain file in this folder stays.
+            for e in dropped { remove(e.file) }
+        }
         return path
+    }
+
+    static let lockName = "index.lock"
+
+    /// Runs `body` holding `flock(LOCK_EX)` on the lock file (never followed through a symlink); the lock goes
+    /// with the descriptor, so a process that dies holding it frees it.
+    private func locked(_ body: () throws -> Void) throws {
+        let path = dir + "/" + History.lockName
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw TUIError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw TUIError("cannot lock \(path): \(String(cString: strerror(errno)))") }
+        }
+        defer { flock(fd, LOCK_UN) }
+        try body()
     }
 
     /// The index, oldest first. A missing index is empty; lines that do not parse are skipped.

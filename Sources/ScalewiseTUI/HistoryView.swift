@@ -11,6 +11,7 @@ extension App {
             let entries = Array(try h.read().reversed())
             guard !entries.isEmpty else { message = "no history yet: finished images are logged in \(h.dir)"; return }
             overlay = .history(entries: entries, selected: 0)
+            logLine("history browser \(entries.count)")
         } catch {
             message = "history: \(error)"
         }
@@ -38,9 +39,9 @@ extension App {
         let title = "history, newest first (\(History.limit) kept): ↑↓ pick, Enter re-opens, Esc closes"
         painter.text(1, 0, title, attr: CW_A_BOLD, maxWidth: w)
         let top = 2, rows = h - 2 - top - 1
-        // The picture takes the right half when there is room and colour to show it.
+        // The picture takes the right half when there is room and pixels or colour to show it.
         let picRows = rows, picCols = min(w / 2, picRows * 2) & ~1
-        let showPicture = painter.mode != .mono && picCols >= 16
+        let showPicture = (pixels.active || painter.mode != .mono) && picCols >= 16
         let listW = showPicture ? w - picCols - 2 : w
         let first = max(0, min(sel - rows + 1, entries.count - rows))
         for r in 0..<min(rows, entries.count - first) {
@@ -53,9 +54,22 @@ extension App {
         let detail = "\(sel + 1)/\(entries.count) · \(e.model) \(e.precision) · top-k \(e.topK) · top-p \(fmt(e.topP)) · \(e.file)"
         painter.text(h - 2, 0, detail, attr: CW_A_DIM, maxWidth: w)
         guard showPicture, let img = historyPicture(e) else { return }
-        let box = Layout.Canvas(x: w - picCols, y: top, cols: picCols, rows: picRows).fitted(width: img.width, height: img.height)
+        let area = Layout.Canvas(x: w - picCols, y: top, cols: picCols, rows: picRows)
+        if pixels.active {
+            // A slot of its own: the layer deletes (kitty) or paints over (sixel, iTerm2) the picture of the entry
+            // left behind, and the browser's picture once the browser closes, as it does for the canvas.
+            if let id = pixels.add(slot: App.historySlot, key: "h" + e.file, x: area.x, y: area.y, cols: area.cols, rows: area.rows,
+                                   image: img) {
+                painter.placeholders(id: id, y: area.y, x: area.x, cols: area.cols, rows: area.rows)
+            }
+            return
+        }
+        let box = area.fitted(width: img.width, height: img.height)
         painter.cells(cells("h\(e.file):\(box.cols)x\(box.rows)", img, box.cols, box.rows), y: box.y, x: box.x, cols: box.cols)
     }
+
+    /// The pixel layer's slot for the browser's picture: apart from the canvases (1, 2) and filmstrips (10 on).
+    static let historySlot = 9
 
     /// The entry's PNG, read once while it stays selected; nil when it is gone or will not read.
     private func historyPicture(_ e: HistoryEntry) -> RGBImage? {

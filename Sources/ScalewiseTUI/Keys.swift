@@ -20,7 +20,7 @@ let keyHelp: [(String, String)] = [
     ("V", "variations: re-roll from the shown scale for N seeds"),
     ("variations", "←→↑↓ pick, Enter keeps, Esc returns, + - count, r new seeds"),
     ("X", "X/Y view: one or two axes (cfg=1,2,4 seed=1,2), every cell run to the last scale"),
-    ("X/Y view", "←→↑↓ pick, Enter adopts the cell's settings, s saves the sheet PNG, Esc returns"),
+    ("X/Y view", "←→↑↓ pick (a large sheet scrolls), Enter adopts the cell's settings, s saves the sheet PNG, Esc returns"),
     ("M", "pick a model"), ("v", "compare with a second model / close it"),
     ("e", "edit a PNG (FlexVAR): in-paint, extend, refine"),
     ("edit ←→↑↓ hjkl", "move the mask's corner (HJKL: 4 cells; Tab: other corner)"),

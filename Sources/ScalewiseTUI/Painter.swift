@@ -135,7 +135,7 @@ func asciiFallback(_ s: String) -> String {
         case "↖": out += "\\"
         case "↘": out += "\\"
         case "…": out += "..."
-        case "−", "—": out += "-"
+        case "−", "—", "–": out += "-"
         case "≥": out += ">="
         case "²": out += "2"
         default: out += "?"

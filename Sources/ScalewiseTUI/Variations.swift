@@ -153,16 +153,8 @@ extension App {
         painter.text(1, 0, title, attr: CW_A_BOLD, maxWidth: w)
         let L = VariationLayout(width: w, height: h, count: v.seeds.count)
         for (i, t) in L.tiles.enumerated() {
-            let chosen = i == v.selected
-            let label = (chosen ? "> " : "  ") + "\(i + 1) seed \(v.seeds[i])"
-            painter.text(t.label.y, t.label.x, label, attr: chosen ? CW_A_REVERSE : CW_A_NORMAL, maxWidth: t.label.width)
-            guard let img = v.images[i] else {
-                let s = "running…"
-                painter.text(t.canvas.y + t.canvas.rows / 2, t.canvas.x + max(0, (t.canvas.cols - s.count) / 2), s, attr: CW_A_DIM)
-                continue
-            }
-            let box = t.canvas.fitted(width: img.width, height: img.height)
-            painter.cells(cells("v\(v.seeds[i]):\(box.cols)x\(box.rows)", img, box.cols, box.rows), y: box.y, x: box.x, cols: box.cols)
+            drawTile(t, label: "\(i + 1) seed \(v.seeds[i])", chosen: i == v.selected, image: v.images[i], key: "v\(v.seeds[i])",
+                     waiting: "running…")
         }
     }
 }

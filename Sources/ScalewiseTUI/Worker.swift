@@ -69,6 +69,8 @@ enum WorkerEvent: Sendable {
     case variation(epoch: Int, index: Int, seed: UInt64, image: RGBImage)
     /// One cell of an `xy` job: its index, final image and record.
     case xyCell(epoch: Int, index: Int, image: RGBImage, record: GenerationRecord)
+    /// A running X/Y cell finished scale `done` of `total`: its projection.
+    case xyStep(epoch: Int, index: Int, done: Int, total: Int, image: RGBImage)
 }
 
 /// Runs the engine on its own thread. Sessions are not thread-safe; this thread is the only one that
@@ -200,6 +202,11 @@ final class Worker: @unchecked Sendable {
                 while s.completed < s.scales.count {
                     guard !cancelled() else { return }
                     _ = try s.step()
+                    // The projection is what the main view shows between scales: a pixel per latent cell, cheap.
+                    if s.completed < s.scales.count {
+                        post(.xyStep(epoch: epoch, index: i, done: s.completed, total: s.scales.count,
+                                     image: s.preview(after: s.completed, tier: .projection)))
+                    }
                 }
                 post(.xyCell(epoch: epoch, index: i, image: s.preview(after: s.completed, tier: .decoded),
                              record: GenerationRecord(generator: spec.generator, session: s)))

@@ -10,14 +10,21 @@ struct XYView {
     let cells: [LaneSpec]
     var images: [RGBImage?]
     var records: [GenerationRecord?]
+    /// A running cell's latest scale as the cheap latent projection, and its scales done of all.
+    var previews: [RGBImage?]
+    var progress: [(done: Int, total: Int)?]
     /// The cursor: column and row.
     var x = 0, y = 0
+    /// The first column and row on screen: the window follows the cursor over sheets larger than the screen.
+    var left0 = 0, top0 = 0
 
     init(axes: [XYAxis], cells: [LaneSpec]) {
         self.axes = axes
         self.cells = cells
         images = Array(repeating: nil, count: cells.count)
         records = Array(repeating: nil, count: cells.count)
+        previews = Array(repeating: nil, count: cells.count)
+        progress = Array(repeating: nil, count: cells.count)
     }
 
     var cols: Int { axes[0].values.count }
@@ -30,12 +37,39 @@ struct XYView {
         axes.count > 1 ? axes[0].label(i % cols) + " " + axes[1].label(i / cols) : axes[0].label(i)
     }
 
-    /// The cells that fit `width`×`height`: pictures need at least 8 columns and 2 rows (plus a label line), and
-    /// the row headers take the left.
+    /// How many columns and rows of cells fit `width`×`height`: pictures need at least 8 columns and 2 rows (plus
+    /// a label line), the row headers take the left.
     func shown(width: Int, height: Int) -> (cols: Int, rows: Int, left: Int) {
         let left = axes.count > 1 ? min(width / 4, (0..<rows).map { axes[1].label($0).count }.max()! + 1) : 0
-        let c = min(cols, max(1, (width - left + 1) / 9)), r = min(rows, max(1, (height - 4) / 3))
+        let c = min(cols, max(1, (width - left + 1) / 9)), r = min(rows, max(1, (height - 5) / 3))
         return (c, r, left)
+    }
+
+    /// Moves the cursor by `dx`, `dy` (clamped to the sheet) and scrolls the window of `fit` cells just enough to keep
+    /// it in view.
+    mutating func move(dx: Int, dy: Int, fit: (cols: Int, rows: Int)) {
+        x = max(0, min(cols - 1, x + dx))
+        y = max(0, min(rows - 1, y + dy))
+        follow(fit)
+    }
+
+    /// The window after a resize or a move: the cursor inside, the window inside the sheet.
+    mutating func follow(_ fit: (cols: Int, rows: Int)) {
+        left0 = max(0, min(cols - fit.cols, min(x, max(left0, x - fit.cols + 1))))
+        top0 = max(0, min(rows - fit.rows, min(y, max(top0, y - fit.rows + 1))))
+    }
+
+    /// "columns 3–6 of 8 · rows 1–3 of 8": what part of a sheet larger than the screen is shown; nil when all is.
+    func window(_ fit: (cols: Int, rows: Int)) -> String? {
+        guard fit.cols < cols || fit.rows < rows else { return nil }
+        var parts: [String] = []
+        if axes.count == 1 {
+            parts.append("cells \(left0 + 1)–\(left0 + fit.cols) of \(cols)")
+        } else {
+            parts.append("columns \(left0 + 1)–\(left0 + fit.cols) of \(cols)")
+            parts.append("rows \(top0 + 1)–\(top0 + fit.rows) of \(rows)")
+        }
+        return parts.joined(separator: " · ") + " (arrows scroll)"
     }
 }
 
@@ -56,7 +90,8 @@ extension App {
         let axes: [XYAxis]
         do {
             axes = try specs.map(XYAxis.init(parsing:))
-            try XYAxis.checkSheet(axes, large: "scalewise generate --xy --allow-large makes larger sheets")
+            try XYAxis.checkSheet(axes, limit: allowLarge ? SheetRecord.maxCells : XYAxis.defaultMaxCells,
+                                  large: "start scalewise with --allow-large for up to \(SheetRecord.maxCells)")
             if axes.contains(where: { $0.kind == .model }) {
                 throw InputError("--xy model: not in the TUI; scalewise generate --xy compares models")
             }
@@ -81,10 +116,20 @@ extension App {
         logLine("xy \(text)")
     }
 
+    /// A running cell finished another scale: its projection stands in for the picture until the cell is done.
+    func xyCellStep(_ ep: Int, _ i: Int, _ done: Int, _ total: Int, _ image: RGBImage) {
+        guard ep == epoch, var v = xy, i < v.images.count, v.images[i] == nil else { return }
+        v.previews[i] = image
+        v.progress[i] = (done, total)
+        xy = v
+        logLine("xy progress cell=\(i + 1) k=\(done)/\(total)")
+    }
+
     func xyCellDone(_ ep: Int, _ i: Int, _ image: RGBImage, _ record: GenerationRecord) {
         guard ep == epoch, var v = xy, i < v.images.count else { return }
         v.images[i] = image
         v.records[i] = record
+        v.previews[i] = nil
         xy = v
         if v.done == v.cells.count { message = "X/Y done: Enter adopts the selected cell, s saves the sheet" }
         logLine("xy cell \(i + 1) \(v.label(i)) pixels \(Variations.fingerprint(image))")
@@ -146,43 +191,46 @@ extension App {
     func xyKey(_ code: Int32) {
         guard var v = xy else { return }
         let fit = v.shown(width: painter.width, height: painter.height)
+        let page = (cols: fit.cols, rows: fit.rows)
         switch code {
-        case KEY_LEFT: v.x -= 1
-        case KEY_RIGHT: v.x += 1
-        case KEY_UP: v.y -= 1
-        case KEY_DOWN: v.y += 1
+        case KEY_LEFT: v.move(dx: -1, dy: 0, fit: page)
+        case KEY_RIGHT: v.move(dx: 1, dy: 0, fit: page)
+        case KEY_UP: v.move(dx: 0, dy: -1, fit: page)
+        case KEY_DOWN: v.move(dx: 0, dy: 1, fit: page)
+        case KEY_PPAGE: v.move(dx: 0, dy: -fit.rows, fit: page)
+        case KEY_NPAGE: v.move(dx: 0, dy: fit.rows, fit: page)
+        case KEY_HOME: v.move(dx: -v.cols, dy: -v.rows, fit: page)
+        case KEY_END: v.move(dx: v.cols, dy: v.rows, fit: page)
         case KEY_ENTER: return adoptXY()
         default: return
         }
-        v.x = max(0, min(fit.cols - 1, v.x))
-        v.y = max(0, min(fit.rows - 1, v.y))
         xy = v
+        logLine("xy select \(v.selected + 1) \(v.label(v.selected))")
     }
 
-    /// Column headers above the tiles, row headers left of them; as many cells as fit, the title says when not all.
+    /// Column headers above the tiles, row headers left of them; on a sheet larger than the screen, the window of
+    /// cells around the cursor and a line that says which part it is.
     func drawXY(_ v: XYView, _ w: Int, _ h: Int) {
         let fit = v.shown(width: w, height: h)
-        let capped = fit.cols < v.cols || fit.rows < v.rows ? " (showing \(fit.cols)x\(fit.rows) of \(v.cols)x\(v.rows))" : ""
-        let title = "X/Y \(v.done)/\(v.cells.count) cells to the last scale\(capped): Enter adopts, s saves, Esc returns"
+        var v = v
+        v.follow((fit.cols, fit.rows))  // a resize can leave the cursor outside the old window
+        if v.left0 != xy?.left0 || v.top0 != xy?.top0 { xy = v }
+        let title = "X/Y \(v.done)/\(v.cells.count) cells to the last scale: Enter adopts, s saves, Esc returns"
         painter.text(1, 0, title, attr: CW_A_BOLD, maxWidth: w)
-        let n = fit.cols * fit.rows
-        let L = VariationLayout(width: w, height: h, cols: fit.cols, rows: fit.rows, count: n, left: fit.left, top: 3)
+        if let s = v.window((fit.cols, fit.rows)) { painter.text(2, 0, s, attr: CW_A_DIM, maxWidth: w) }
+        let L = VariationLayout(width: w, height: h, cols: fit.cols, rows: fit.rows, count: fit.cols * fit.rows, left: fit.left, top: 4)
         for (k, t) in L.tiles.enumerated() {
-            let cx = k % fit.cols, cy = k / fit.cols, i = cy * v.cols + cx
-            if cy == 0 { painter.text(2, t.label.x, v.axes[0].label(cx), attr: CW_A_BOLD, maxWidth: t.label.width) }
-            if cx == 0, v.axes.count > 1 {
+            let cx = v.left0 + k % fit.cols, cy = v.top0 + k / fit.cols, i = cy * v.cols + cx
+            if k < fit.cols { painter.text(3, t.label.x, v.axes[0].label(cx), attr: CW_A_BOLD, maxWidth: t.label.width) }
+            if k % fit.cols == 0, v.axes.count > 1 {
                 painter.text(t.canvas.y + t.canvas.rows / 2, 0, v.axes[1].label(cy), attr: CW_A_BOLD, maxWidth: fit.left - 1)
             }
-            let chosen = cx == v.x && cy == v.y
-            painter.text(t.label.y, t.label.x, (chosen ? "> " : "  ") + v.label(i), attr: chosen ? CW_A_REVERSE : CW_A_NORMAL,
-                         maxWidth: t.label.width)
-            guard let img = v.images[i] else {
-                let s = "running…"
-                painter.text(t.canvas.y + t.canvas.rows / 2, t.canvas.x + max(0, (t.canvas.cols - s.count) / 2), s, attr: CW_A_DIM)
-                continue
-            }
-            let box = t.canvas.fitted(width: img.width, height: img.height)
-            painter.cells(cells("xy\(epoch):\(i):\(box.cols)x\(box.rows)", img, box.cols, box.rows), y: box.y, x: box.x, cols: box.cols)
+            // A running cell shows its latest scale and how far it is; one not started yet says so.
+            let step = v.images[i] == nil ? v.progress[i] : nil
+            let label = v.label(i) + (step.map { " \($0.done)/\($0.total)" } ?? "")
+            let key = v.images[i] != nil ? "xy\(epoch):\(i)" : "xy\(epoch):\(i):\(step?.done ?? 0)"
+            drawTile(t, label: label, chosen: cx == v.x && cy == v.y, image: v.images[i] ?? v.previews[i], key: key,
+                     waiting: step == nil ? "queued" : "running…")
         }
     }
 }

@@ -37,6 +37,8 @@ struct TUICommand: ParsableCommand {
     var fromPNG: String?
     @Flag(name: .customLong("no-history"), help: "Do not log finished images in $XDG_STATE_HOME/scalewise/history (also SCALEWISE_NO_HISTORY=1).")
     var noHistory = false
+    @Flag(name: .customLong("allow-large"), help: "Let the X/Y view (X) make sheets of more than 64 cells (up to 1024).")
+    var allowLarge = false
 
     func validate() throws {
         try checkSamplingFlags(cfg: cfg, topK: topK, topP: topP, seed: seed)
@@ -79,6 +81,7 @@ struct TUICommand: ParsableCommand {
         o.editImage = image
         o.fromPNG = fromPNG
         o.history = !noHistory
+        o.allowLarge = allowLarge
         o.modelArguments = [("--model", modelOptions.model), ("--tokenizer", modelOptions.tokenizer), ("--config", modelOptions.config),
                             ("--tokenizer-config", modelOptions.tokenizerConfig)].flatMap { f, v in v.map { [f, $0] } ?? [] }
         if fromPNG != nil && modelOptions.model == nil && modelOptions.tokenizer == nil { o.modelArguments = ["--model", gen.name] }

@@ -1,5 +1,6 @@
 import Foundation
 import ScalewiseEngine
+import Synchronization
 import XCTest
 @testable import ScalewiseTUI
 
@@ -38,6 +39,28 @@ final class HistoryTests: XCTestCase {
         }
         let left = try FileManager.default.contentsOfDirectory(atPath: h.dir).filter { $0.hasPrefix(".") }
         XCTAssertEqual(left, [], "no temporary files left behind")
+    }
+
+    /// Writers in parallel, each with its own `History` (as two UIs would have), all on the same folder: every
+    /// line reaches the index. Without the lock, their read-modify-write cycles overwrite each other's lines.
+    func testConcurrentWritersLoseNoLine() throws {
+        let folder = dir + "/state/scalewise/history"
+        let writers = 8, each = 12
+        let image = RGBImage(width: 2, height: 2)
+        let records = try (0..<writers * each).map { try record(seed: UInt64($0)) }
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: writers) { w in
+            let h = History(dir: folder)
+            for k in 0..<each {
+                do { _ = try h.add(image, record: records[w * each + k], modelPath: nil) } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+        }
+        XCTAssertEqual(failures.withLock { $0 }, [])
+        let seeds = try History(dir: folder).read().map(\.seed)
+        XCTAssertEqual(Set(seeds), Set((0..<writers * each).map(UInt64.init)), "every writer's every line is in the index")
+        XCTAssertEqual(seeds.count, writers * each, "and only once")
     }
 
     func testRefusesSymlinksAndNamesOutsideTheFolder() throws {

@@ -186,3 +186,39 @@ final class PixelTerminalTests: XCTestCase {
         XCTAssertEqual(finals[0].width % 32, 0, "a whole-number zoom of the 32-px image")
     }
 }
+
+extension PixelTerminalTests {
+    /// kitty: the history browser's picture is a placement of its own (p=9), pixel-true to the logged PNG; closing the
+    /// browser deletes that placement and frees its image, and the canvas is placed again.
+    func testHistoryPictureInPixels() throws {
+        let t = try FakeTerminal([TmuxPane.binary!, "tui", "--model", TmuxPane.fixtureModel, "--threads", "1"], kind: .kitty,
+                                 env: ["SCALEWISE_TUI_LOG": "{dir}/tui.log"])
+        t.waitFile("tui.log", contains: "graphics kitty")
+        t.type("\r")
+        t.waitFile("tui.log", contains: "history /", timeout: 90)
+        t.type("b")
+        t.waitFile("tui.log", contains: "history browser 1")
+        t.wait(for: ",p=9,")
+        let opened = t.output.count
+        t.type("\u{1B}")
+        t.pump(until: { GraphicsDecode.kittyCommands(Array($0[opened...])).contains { $0.controls["a"] == "p" && $0.controls["p"] == "1" } },
+               timeout: 10)
+        t.type("q")
+        XCTAssertEqual(t.waitExit(), 0)
+
+        let log = t.logLines.first { $0.hasPrefix("history /") }
+        let png = try PNG.read(String(try XCTUnwrap(log).dropFirst("history ".count))).0
+        let before = GraphicsDecode.kittyCommands(Array(t.output[..<opened]))
+        let after = GraphicsDecode.kittyCommands(Array(t.output[opened...]))
+        let images = try GraphicsDecode.kittyImages(GraphicsDecode.kittyCommands(t.output))
+        let place = try XCTUnwrap(before.last { $0.controls["a"] == "p" && $0.controls["p"] == "9" }, "the browser's picture is placed")
+        let id = try XCTUnwrap(place.controls["i"])
+        let shown = try XCTUnwrap(images[Int(id)!])
+        let zoom = shown.width / png.width
+        XCTAssertGreaterThan(zoom, 1)
+        XCTAssertEqual(GraphicsDecode.unzoom(shown, by: zoom), png, "pixel-true at \(zoom)×")
+        XCTAssertTrue(after.contains { $0.controls["a"] == "d" && $0.controls["p"] == "9" && $0.controls["i"] == id }, "placement deleted")
+        XCTAssertTrue(after.contains { $0.controls["a"] == "d" && $0.controls["d"] == "I" && $0.controls["i"] == id }, "image freed")
+        XCTAssertTrue(after.contains { $0.controls["a"] == "p" && $0.controls["p"] == "1" }, "the canvas is back")
+    }
+}

@@ -15,9 +15,9 @@ final class XYViewTmuxTests: XCTestCase {
     }
 
     /// fp32, `LANG=C`, 80×24: the images are compared bit for bit with `scalewise generate`.
-    private func pane() throws -> TmuxPane {
-        let line = "\(shellQuote(binary)) tui --model \(shellQuote(TmuxPane.fixtureModel)) --threads 1 --precision fp32 --class 3 --seed 7"
-        let p = try TmuxPane(line, env: ["SCALEWISE_TUI_LOG": "tui.log", "LANG": "C"], width: 80, height: 24)
+    private func pane(_ extra: String = "", width: Int = 80) throws -> TmuxPane {
+        let line = "\(shellQuote(binary)) tui --model \(shellQuote(TmuxPane.fixtureModel)) --threads 1 --precision fp32 --class 3 --seed 7" + extra
+        let p = try TmuxPane(line, env: ["SCALEWISE_TUI_LOG": "tui.log", "LANG": "C"], width: width, height: 24)
         p.wait(for: "ready")
         return p
     }
@@ -105,17 +105,93 @@ final class XYViewTmuxTests: XCTestCase {
         pane.wait(for: "EXIT=0")
     }
 
-    /// At 80×24 an 8×8 sheet shows the cells that fit and says so.
-    func testCapsCellsToTheTerminal() throws {
-        let v = XYView(axes: [try XYAxis(parsing: "cfg=1,2,3,4,5,6,7,8"), try XYAxis(parsing: "seed=1,2,3,4,5,6,7,8")], cells: [])
+    /// At 80×24 an 8×8 sheet shows the cells that fit; the cursor reaches the far corner, the window follows it and
+    /// says which part is shown, and Home brings both back.
+    func testWindowFollowsTheCursor() throws {
+        var v = XYView(axes: [try XYAxis(parsing: "cfg=1,2,3,4,5,6,7,8"), try XYAxis(parsing: "seed=1,2,3,4,5,6,7,8")], cells: [])
         let fit = v.shown(width: 80, height: 24)
         XCTAssertLessThan(fit.cols * fit.rows, 64)
         XCTAssertGreaterThanOrEqual(fit.cols, 2)
         XCTAssertGreaterThanOrEqual(fit.rows, 2)
-        let tiles = VariationLayout(width: 80, height: 24, cols: fit.cols, rows: fit.rows, count: fit.cols * fit.rows, left: fit.left, top: 3).tiles
+        let tiles = VariationLayout(width: 80, height: 24, cols: fit.cols, rows: fit.rows, count: fit.cols * fit.rows, left: fit.left, top: 4).tiles
         for t in tiles {
             XCTAssertLessThanOrEqual(t.canvas.x + t.canvas.cols, 80)
             XCTAssertLessThan(t.label.y, 23, "above the status line")
+        }
+        let page = (cols: fit.cols, rows: fit.rows)
+        XCTAssertEqual(v.window(page), "columns 1–\(fit.cols) of 8 · rows 1–\(fit.rows) of 8 (arrows scroll)")
+        for _ in 0..<10 { v.move(dx: 1, dy: 1, fit: page) }
+        XCTAssertEqual(v.selected, 63, "the last cell is reachable")
+        XCTAssertEqual(v.left0, 8 - fit.cols)
+        XCTAssertEqual(v.top0, 8 - fit.rows)
+        XCTAssertEqual(v.window(page), "columns \(9 - fit.cols)–8 of 8 · rows \(9 - fit.rows)–8 of 8 (arrows scroll)")
+        v.move(dx: -1, dy: 0, fit: page)
+        XCTAssertEqual(v.left0, 8 - fit.cols, "a step back inside the window does not scroll")
+        v.move(dx: -8, dy: -8, fit: page)
+        XCTAssertEqual([v.x, v.y, v.left0, v.top0], [0, 0, 0, 0])
+    }
+
+    /// A row of 12 cells on 80 columns: the ones past the edge are scrolled to with the arrows and adopted; each cell
+    /// shows its scales as they come (its progress in the log before it is done).
+    func testScrollsToCellsBeyondTheScreen() throws {
+        let pane = try pane()
+        try openXY(pane, "seed=" + (1...12).map(String.init).joined(separator: ","))
+        let first = pane.wait("the first window") { $0.contains("cells 1-9 of 12") }
+        XCTAssertFalse(first.contains("seed=12"), "the last cell is past the edge")
+        let log = pane.waitLog("xy cell 12 ")
+        let step = try XCTUnwrap(log.range(of: "xy progress cell=1 k=1/10"), "cell 1's first scale was shown")
+        XCTAssertLessThan(step.lowerBound, try XCTUnwrap(log.range(of: "xy cell 1 ")).lowerBound, "before cell 1 was done")
+        for _ in 0..<11 { try pane.keys("Right") }
+        pane.waitLog("xy select 12 seed=12")
+        let s = pane.wait("the last window") { $0.contains("cells 4-12 of 12") }
+        XCTAssertTrue(s.contains("seed=12"), s)
+        try pane.keys("Enter")
+        let adopted = pane.waitLog("xy adopted")
+        XCTAssertTrue(adopted.contains("xy adopted 12 seed=12"), adopted)
+        try pane.keys("q")
+        pane.wait(for: "EXIT=0")
+    }
+
+    /// A 5×4 sheet under random moves and resizes (the window shrinks past the cursor and grows past the sheet):
+    /// no crash, and Enter still adopts the cell the log says is selected.
+    func testRandomMovesAndResizes() throws {
+        let pane = try pane()
+        try openXY(pane, "cfg=1,2,3,4,5 seed=1,2,3,4")
+        pane.waitLog("xy cell 20 ")
+        let keys = ["Left", "Right", "Up", "Down", "PPage", "NPage", "Home", "End"]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<30 {
+            try pane.tmux(["send-keys", "-t", pane.session] + (0..<8).map { _ in keys.randomElement(using: &rng)! })
+            try pane.resize(Int.random(in: 20...200, using: &rng), Int.random(in: 8...60, using: &rng))
+        }
+        try pane.resize(80, 24)
+        // Keys are taken in order: whatever the random ones did, End and Left leave the cursor on cell 19.
+        try pane.keys("End", "Left")
+        pane.wait("the grid") { $0.contains("X/Y 20/20 cells") }
+        XCTAssertFalse(pane.screen().contains("EXIT="), "still running")
+        try pane.keys("Enter")
+        XCTAssertTrue(pane.waitLog("xy adopted").contains("xy adopted 19 cfg=4 seed=4"))
+        try pane.keys("q")
+        pane.wait(for: "EXIT=0")
+    }
+
+    /// More than 64 cells need `--allow-large` (and the refusal says so); with it, the sheet runs.
+    func testAllowLarge() throws {
+        let spec = "cfg=1,2,3,4,5 seed=" + (1...13).map(String.init).joined(separator: ",")
+        for allow in [false, true] {
+            let pane = try pane(allow ? " --allow-large" : "", width: 160)
+            try openXY(pane, spec)
+            if allow {
+                pane.wait(for: "X/Y: 65 cells")
+                pane.waitLog("xy progress cell=1 ")
+                try pane.keys("Escape")
+                pane.waitLog("xy closed")
+            } else {
+                pane.wait(for: "more than 64; start scalewise with --allow-large for up to 1024")
+                XCTAssertTrue(pane.log().contains("xy refused"))
+            }
+            try pane.keys("q")
+            pane.wait(for: "EXIT=0")
         }
     }
 }
