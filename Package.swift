@@ -40,12 +40,14 @@ let package = Package(
         ]),
         // Portable/: a C program that checks the C kernels on another architecture (PortableKernelsTests).
         .testTarget(name: "KernelsTests", dependencies: ["ScalewiseKernels"], exclude: ["Portable"]),
-        .testTarget(name: "EngineTests", dependencies: ["ScalewiseEngine"],
+        // Points XDG_CACHE_HOME at a folder of the test run, for the hashes of the weight files tests load.
+        .target(name: "TestCache", path: "Tests/TestCache"),
+        .testTarget(name: "EngineTests", dependencies: ["ScalewiseEngine", "TestCache"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "CLITests", dependencies: ["ScalewiseEngine", "ScalewiseFuzz"]),
+        .testTarget(name: "CLITests", dependencies: ["ScalewiseEngine", "ScalewiseFuzz", "TestCache"]),
         .testTarget(name: "FuzzTests", dependencies: ["ScalewiseFuzz", "scalewise"]),
         // Depends on the executable so that `swift test` builds the binary the tmux tests drive.
-        .testTarget(name: "TUITests", dependencies: ["ScalewiseTUI", "ScalewiseEngine", "scalewise"]),
+        .testTarget(name: "TUITests", dependencies: ["ScalewiseTUI", "ScalewiseEngine", "scalewise", "TestCache"]),
     ],
     swiftLanguageModes: [.v6]
 )

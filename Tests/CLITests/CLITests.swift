@@ -57,12 +57,11 @@ final class CLITests: XCTestCase {
 
     var model: String { Self.fixtures + "/var.safetensors" }
 
-    /// Weight hashes go to a folder of this test process, not the user's `~/.cache/scalewise`.
-    static let testCache = NSTemporaryDirectory() + "scalewise-test-cache-\(getpid())"
-
+    /// Weight hashes go to the test run's folder (TestCache sets it in this process), also for a run given an
+    /// environment of its own, not to the user's `~/.cache/scalewise`.
     static func withTestCache(_ environment: [String: String]) -> [String: String] {
         var e = environment
-        if e["XDG_CACHE_HOME"] == nil { e["XDG_CACHE_HOME"] = testCache }
+        if e["XDG_CACHE_HOME"] == nil { e["XDG_CACHE_HOME"] = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] }
         return e
     }
 
