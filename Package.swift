@@ -20,6 +20,8 @@ let package = Package(
         // oneDNN for the bf16 and int8 matrix products (no pkg-config file in Debian: the module map links dnnl).
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        // OpenSSL's libcrypto for the SHA-256 of weight files that PNG records keep.
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // Portable by default: the heavy arithmetic is in OpenBLAS and oneDNN, which choose their vector code at
         // run time, and our loops compile for the baseline of the architecture. SCALEWISE_CPU=native (or any
         // `swiftc -target-cpu` name) builds them for one CPU instead: a binary that runs only on such CPUs.
@@ -27,7 +29,7 @@ let package = Package(
         .target(name: "CKernels"),
         .target(name: "ScalewiseKernels", dependencies: ["COpenBLAS", "CDNNL", "CKernels"],
                 swiftSettings: Context.environment["SCALEWISE_CPU"].map { [.unsafeFlags(["-target-cpu", $0])] } ?? []),
-        .target(name: "ScalewiseEngine", dependencies: ["ScalewiseKernels", "CPNG"]),
+        .target(name: "ScalewiseEngine", dependencies: ["ScalewiseKernels", "CPNG", "CCrypto"]),
         .target(name: "ScalewiseTUI", dependencies: ["ScalewiseEngine", "CNCursesW"]),
         // Seeded mutation fuzzing of the binary (`swift run -c release scalewise-fuzz`; a short run is a test).
         .target(name: "ScalewiseFuzz"),
@@ -38,12 +40,14 @@ let package = Package(
         ]),
         // Portable/: a C program that checks the C kernels on another architecture (PortableKernelsTests).
         .testTarget(name: "KernelsTests", dependencies: ["ScalewiseKernels"], exclude: ["Portable"]),
-        .testTarget(name: "EngineTests", dependencies: ["ScalewiseEngine"],
+        // Points XDG_CACHE_HOME at a folder of the test run, for the hashes of the weight files tests load.
+        .target(name: "TestCache", path: "Tests/TestCache"),
+        .testTarget(name: "EngineTests", dependencies: ["ScalewiseEngine", "TestCache"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "CLITests", dependencies: ["ScalewiseEngine", "ScalewiseFuzz"]),
+        .testTarget(name: "CLITests", dependencies: ["ScalewiseEngine", "ScalewiseFuzz", "TestCache"]),
         .testTarget(name: "FuzzTests", dependencies: ["ScalewiseFuzz", "scalewise"]),
         // Depends on the executable so that `swift test` builds the binary the tmux tests drive.
-        .testTarget(name: "TUITests", dependencies: ["ScalewiseTUI", "ScalewiseEngine", "scalewise"]),
+        .testTarget(name: "TUITests", dependencies: ["ScalewiseTUI", "ScalewiseEngine", "scalewise", "TestCache"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -5,7 +5,7 @@ need=()
 # qemu-user: the tests that run the binary on an emulated CPU without AVX and the C kernels on an emulated arm64
 # (built with libc6-dev-arm64-cross and libgcc-12-dev-arm64-cross). xterm, xvfb, x11-apps (xwd) and xdotool: the
 # test that screenshots sixel pictures in a real xterm.
-for p in libncursesw5-dev libopenblas-dev libdnnl-dev libpng-dev ncurses-term tmux qemu-user libc6-dev-arm64-cross \
+for p in libncursesw5-dev libopenblas-dev libdnnl-dev libpng-dev libssl-dev ncurses-term tmux qemu-user libc6-dev-arm64-cross \
          libgcc-12-dev-arm64-cross xterm xvfb x11-apps xdotool; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done

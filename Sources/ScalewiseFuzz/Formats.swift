@@ -130,11 +130,18 @@ enum PNGMutator {
     static func mutateRecord(_ json: String, _ rng: inout FuzzRng, fifo: String) -> String {
         guard var obj = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any], !obj.isEmpty else { return json }
         let keys = obj.keys.sorted() + ["temperature", "scale_seeds", "edit", "precision", "constant_cfg", "cfg_mode", "grid",
-                                        "model_file", "tokenizer_file"]
+                                        "model_file", "tokenizer_file", "model_sha256", "tokenizer_sha256"]
         let key = rng.pick(keys)
         let sizes = [0, 1, 2, 3, 8, 16, 64, 257, 3000, 65536, 1 << 31, 1 << 32, Int.max, -1]
         switch rng.below(8) {
         case 6: obj["cfg_mode"] = SafeTensorsMutator.cfgMode(&rng)
+        case 7 where rng.chance(0.5):
+            // A weight hash: malformed (length, case, digits, escapes) or well-formed but of other bytes.
+            let other = String(repeating: "0123456789abcdef", count: 4)
+            obj[rng.pick(["model_sha256", "tokenizer_sha256"])] = rng.pick([
+                other, other.uppercased(), String(other.dropLast()), other + "0", String(other.dropLast()) + "g",
+                "", "\u{1B}[2J" + other.dropFirst(4), String(repeating: "f", count: 3000), 7,
+            ] as [Any])
         case 7:
             // A model file named by path: a FIFO, a device, a folder, a size that does not match.
             obj[rng.pick(["model_file", "tokenizer_file"])] = rng.pick([

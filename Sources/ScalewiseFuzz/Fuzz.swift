@@ -268,6 +268,7 @@ public enum Fuzz {
         var env = ProcessInfo.processInfo.environment
         for k in ["SCALEWISE_MODELS", "SCALEWISE_TUI_LOG", "TERM", "COLORTERM"] { env.removeValue(forKey: k) }
         env["HOME"] = dir
+        env["XDG_CACHE_HOME"] = dir + "/.cache"
         env["OPENBLAS_NUM_THREADS"] = "1"
         env["OMP_NUM_THREADS"] = "1"
         p.environment = env

@@ -160,7 +160,8 @@ final class App {
         logLine("graphics \(gm.rawValue) (\(why)); cell \(report.cellWidth)x\(report.cellHeight) (\(report.cellSource)); probe \(String(format: "%.1f", report.elapsedMs)) ms")
         reconfigure(advanceTo: 0)
         if let p = o.editImage { openEdit(p) }
-        if let p = o.fromPNG { openPNG(p) }
+        // The command checked the record's hashes against the model it started on, or the user named the model.
+        if let p = o.fromPNG { openPNG(p, modelChecked: true) }
     }
 
     deinit { if let f = log { fclose(f) } }

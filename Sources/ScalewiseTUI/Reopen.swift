@@ -13,14 +13,15 @@ extension App {
     }
 
     /// Reads the record of a PNG written by scalewise and opens it; a file without one is a status message.
-    func openPNG(_ path: String) {
+    /// `modelChecked`: the running model was already checked against the record (or chosen by the user).
+    func openPNG(_ path: String, modelChecked: Bool = false) {
         let name = (path as NSString).lastPathComponent
         do {
             guard let json = try PNG.readText(path)["scalewise"] else {
                 message = "\(name) has no scalewise record (only PNGs scalewise saved do)"
                 return
             }
-            openRecord(try GenerationRecord.parse(json, path: path), modelPath: nil, label: name)
+            openRecord(try GenerationRecord.parse(json, path: path), modelPath: nil, label: name, modelChecked: modelChecked)
         } catch {
             message = "cannot open \(name): \(error)"
         }
@@ -43,7 +44,7 @@ extension App {
 
     /// Applies `rec` at once when lane 0 runs its model, else loads the model first (the file the history names,
     /// else the name in the model folders); an unknown model is a status message and nothing changes.
-    func openRecord(_ rec: GenerationRecord, modelPath: String?, label: String) {
+    func openRecord(_ rec: GenerationRecord, modelPath: String?, label: String, modelChecked: Bool = false) {
         if let e = rec.edit {
             message = "\(label) is an edit (\(e)) of an image it does not hold: it cannot be re-run"
             return
@@ -55,11 +56,11 @@ extension App {
         let g = lanes[0].generator
         // Records from before precisions existed were all fp32.
         let precision = rec.precision.flatMap { Precision(rawValue: $0) } ?? .fp32
-        if g.name == rec.model && g.precision == precision { return applyRecord(rec, label: label) }
+        if g.name == rec.model && g.precision == precision { return applyRecord(rec, label: label, checkFiles: !modelChecked) }
         // The same model in another precision is reloaded from its file: other arithmetic, other pixels.
         let names = [modelPath, g.name == rec.model ? modelFile : nil, rec.model].compactMap { $0 }
         guard let path = names.compactMap({ try? ModelLoader.resolve($0) }).first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            if g.name == rec.model { return applyRecord(rec, label: label) }  // says which precision runs
+            if g.name == rec.model { return applyRecord(rec, label: label, checkFiles: !modelChecked) }  // says which precision runs
             message = "\(label): unknown model '\(rec.model)' (not in the model folders; M lists those there)"
             return
         }
@@ -69,9 +70,15 @@ extension App {
         worker.submit(.load(path: path, lane: 0, precision: precision), epoch: epoch)
     }
 
-    /// The record's class, knobs, schedule and seeds on lane 0's model; nothing runs until the user steps.
-    func applyRecord(_ rec: GenerationRecord, label: String) {
+    /// The record's class, knobs, schedule and seeds on lane 0's model; nothing runs until the user steps. With
+    /// `checkFiles`, a model whose files are not those the record hashed is refused (a status message).
+    func applyRecord(_ rec: GenerationRecord, label: String, checkFiles: Bool = true) {
         let g = lanes[0].generator
+        if checkFiles, let problem = rec.fileMismatch(g, model: true, tokenizer: true, path: label,
+                                                      remedy: { _ in "load the file it was made with" }) {
+            message = problem
+            return
+        }
         guard rec.classIndex < g.classNames.count else {
             message = "\(label): class \(rec.classIndex) is out of range for \(g.name)"
             return

@@ -76,6 +76,11 @@ struct Generate: ParsableCommand {
             }
         }
         let gen = try mo.load()
+        if let r = record, let src = fromPNG {
+            // The recorded hashes, for the files the record chose: -m picks its own model and tokenizer.
+            try r.checkFiles(gen, model: modelOptions.model == nil,
+                             tokenizer: modelOptions.model == nil && modelOptions.tokenizer == nil, path: src, modelFlag: "-m")
+        }
         // With --from-png, --class and --seed replace what the PNG recorded (as --cfg and the others do).
         if classLabel == nil, let r = record, let src = fromPNG { try r.checkClass(count: gen.classNames.count, path: src) }
         let classIndex = try classLabel.map { try gen.resolveClass($0) } ?? record!.classIndex

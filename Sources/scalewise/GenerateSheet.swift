@@ -160,6 +160,8 @@ extension Generate {
                 ?? c.modelFile?.located(field: "model_file", flag: "-m", record: fromPNG!) ?? c.model
             for (k, a) in axes.enumerated() where a.kind == .model { model = a.values[k == 0 ? i % cols : i / cols] }
             let gen = try load(model)
+            try c.checkFiles(gen, model: modelOptions.model == nil,
+                             tokenizer: modelOptions.model == nil && modelOptions.tokenizer == nil, path: fromPNG!, modelFlag: "-m")
             var o = c.options
             try applySamplingFlags(to: &o, gen: gen)
             if seed != nil { o.seed = newSeed }

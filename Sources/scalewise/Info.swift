@@ -16,6 +16,8 @@ struct Info: ParsableCommand {
         let path = try ModelLoader.resolve(file)
         let w = try ModelLoader.openWeights(path)
         print("file:       \(terminalSafe(path, limit: 4096))")
+        // The SHA-256 Hugging Face shows for LFS files, and PNG records keep as model_sha256.
+        print("sha256:     \(try DigestCache.standard.sha256(of: path).hex)")
         print("family:     \(ModelLoader.family(of: w))")
         print("tensors:    \(w.keys.count)")
         print("parameters: \(w.parameterCount) (\(String(format: "%.2f", Double(w.parameterCount) / 1e6)) M)")

@@ -113,11 +113,17 @@ extension TUICommand {
             if mo.tokenizer == nil, let t = rec.tokenizerFile {
                 mo.tokenizer = try t.located(field: "tokenizer_file", flag: "--tokenizer", record: src)
             }
-            return try mo.load()
+            return try checked(mo.load(), rec, src)
         }
         mo.model = rec.model
-        if let g = try? mo.load() { return g }
+        if let g = try? mo.load() { return try checked(g, rec, src) }
         mo.model = nil
         return try mo.load()
+    }
+
+    /// The record's model as it loaded, when its files are those the record hashed (`--tokenizer` is the user's).
+    private func checked(_ gen: Generator, _ rec: GenerationRecord, _ src: String) throws -> Generator {
+        try rec.checkFiles(gen, model: true, tokenizer: modelOptions.tokenizer == nil, path: src, modelFlag: "--model")
+        return gen
     }
 }

@@ -37,12 +37,13 @@ final class CLITests: XCTestCase {
         try Self.run(Self.binary, args, environment: environment.map { ProcessInfo.processInfo.environment.merging($0) { $1 } })
     }
 
-    /// Runs `executable` with exactly `environment` (nil: this process's) in `directory` (nil: this one's).
+    /// Runs `executable` with exactly `environment` (nil: this process's) in `directory` (nil: this one's), plus
+    /// the test cache folder when the environment names none.
     static func run(_ executable: URL, _ args: [String], environment: [String: String]?, in directory: String? = nil) throws -> Result {
         let p = Process()
         p.executableURL = executable
         p.arguments = args
-        p.environment = environment
+        p.environment = withTestCache(environment ?? ProcessInfo.processInfo.environment)
         if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
@@ -55,6 +56,14 @@ final class CLITests: XCTestCase {
     }
 
     var model: String { Self.fixtures + "/var.safetensors" }
+
+    /// Weight hashes go to the test run's folder (TestCache sets it in this process), also for a run given an
+    /// environment of its own, not to the user's `~/.cache/scalewise`.
+    static func withTestCache(_ environment: [String: String]) -> [String: String] {
+        var e = environment
+        if e["XDG_CACHE_HOME"] == nil { e["XDG_CACHE_HOME"] = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] }
+        return e
+    }
 
     func testHelpListsCommands() throws {
         let r = try run(["--help"])

@@ -37,6 +37,7 @@ final class EditCommandTests: XCTestCase {
         let p = Process(), out = Pipe(), err = Pipe()
         p.executableURL = binary
         p.arguments = args
+        p.environment = CLITests.withTestCache(ProcessInfo.processInfo.environment)
         p.standardOutput = out
         p.standardError = err
         try p.run()

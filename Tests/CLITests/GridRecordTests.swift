@@ -11,6 +11,7 @@ final class GridRecordTests: XCTestCase {
         let p = Process()
         p.executableURL = CLITests.binary
         p.arguments = args
+        p.environment = CLITests.withTestCache(ProcessInfo.processInfo.environment)
         let err = Pipe()
         p.standardOutput = FileHandle.nullDevice
         p.standardError = err

@@ -16,7 +16,7 @@ struct TimedRun {
         let p = Process()
         p.executableURL = CLITests.binary
         p.arguments = args
-        if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        p.environment = CLITests.withTestCache(ProcessInfo.processInfo.environment.merging(environment ?? [:]) { $1 })
         let outFile = NSTemporaryDirectory() + "scalewise-out-\(UUID().uuidString)"
         let errFile = outFile + ".err"
         _ = FileManager.default.createFile(atPath: outFile, contents: nil)

@@ -170,6 +170,31 @@ final class HistoryTmuxTests: XCTestCase {
         pane.wait(for: "EXIT=0")
     }
 
+    /// `O` on a PNG made by a model of the same name with other bytes: refused, naming the record field.
+    func testOpenRefusesARecordOfOtherWeights() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("scalewise-otherweights-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fixtures = (TmuxPane.fixtureModel as NSString).deletingLastPathComponent
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: TmuxPane.fixtureModel)))
+        bytes[bytes.count - 1] ^= 1
+        try Data(bytes).write(to: dir.appendingPathComponent("var.safetensors"))
+        try FileManager.default.copyItem(atPath: fixtures + "/vqvae.safetensors", toPath: dir.path + "/vqvae.safetensors")
+        try cli(["generate", "--model", dir.path + "/var.safetensors", "--precision", "fp32", "--class", "1", "-o", "m.png"], in: dir)
+        let png = dir.path + "/m.png"
+        let pane = try TmuxPane(tui("--class 3 --seed 7"), env: ["SCALEWISE_TUI_LOG": "tui.log"], width: 80, height: 24)
+        pane.wait(for: "seed    7")
+        try pane.keys("O")
+        pane.wait(for: "open the record of (PNG):")
+        try pane.literal(png)
+        try pane.keys("Enter")
+        pane.waitLog("open \(png): record field 'model_sha256' is ")
+        XCTAssertTrue(pane.log().contains("load the file it was made with"), pane.log())
+        XCTAssertTrue(pane.screen().contains("seed    7"), "a record of other weights changes nothing")
+        try pane.keys("q")
+        pane.wait(for: "EXIT=0")
+    }
+
     /// Variations from scale 4 in `LANG=C` at 80×24: Esc leaves the image as it was, Enter keeps a candidate, whose
     /// record (seeds 7 up to scale 3, the candidate's after) `generate --from-png` reproduces.
     func testVariationsKeepAndCancel() throws {

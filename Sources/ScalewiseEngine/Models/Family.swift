@@ -86,6 +86,18 @@ public struct GeneratorInfo: Sendable {
     /// tokenizer's when `--tokenizer` named it: what a PNG's record needs to find them again.
     public var file: ModelFile? = nil
     public var tokenizerFile: ModelFile? = nil
+    /// The SHA-256 of the generator's file and of the tokenizer's when it has a file of its own (nil when it is
+    /// inside the generator's): what a PNG's record keeps so a replay can tell other weights apart.
+    public var sha256: String? = nil
+    public var tokenizerSHA256: String? = nil
+    /// The files those hashes are of, however they were found (by path or by name).
+    public var path: String? = nil
+    public var tokenizerPath: String? = nil
+}
+
+/// The files a load opened besides the generator's, for its `GeneratorInfo`.
+final class OpenedFiles {
+    var tokenizer: String?
 }
 
 /// What a family's loader is given: the generator's file and where to look for the rest.
@@ -100,6 +112,8 @@ struct LoadContext {
     var tokenizerConfig: String? = nil
     /// Whether the generator was named by path (not found by name in the search paths).
     var byPath = false
+    /// Filled in as the family's loader opens files.
+    let opened = OpenedFiles()
 
     /// Where a one-file model keeps its tokenizer (`scalewise convert GENERATOR TOKENIZER`).
     static let embeddedPrefix = "tokenizer."
@@ -131,19 +145,29 @@ struct LoadContext {
         if tokenizer == nil, w.has(Self.embeddedPrefix + "quantize.embedding.weight") {
             return tokenizerWeights(PrefixedWeights(w, prefix: Self.embeddedPrefix))
         }
-        let file = try ModelLoader.openWeights(try tokenizerPath(for: w, official: official))
+        let path = try tokenizerPath(for: w, official: official)
+        let file = try ModelLoader.openWeights(path)
+        opened.tokenizer = path
         _ = try MetadataRules.family(file)
         return tokenizerWeights(file)
     }
 
-    /// The generator's `GeneratorInfo`, with its class names and its sampling defaults over the family's.
+    /// The generator's `GeneratorInfo`, with its class names, its sampling defaults over the family's and its
+    /// files' hashes (read once per file version: `DigestCache`).
     func info(_ w: WeightSource, family: ModelFamily, classes: Int) throws -> GeneratorInfo {
-        GeneratorInfo(name: name, family: family, classNames: try ModelLoader.classNames(w, count: classes),
-                      defaults: try ModelLoader.defaults(w, over: family.defaults), parameterCount: w.parameterCount,
-                      precision: precision, file: byPath ? ModelFile(at: path) : nil,
-                      tokenizerFile: tokenizer.flatMap { ModelFile(at: $0) })
+        let cache = DigestCache.standard
+        return GeneratorInfo(name: name, family: family, classNames: try ModelLoader.classNames(w, count: classes),
+                             defaults: try ModelLoader.defaults(w, over: family.defaults), parameterCount: w.parameterCount,
+                             precision: precision, file: byPath ? ModelFile(at: path) : nil,
+                             tokenizerFile: tokenizer.flatMap { ModelFile(at: $0) },
+                             sha256: try cache.sha256(of: path).hex,
+                             tokenizerSHA256: try opened.tokenizer.map { try cache.sha256(of: $0).hex },
+                             path: absolute(path), tokenizerPath: opened.tokenizer.map(absolute))
     }
 }
+
+/// `path` from the root, for messages that name a file.
+private func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
 
 /// A `Codable` config as the JSON string stored under a file's `config` metadata.
 func configJSON<C: Encodable>(_ config: C) throws -> String {

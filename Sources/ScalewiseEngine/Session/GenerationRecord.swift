@@ -31,6 +31,10 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
     /// found by name.
     public var modelFile: ModelFile?
     public var tokenizerFile: ModelFile?
+    /// The SHA-256 of the generator's file and of the tokenizer's own file (64 lowercase hex digits): a replay
+    /// refuses other weights that carry the same name or path (`checkFiles`). Absent in older records.
+    public var modelSHA256: String?
+    public var tokenizerSHA256: String?
     /// A grid sheet of this many images, seeds `seed`, `seed`+1, … (nil for a single image).
     public var grid: Int?
     /// An X/Y sheet: its axes and every cell's record (nil for anything else).
@@ -42,6 +46,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         case classIndex = "class", className = "class_name", cfg, topK = "top_k", topP = "top_p"
         case moreSmooth = "more_smooth", scaleSeeds = "scale_seeds", constantCFG = "constant_cfg", temperature
         case cfgMode = "cfg_mode", modelFile = "model_file", tokenizerFile = "tokenizer_file"
+        case modelSHA256 = "model_sha256", tokenizerSHA256 = "tokenizer_sha256"
     }
 
     public init(generator: Generator, session: GenerationSession) {
@@ -64,6 +69,8 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         precision = generator.precision.rawValue
         modelFile = generator.info.file
         tokenizerFile = generator.info.tokenizerFile
+        modelSHA256 = generator.info.sha256
+        tokenizerSHA256 = generator.info.tokenizerSHA256
     }
 
     public var options: SamplingOptions {
@@ -122,6 +129,7 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         if let n = r.grid, !gridSizes.contains(n) {
             throw InputError("record field 'grid' must be a number of images in \(gridSizes.lowerBound)…\(gridSizes.upperBound), got \(n) from \(source)")
         }
+        try r.checkHashes(source: source)
         try r.xy?.check(path: path)
         return r
     }
@@ -192,6 +200,8 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         if let m = cfgMode ?? (constantCFG == true ? .constant : nil) { items.append(("CFG mode", m.rawValue)) }
         if let t = temperature { items.append(("Temperature", fmt(t))) }
         items.append(("Schedule", schedule.map { $0.h == $0.w ? "\($0.h)" : "\($0.h)x\($0.w)" }.joined(separator: " ")))
+        // A1111 shows the first 10 hex digits of the checkpoint's SHA-256 just before its name.
+        if let h = modelSHA256 { items.append(("Model hash", String(h.prefix(10)))) }
         items += [("Model", model)]
         if let p = precision { items.append(("Precision", p)) }
         items.append(("Version", engine))

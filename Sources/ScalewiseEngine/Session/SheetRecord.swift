@@ -43,6 +43,7 @@ public struct SheetRecord: Codable, Sendable, Equatable {
                 throw InputError("the record in \(file): a sheet's cell is itself a sheet, grid or edit")
             }
             try SamplingRules.check(cell.options, from: .record(path))
+            try cell.checkHashes(source: .record(path))
             try ScheduleRules.checkSizes(cell.schedule, from: "the record in \(file)")
             if let seeds = cell.scaleSeeds, seeds.count > cell.schedule.count {
                 throw InputError("the record in \(file) has \(seeds.count) scale seeds for \(cell.schedule.count) scales")
