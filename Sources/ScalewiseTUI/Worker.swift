@@ -191,7 +191,8 @@ final class Worker: @unchecked Sendable {
             post(.saved(paths: try Saver.save(l.spec.generator, l.session, dir: dir, strip: strip, edit: l.spec.edit?.label),
                         strip: strip))
         case .load(let path, let lane, let precision):
-            post(.loaded(generator: try ModelLoader.load(path, precision: precision), lane: lane))
+            // Paths here come from the model folders (the picker) or a record: recorded by name when the name finds them.
+            post(.loaded(generator: try ModelLoader.load(path, precision: precision, foundByName: true), lane: lane))
         case .variations(let k, let seeds):
             try variations(from: k, seeds: seeds, epoch: epoch, cancelled: cancelled)
         case .xy(let cells):

@@ -71,7 +71,9 @@ struct ModelOptions: ParsableArguments {
             // More threads than cores only adds contention (1000 took 12–20 s to start).
             setThreads(min(t, ProcessInfo.processInfo.activeProcessorCount))
         }
+        // The default model is found by name, and recorded so: a replay finds it wherever the models are then.
         return try ModelLoader.load(model ?? ModelLoader.defaultModel(), tokenizer: tokenizer,
-                                    precision: resolvedPrecision().precision, config: config, tokenizerConfig: tokenizerConfig)
+                                    precision: resolvedPrecision().precision, config: config, tokenizerConfig: tokenizerConfig,
+                                    foundByName: model == nil)
     }
 }

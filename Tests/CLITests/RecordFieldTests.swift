@@ -172,4 +172,22 @@ final class RecordFieldTests: XCTestCase {
         XCTAssertFalse(json.contains("model_file"), json)
         XCTAssertFalse(json.contains("tokenizer_file"), json)
     }
+
+    /// The default model is found by name too: its PNG replays after the model folder moves.
+    func testDefaultModelIsRecordedByName() throws {
+        let first = path("w"), moved = path("w2"), png = path("default.png")
+        try FileManager.default.createDirectory(atPath: first, withIntermediateDirectories: true)
+        for name in ["glyphs64-var", "glyphs64-vqvae"] {
+            try FileManager.default.copyItem(atPath: Craft.shipped(name), toPath: first + "/" + name + ".safetensors")
+        }
+        let made = try TimedRun.run(["generate", "--class", "A", "--seed", "7", "-q", "-o", png], environment: ["SCALEWISE_MODELS": first])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let json = try PNG.read(png).1["scalewise"]!
+        XCTAssertFalse(json.contains("model_file"), json)
+        XCTAssertTrue(json.contains(#""model":"glyphs64-var""#), json)
+        try FileManager.default.moveItem(atPath: first, toPath: moved)
+        let again = try TimedRun.run(["generate", "--from-png", png, "-q", "-o", path("again.png")], environment: ["SCALEWISE_MODELS": moved])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertEqual(try PNG.read(path("again.png")).0.pixels, try PNG.read(png).0.pixels)
+    }
 }

@@ -93,10 +93,14 @@ public enum ModelLoader {
     /// `precision` is fp32 (`LoadContext.tokenizerWeights`).
     /// `config` and `tokenizerConfig` (`--config`, `--tokenizer-config`: JSON objects or files) go over the configs
     /// the files give or their shapes imply.
+    /// `foundByName`: `model` is a path the model folders gave (the default model, the TUI's model picker); it is
+    /// recorded by its name, as `-m NAME` is, when that name finds the same file again.
     public static func load(_ model: String, tokenizer: String? = nil, precision: Precision = .fp32,
-                            config: String? = nil, tokenizerConfig: String? = nil) throws -> Generator {
+                            config: String? = nil, tokenizerConfig: String? = nil, foundByName: Bool = false) throws -> Generator {
         let path = try resolve(model)
-        let byPath = model.contains("/") || FileManager.default.fileExists(atPath: model)
+        let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        let byPath = (model.contains("/") || FileManager.default.fileExists(atPath: model))
+            && !(foundByName && (try? resolve(stem)) == path)
         let file = try openWeights(path)
         _ = try MetadataRules.family(file)
         let name = family(of: file)
