@@ -144,7 +144,7 @@ final class App {
         if let k = o.topK { opts.topK = k }
         if let p = o.topP { opts.topP = p }
         if o.moreSmooth { opts.moreSmooth = true }
-        opts.seed = o.seed.map { $0 < 0 ? randomSeed() : UInt64($0) } ?? 0
+        opts.seed = o.seed ?? 0
         options = opts
         seedPolicy = o.seedPolicy
         outputDir = o.outputDir

@@ -21,8 +21,8 @@ public struct TUIOptions: Sendable {
     public var topK: Int?
     public var topP: Float?
     public var moreSmooth = false
-    /// nil: 0; -1: random.
-    public var seed: Int64?
+    /// nil: 0.
+    public var seed: UInt64?
     public var seedPolicy: SeedPolicy = .fixed
     /// Where `s`/`S` write.
     public var outputDir = "."

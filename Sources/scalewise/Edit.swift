@@ -19,7 +19,7 @@ struct Edit: ParsableCommand {
     @Option(help: "Mask PNG (white = regenerate).") var mask: String?
     @Option(help: "Extend the canvas: left, right, up or down.") var extend: String?
     @Option(help: "Refine: keep the image's steps up to this size (e.g. 4), regenerate the rest.") var refine: Int?
-    @Option(parsing: .unconditional, help: "Seed; -1 picks a random one.") var seed: Int64 = 0
+    @Option(parsing: .unconditional, help: "Seed; -1 picks a random one.") var seed = SeedFlag(0)
     @Option(parsing: .unconditional, help: "Classifier-free guidance (default: the model's).") var cfg: Float?
     @Option(name: .customLong("cfg-mode"), help: cfgModeHelp) var cfgMode: CFGMode?
     @Option(name: .customLong("top-k"), parsing: .unconditional) var topK: Int?
@@ -55,7 +55,7 @@ struct Edit: ParsableCommand {
         if let k = topK { opts.topK = k }
         if let p = topP { opts.topP = p }
         try applyCFGMode(cfgMode, to: &opts, gen: gen)
-        opts.seed = seed == -1 ? UInt64.random(in: 0..<(1 << 53)) : UInt64(seed)
+        opts.seed = seed.resolve(quiet: false)
         var schedule = gen.defaultSchedule
         if let n = steps {
             guard let s = gen.schedules.first(where: { $0.count == n }) else {

@@ -10,8 +10,8 @@ struct Generate: ParsableCommand {
     @Option(name: [.customShort("c"), .customLong("class")], help: "Class index or name (unique prefix is enough).")
     var classLabel: String?
 
-    @Option(parsing: .unconditional, help: "Seed of the engine's RNG; -1 picks a random one (default 0; with --from-png, replaces the recorded seed).")
-    var seed: Int64?
+    @Option(parsing: .unconditional, help: "Seed of the engine's RNG, 0…2^64−1; -1 picks a random one and prints it (default 0; with --from-png, replaces the recorded seed).")
+    var seed: SeedFlag?
     @Option(parsing: .unconditional, help: "Classifier-free guidance (default: the model's).") var cfg: Float?
     @Option(name: .customLong("cfg-mode"), help: cfgModeHelp) var cfgMode: CFGMode?
     @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Keep the k most likely tokens; 0 = off (default: the model's).") var topK: Int?
@@ -88,10 +88,7 @@ struct Generate: ParsableCommand {
         try applySamplingFlags(to: &opts, gen: gen)
         let schedule = try record?.schedule ?? chooseSchedule(gen)
         if let s = schedule, scales != nil { try checkScheduleSize(s, gen: gen, allowLarge: allowLarge) }
-        if record == nil || seed != nil {
-            let s = seed ?? 0
-            opts.seed = s == -1 ? UInt64.random(in: 0..<(1 << 53)) : UInt64(s)
-        }
+        if record == nil || seed != nil { opts.seed = (seed ?? SeedFlag(0)).resolve(quiet: quiet) }
         // A recorded grid is reproduced as a grid unless --count says otherwise.
         let count = self.count ?? record?.grid ?? 1
         let grid = self.grid || (self.count == nil && record?.grid != nil)

@@ -110,8 +110,7 @@ extension Generate {
     /// Cells from the flags: every setting as the flags (or the model) say, then the cell's axis values over them.
     private func freshPlans(_ axes: [XYAxis], load: (String?) throws -> Generator) throws -> [(CellPlan, Generator)] {
         // One seed for the whole sheet, also when it is random, so the cells differ only by their axes.
-        let s = seed ?? 0
-        let baseSeed = s == -1 ? UInt64.random(in: 0..<(1 << 53)) : UInt64(s)
+        let baseSeed = (seed ?? SeedFlag(0)).resolve(quiet: quiet)
         var plans: [(CellPlan, Generator)] = []
         for v in XYAxis.cellValues(axes) {
             let model = v[.model] ?? modelOptions.model
@@ -150,8 +149,7 @@ extension Generate {
         }
         if count != nil || grid { throw EngineError.badArgument("\(fromPNG!) is an --xy sheet; --count and --grid cannot reshape it (use --cell)") }
         let cols = sheet.columns
-        let s = seed ?? 0
-        let newSeed = s == -1 ? UInt64.random(in: 0..<(1 << 53)) : UInt64(s)
+        let newSeed = (seed ?? SeedFlag(0)).resolve(quiet: quiet)
         var plans: [(CellPlan, Generator)] = []
         for (i, c) in sheet.cells.enumerated() {
             // A model axis records the models as given (paths too); otherwise --model, then the recorded file

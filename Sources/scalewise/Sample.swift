@@ -23,7 +23,7 @@ struct Sample: ParsableCommand {
     @Option(help: ArgumentHelp("This task's share, I/N with 0 ≤ I < N (e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT).",
                                valueName: "I/N"))
     var shard = "0/1"
-    @Option(parsing: .unconditional, help: "Seed of sample 0; sample g uses seed + g.") var seed: Int64 = 0
+    @Option(parsing: .unconditional, help: "Seed of sample 0; sample g uses seed + g.") var seed = SeedFlag(0)
     @Option(parsing: .unconditional, help: "Classifier-free guidance (default: the model's).") var cfg: Float?
     @Option(name: .customLong("cfg-mode"), help: cfgModeHelp) var cfgMode: CFGMode?
     @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Keep the k most likely tokens; 0 = off (default: the model's).")
@@ -42,8 +42,8 @@ struct Sample: ParsableCommand {
         guard n <= 1_000_000 else { throw ValidationError("--per-class must be in 1…1000000") }
         _ = try parsedShard()
         // Shards must agree on every sample's seed: no random one here.
-        if seed < 0 { throw ValidationError("--seed must be ≥ 0") }
         try checkSamplingFlags(cfg: cfg, topK: topK, topP: topP, seed: seed)
+        if seed.isRandom { throw ValidationError("--seed must be ≥ 0") }
     }
 
     func parsedShard() throws -> (index: Int, count: Int) {
@@ -84,7 +84,7 @@ struct Sample: ParsableCommand {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let manifest: [String: Any] = [
             "model": gen.name, "family": gen.family, "precision": gen.precision.rawValue, "classes": classList,
-            "per_class": perClass, "seed": Int(seed), "cfg": Double(opts.cfg), "cfg_mode": opts.cfgMode.rawValue,
+            "per_class": perClass, "seed": seed.resolve(quiet: true), "cfg": Double(opts.cfg), "cfg_mode": opts.cfgMode.rawValue,
             "top_k": opts.topK, "top_p": Double(opts.topP), "schedule": schedule.map { [$0.h, $0.w] },
         ]
         try claim(manifest: manifest)
@@ -96,7 +96,7 @@ struct Sample: ParsableCommand {
         let t0 = Date()
         for (done, g) in mine.enumerated() {
             var o = opts
-            o.seed = UInt64(seed) &+ UInt64(g)
+            o.seed = seed.resolve(quiet: true) &+ UInt64(g)
             let session = try gen.makeSession(classIndex: classList[g / perClass], options: o, schedule: schedule)
             while session.completed < session.scales.count { _ = try session.step() }
             let image = session.preview(after: session.completed, tier: .decoded)

@@ -34,3 +34,21 @@ func checkScheduleSize(_ schedule: [ScaleShape], gen: Generator, allowLarge: Boo
                               + "\(trained)×\(trained); pass --allow-large to run it anyway")
     }
 }
+
+/// `--seed`: any UInt64 (the seeds records and the TUI hold, which its `C` key copies), or -1 for a random one.
+/// Checked in `validate` (`SamplingRules.seed`), so a bad one is a usage error with the rule's message.
+struct SeedFlag: ExpressibleByArgument {
+    let text: String
+    init(argument: String) { text = argument }
+    init(_ value: UInt64) { text = String(value) }
+
+    var isRandom: Bool { text == "-1" }
+
+    /// The seed to run; a random one is said on stderr (unless `quiet`), so the image can be made again.
+    func resolve(quiet: Bool) -> UInt64 {
+        if let v = UInt64(text) { return v }
+        let s = UInt64.random(in: 0..<(1 << 53))
+        if !quiet { FileHandle.standardError.write(Data("seed \(s)\n".utf8)) }
+        return s
+    }
+}

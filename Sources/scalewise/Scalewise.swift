@@ -22,9 +22,9 @@ struct Scalewise: ParsableCommand {
 /// The sampling flags a command was given, by the rules that also check models' defaults and PNG records
 /// (`SamplingRules`); a broken rule is a usage error (exit 64).
 func checkSamplingFlags(cfg: Float? = nil, topK: Int? = nil, topP: Float? = nil, temperature: Float? = nil,
-                        seed: Int64? = nil) throws {
+                        seed: SeedFlag? = nil) throws {
     do {
-        try SamplingRules.checkFlags(cfg: cfg, topK: topK, topP: topP, temperature: temperature, seed: seed)
+        try SamplingRules.checkFlags(cfg: cfg, topK: topK, topP: topP, temperature: temperature, seed: seed?.text)
     } catch let e as InputError {
         throw ValidationError(e.message)
     }

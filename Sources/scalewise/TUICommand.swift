@@ -15,7 +15,7 @@ struct TUICommand: ParsableCommand {
 
     @Option(name: [.customShort("c"), .customLong("class")], help: "Class index or name to start on.")
     var classLabel: String?
-    @Option(parsing: .unconditional, help: "Seed of the engine's RNG; -1 picks a random one.") var seed: Int64?
+    @Option(parsing: .unconditional, help: "Seed of the engine's RNG; -1 picks a random one.") var seed: SeedFlag?
     @Option(name: .customLong("seed-policy"), help: "Seed after a finished run: fixed, +1 or random.")
     var seedPolicy: SeedPolicy = .fixed
     @Option(parsing: .unconditional, help: "Classifier-free guidance (default: the model's).") var cfg: Float?
@@ -74,7 +74,8 @@ struct TUICommand: ParsableCommand {
         o.topK = topK
         o.topP = topP
         o.moreSmooth = moreSmooth
-        o.seed = seed
+        // A random seed shows in the UI's status line; the screen would hide it on stderr.
+        o.seed = seed?.resolve(quiet: true)
         o.seedPolicy = seedPolicy
         o.outputDir = outputDir
         o.logPath = log

@@ -1,4 +1,5 @@
 import Foundation
+import ScalewiseEngine
 import XCTest
 
 /// The binary as a researcher drives it: flags as typed, guidance rules, sharded sampling, model folders, bench.
@@ -28,12 +29,36 @@ final class SamplingCLITests: XCTestCase {
         XCTAssertFalse(r.stderr.contains("Missing value"), r.stderr, file: file, line: line)
     }
 
+    /// Seeds take the whole UInt64 range the TUI and the records use, in every command; a random one is said.
+    func testSeedsCoverUInt64() throws {
+        let max = String(UInt64.max), png = tmp + "/max.png"
+        let ok = try run(["generate", "-m", varModel, "-c", "3", "--seed", max, "-q", "-o", png])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        let record = try PNG.read(png).1["scalewise"] ?? ""
+        XCTAssertTrue(record.contains("\"seed\":\(max)"), record)
+        // Each command takes it: what fails next is another flag, never the seed.
+        for args in [["tui", "--seed", max, "--probe-timeout", "0"],
+                     ["edit", "--seed", max, "-c", "0", "--image", tmp + "/none.png", "-o", tmp + "/e.png"],
+                     ["sample", "--seed", max, "--per-class", "1", "--cfg", "500", "-o", tmp + "/s"]] {
+            let r = try run(args)
+            XCTAssertNotEqual(r.status, 0, "\(args)")
+            XCTAssertFalse(r.stderr.contains("seed"), "\(args): \(r.stderr)")
+        }
+        assertUsageError(try run(["generate", "-m", varModel, "-c", "3", "--seed", "18446744073709551616", "-o", tmp + "/x.png"]),
+                         "got 18446744073709551616 from --seed")
+        let random = try run(["generate", "-m", varModel, "-c", "3", "--seed", "-1", "-o", tmp + "/r.png"])
+        XCTAssertEqual(random.status, 0, random.stderr)
+        XCTAssertNotNil(random.stderr.range(of: #"(^|\n)seed [0-9]+\n"#, options: .regularExpression), random.stderr)
+        let quiet = try run(["generate", "-m", varModel, "-c", "3", "--seed", "-1", "-q", "-o", tmp + "/q.png"])
+        XCTAssertEqual(quiet.stderr, "")
+    }
+
     /// Negative numbers are values: `--seed -1` picks a seed, `--cfg -5` gets the range error.
     func testNegativeNumbersParseAsValues() throws {
         let ok = try run(["generate", "-m", varModel, "-c", "3", "--seed", "-1", "-q", "-o", tmp + "/r.png"])
         XCTAssertEqual(ok.status, 0, ok.stderr)
         assertUsageError(try run(["generate", "-m", varModel, "-c", "3", "--cfg", "-5", "-o", tmp + "/x.png"]), "cfg must be a finite number in 0…100, got -5 from --cfg")
-        assertUsageError(try run(["generate", "-m", varModel, "-c", "3", "--seed", "-7", "-o", tmp + "/x.png"]), "seed must be an integer ≥ 0, or -1 for a random one, got -7 from --seed")
+        assertUsageError(try run(["generate", "-m", varModel, "-c", "3", "--seed", "-7", "-o", tmp + "/x.png"]), "seed must be an integer in 0…18446744073709551615, or -1 for a random one, got -7 from --seed")
         assertUsageError(try run(["generate", "-m", varModel, "-c", "3", "--top-k", "-2", "-o", tmp + "/x.png"]), "top-k must be an integer in 0…16777216 (0 = off), got -2 from --top-k")
         assertUsageError(try run(["bench", "-m", varModel, "--cfg", "-1"]), "cfg must be a finite number in 0…100, got -1 from --cfg")
     }

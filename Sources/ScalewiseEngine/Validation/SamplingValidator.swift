@@ -7,8 +7,6 @@ public enum SamplingRules {
     public static let topK: ClosedRange<Int> = 0...(1 << 24)
     public static let topP: ClosedRange<Float> = 0...1
     public static let temperature: ClosedRange<Float> = 0.01...100
-    /// Seeds on the command line: 0…2^63−1, or −1 for a random one.
-    public static let seedFlag: ClosedRange<Int64> = -1...Int64.max
 
     /// Where a value came from, for the message.
     public enum Source: Sendable, CustomStringConvertible {
@@ -75,8 +73,14 @@ public enum SamplingRules {
         return m
     }
 
-    public static func checkSeedFlag(_ v: Int64, from source: Source) throws {
-        guard seedFlag.contains(v) else { throw fail("seed", "an integer ≥ 0, or -1 for a random one", String(v), source) }
+    /// A seed as given on the command line: 0…2^64−1 (every seed a record or the TUI holds), or −1 for a random
+    /// one (nil).
+    public static func seed(_ text: String, from source: Source) throws -> UInt64? {
+        if text == "-1" { return nil }
+        guard let v = UInt64(text) else {
+            throw fail("seed", "an integer in 0…\(UInt64.max), or -1 for a random one", String(text.prefix(40)), source)
+        }
+        return v
     }
 
     /// Every field of `o`.
@@ -89,12 +93,12 @@ public enum SamplingRules {
 
     /// The flags a command was given (nil = not given), checked by the same rules.
     public static func checkFlags(cfg: Float? = nil, topK: Int? = nil, topP: Float? = nil, temperature: Float? = nil,
-                                  seed: Int64? = nil) throws {
+                                  seed: String? = nil) throws {
         if let v = cfg { try checkCFG(v, from: .flag("--cfg")) }
         if let v = topK { try checkTopK(v, from: .flag("--top-k")) }
         if let v = topP { try checkTopP(v, from: .flag("--top-p")) }
         if let v = temperature { try checkTemperature(v, from: .flag("--temperature")) }
-        if let v = seed { try checkSeedFlag(v, from: .flag("--seed")) }
+        if let v = seed { _ = try Self.seed(v, from: .flag("--seed")) }
     }
 
     /// A model's `defaults` metadata (`{"cfg": 3, "top_k": 50, "top_p": 0.95, "more_smooth": false,
