@@ -43,6 +43,7 @@ struct Generate: ParsableCommand {
     func validate() throws {
         if let n = count, !(1...1024).contains(n) { throw ValidationError("--count must be in 1…1024") }
         try checkSamplingFlags(cfg: cfg, topK: topK, topP: topP, temperature: temperature, seed: seed)
+        try checkGuidanceFlags(mode: cfgMode, constantFlag: cfgConstant)
         if fromPNG != nil && (scales != nil || steps != nil) {
             throw ValidationError("--from-png reproduces the recorded schedule; --steps and --scales cannot change it")
         }

@@ -16,6 +16,13 @@ func applyCFGMode(_ mode: CFGMode?, constantFlag: Bool = false, to opts: inout S
     }
 }
 
+/// `--cfg-constant` is `--cfg-mode constant`: given with `--cfg-mode ramp` one of them would silently lose.
+func checkGuidanceFlags(mode: CFGMode?, constantFlag: Bool) throws {
+    if constantFlag, let m = mode, m != .constant {
+        throw ValidationError("--cfg-constant and --cfg-mode \(m.rawValue) contradict each other; give one")
+    }
+}
+
 let cfgModeHelp = ArgumentHelp(
     "Guidance rule: ramp (VAR's: 0 at the first step up to cfg at the last) or constant (LlamaGen's u + cfg·(c − u) at every step). "
         + "Default: the family's official sampler: ramp for VAR, MVAR and M-VAR; constant for FlexVAR (its demo) and AiM (its only rule).",

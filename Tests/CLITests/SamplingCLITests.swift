@@ -53,6 +53,18 @@ final class SamplingCLITests: XCTestCase {
         XCTAssertEqual(quiet.stderr, "")
     }
 
+    /// --cfg-constant is --cfg-mode constant: with --cfg-mode ramp it is a usage error, not a silent winner.
+    func testContradictoryGuidanceFlagsAreRefused() throws {
+        for args in [["--cfg-constant", "--cfg-mode", "ramp"], ["--cfg-mode", "ramp", "--cfg-constant"]] {
+            let r = try run(["generate", "-m", varModel, "-c", "3", "-q", "-o", tmp + "/x.png"] + args)
+            XCTAssertEqual(r.status, 64, r.stderr)
+            XCTAssertTrue(r.stderr.hasPrefix("Error: --cfg-constant and --cfg-mode ramp contradict each other"), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: tmp + "/x.png"))
+        }
+        let same = try run(["generate", "-m", varModel, "-c", "3", "-q", "-o", tmp + "/y.png", "--cfg-constant", "--cfg-mode", "constant"])
+        XCTAssertEqual(same.status, 0, same.stderr)
+    }
+
     /// Negative numbers are values: `--seed -1` picks a seed, `--cfg -5` gets the range error.
     func testNegativeNumbersParseAsValues() throws {
         let ok = try run(["generate", "-m", varModel, "-c", "3", "--seed", "-1", "-q", "-o", tmp + "/r.png"])
