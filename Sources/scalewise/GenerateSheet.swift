@@ -79,7 +79,11 @@ extension Generate {
         let cols = axes[0].values.count, rows = axes.count > 1 ? axes[1].values.count : 1
         var picked = Array(plans.indices)
         if let c = cell {
-            let (x, y) = try parseCell(c)
+            let (x, row) = try parseCell(c)
+            // A lone X names a column of a one-axis sheet; on a two-axis sheet it would quietly mean row 0.
+            guard let y = row ?? (axes.count == 1 ? 0 : nil) else {
+                throw EngineError.badArgument("--cell must be X,Y (zero-based column and row) for a two-axis sheet (got '\(c)')")
+            }
             guard x < cols, y < rows else {
                 throw EngineError.badArgument("--cell \(x),\(y) is outside the sheet's \(cols)×\(rows) cells (zero-based)")
             }
@@ -180,11 +184,11 @@ func parseAxes(_ specs: [String]) throws -> [XYAxis] {
     }
 }
 
-/// "2,1" → column 2, row 1; "2" → column 2 of a one-axis sheet. Zero-based.
-func parseCell(_ text: String) throws -> (x: Int, y: Int) {
+/// "2,1" → column 2, row 1; "2" → column 2 and no row (a one-axis sheet's). Zero-based.
+func parseCell(_ text: String) throws -> (x: Int, y: Int?) {
     let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
     guard (1...2).contains(parts.count), parts.allSatisfy({ ($0 ?? -1) >= 0 }) else {
         throw ValidationError("--cell must be X,Y (zero-based column and row) or X for a one-axis sheet (got '\(text)')")
     }
-    return (parts[0]!, parts.count == 2 ? parts[1]! : 0)
+    return (parts[0]!, parts.count == 2 ? parts[1]! : nil)
 }

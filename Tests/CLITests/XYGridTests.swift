@@ -149,6 +149,17 @@ final class XYGridTests: XCTestCase {
         }
     }
 
+    /// A lone X is a column of a one-axis sheet only: on a two-axis sheet it is refused, not read as X,0.
+    func testTwoAxisSheetNeedsBothCoordinates() throws {
+        _ = try generate(["--class", "3", "--xy", "seed=0,1", "--xy", "cfg=1,2"], to: "two.png")
+        let r = try run(["generate", "--model", model, "-q", "--from-png", tmp + "/two.png", "--cell", "1", "-o", tmp + "/x.png"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("Error: --cell must be X,Y (zero-based column and row) for a two-axis sheet (got '1')"), r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp + "/x.png"))
+        _ = try generate(["--from-png", tmp + "/two.png", "--cell", "1,1"], to: "one.png")
+    }
+
     /// Each mistake is one clear error and a non-zero exit, and writes nothing.
     func testRefusals() throws {
         let many = "seed=" + (0..<65).map(String.init).joined(separator: ",")
