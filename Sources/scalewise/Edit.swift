@@ -41,13 +41,10 @@ struct Edit: ParsableCommand {
     }
 
     func run() throws {
+        try checkOutput(output, force: force)  // before the model loads
         let gen = try modelOptions.load()
         guard gen.capabilities.canEdit else {
             throw EngineError.badArgument("edit needs a FlexVAR model (its steps predict whole images)")
-        }
-        if let problem = SafeOpen.outputProblem(output) { throw EngineError.badArgument("\(output): \(problem)") }
-        if !force && FileManager.default.fileExists(atPath: output) {
-            throw EngineError.badArgument("\(output) exists; use --force to overwrite")
         }
         let cls = try gen.resolveClass(classLabel)
         var opts = gen.defaults

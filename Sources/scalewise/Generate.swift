@@ -66,7 +66,13 @@ struct Generate: ParsableCommand {
             }
             if mo.precision == nil { mo.precision = record!.precision ?? "fp32" }
         }
-        if !xy.isEmpty || record?.xy != nil { return try runSheet(record: record, modelOptions: mo) }
+        // A recorded grid is reproduced as a grid unless --count says otherwise.
+        let count = self.count ?? record?.grid ?? 1
+        let grid = self.grid || (self.count == nil && record?.grid != nil)
+        let sheet = !xy.isEmpty || record?.xy != nil
+        // Every output is checked before the model loads: a bad path fails at once, not after the images.
+        try checkOutputs(count: sheet ? 1 : count, grid: grid)
+        if sheet { return try runSheet(record: record, modelOptions: mo) }
         if cell != nil { throw EngineError.badArgument("--cell picks a cell of an --xy sheet; \(fromPNG!) is not one") }
         if let r = record, let src = fromPNG, mo.model == nil {
             // A model named by path is looked for where it was, and must still be the same size there.
@@ -90,12 +96,8 @@ struct Generate: ParsableCommand {
         let schedule = try record?.schedule ?? chooseSchedule(gen)
         if let s = schedule, scales != nil { try checkScheduleSize(s, gen: gen, allowLarge: allowLarge) }
         if record == nil || seed != nil { opts.seed = (seed ?? SeedFlag(0)).resolve(quiet: quiet) }
-        // A recorded grid is reproduced as a grid unless --count says otherwise.
-        let count = self.count ?? record?.grid ?? 1
-        let grid = self.grid || (self.count == nil && record?.grid != nil)
         // Re-roll seeds belong to the recorded seed; a new seed starts afresh.
         let scaleSeeds = seed == nil ? record?.scaleSeeds : nil
-        try checkOutputs(count: count, grid: grid)
 
         var images: [RGBImage] = [], tokens: [[[Int32]]] = []
         var first: GenerationRecord?
@@ -152,10 +154,7 @@ struct Generate: ParsableCommand {
 
     func checkOutputs(count: Int, grid: Bool) throws {
         let outs = grid || count == 1 ? [output] : (0..<count).map { numbered(output, $0) }
-        for o in outs + (tokensOut.map { [$0] } ?? []) {
-            if let problem = SafeOpen.outputProblem(o) { throw EngineError.badArgument("\(o): \(problem)") }
-            if !force && FileManager.default.fileExists(atPath: o) { throw EngineError.badArgument("\(o) exists; use --force to overwrite") }
-        }
+        for o in outs + (tokensOut.map { [$0] } ?? []) { try checkOutput(o, force: force) }
     }
 
     func save(_ image: RGBImage, record: GenerationRecord, to path: String) throws {

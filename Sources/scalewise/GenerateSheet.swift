@@ -89,7 +89,6 @@ extension Generate {
             }
             picked = [y * cols + x]
         }
-        try checkOutputs(count: 1, grid: false)
         var images: [RGBImage] = [], records: [GenerationRecord] = [], tokens: [[[Int32]]] = []
         for (n, i) in picked.enumerated() {
             let (plan, gen) = plans[i]

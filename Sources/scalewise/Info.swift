@@ -88,6 +88,7 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         guard !inputs.isEmpty else { throw ValidationError("no input files") }
+        try checkOutput(output, force: force)  // a folder or a missing folder is said at once, before reading
         let ordered = try ModelLoader.conversionOrder(inputs: inputs)
         let plan = try ModelLoader.conversionPlan(inputs: ordered)
         try convertToSafeTensors(inputs: ordered, output: output, dtype: f16 ? .f16 : .f32, metadata: plan.metadata,

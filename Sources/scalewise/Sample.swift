@@ -55,7 +55,11 @@ struct Sample: ParsableCommand {
     }
 
     func run() throws {
-        if let dir = merge { return try mergeSamples(dir) }
+        if let dir = merge {
+            try checkOutput(output, force: force)
+            return try mergeSamples(dir)
+        }
+        try checkOutputFolder(output)  // before the model loads
         let gen = try modelOptions.load()
         let classList: [Int]
         if classes == "all" {
