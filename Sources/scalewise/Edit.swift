@@ -10,7 +10,8 @@ struct Edit: ParsableCommand {
             (FlexVAR §4.4). Mask: white = regenerate, black = keep. --extend doubles the canvas on one side and \
             generates the new half; --refine keeps the image's coarse steps and regenerates the detail. \
             A non-square image keeps its aspect: every step takes the image's shape, its longer side at the step's \
-            size, so the output's sides are the nearest multiples of the tokenizer's downsampling.
+            size, so the output's sides are the nearest multiples of the tokenizer's downsampling. \
+            Without -m, edit uses glyphs64-flexvar, else glyphs-flexvar, else the first model found that can edit.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -42,7 +43,7 @@ struct Edit: ParsableCommand {
 
     func run() throws {
         try checkOutput(output, force: force)  // before the model loads
-        let gen = try modelOptions.load()
+        let gen = try modelOptions.load(editing: true)
         guard gen.capabilities.canEdit else {
             throw EngineError.badArgument("edit needs a FlexVAR model (its steps predict whole images)")
         }

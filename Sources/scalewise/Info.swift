@@ -55,7 +55,10 @@ struct Models: ParsableCommand {
     func run() throws {
         print("search paths: \(ModelLoader.searchPaths.joined(separator: ":"))")
         let entries = ModelLoader.catalog()
-        guard !entries.isEmpty else { print("no models found"); return }
+        guard !entries.isEmpty else {
+            print("no models found (Hugging Face cache: \(ModelLoader.huggingFaceCache)); set SCALEWISE_MODELS or pass -m FILE")
+            return
+        }
         let rows = [["", "NAME", "FAMILY", "SIZE", "PARAMS", "FOUND IN", "TOKENIZER"]] + entries.map { e in
             // Names and paths come from the file system and the files' metadata: escaped before printing.
             [e.isDefault ? "*" : "", terminalSafe(e.name), terminalSafe(e.family), megabytes(e.bytes),

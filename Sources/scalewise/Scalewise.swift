@@ -32,7 +32,7 @@ func checkSamplingFlags(cfg: Float? = nil, topK: Int? = nil, topP: Float? = nil,
 
 /// Flags every command that loads a model shares.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .shortAndLong, help: "Model name in the search paths, or a .safetensors/.pth path (default: glyphs64-var, else glyphs-var).")
+    @Option(name: .shortAndLong, help: "Model name in the search paths, or a .safetensors/.pth path (default: glyphs64-var, else glyphs-var; for edit and tui --image: glyphs64-flexvar, else glyphs-flexvar).")
     var model: String?
 
     @Option(help: "Tokenizer file, when the model's metadata does not name one.")
@@ -61,7 +61,8 @@ struct ModelOptions: ParsableArguments {
         return p
     }
 
-    func load() throws -> Generator {
+    /// `editing`: the default model is one that can edit (`edit`, `tui --image`).
+    func load(editing: Bool = false) throws -> Generator {
         // The decoder's feature maps (up to 42 MB each at 256 px) come and go layer by layer. glibc raises its
         // mmap threshold after the first such free, so later maps land in the heap and stay resident when
         // freed: +140 MiB peak RSS for VAR-d16. A fixed 1 MiB threshold returns them to the OS at once.
@@ -72,7 +73,8 @@ struct ModelOptions: ParsableArguments {
             setThreads(min(t, ProcessInfo.processInfo.activeProcessorCount))
         }
         // The default model is found by name, and recorded so: a replay finds it wherever the models are then.
-        return try ModelLoader.load(model ?? ModelLoader.defaultModel(), tokenizer: tokenizer,
+        let fallback = { try editing ? ModelLoader.defaultEditModel() : ModelLoader.defaultModel() }
+        return try ModelLoader.load(model ?? fallback(), tokenizer: tokenizer,
                                     precision: resolvedPrecision().precision, config: config, tokenizerConfig: tokenizerConfig,
                                     foundByName: model == nil)
     }

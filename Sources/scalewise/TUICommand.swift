@@ -32,7 +32,7 @@ struct TUICommand: ParsableCommand {
     @Option(name: .customLong("output-dir"), help: "Folder for saved PNGs (default: the current folder).") var outputDir = "."
     @Option(help: "A second model to compare side by side.") var compare: String?
     @Option(help: "Append per-scale latencies to this file (also SCALEWISE_TUI_LOG).") var log: String?
-    @Option(help: "Start in edit mode on this PNG (FlexVAR models).") var image: String?
+    @Option(help: "Start in edit mode on this PNG (FlexVAR models; without --model, glyphs64-flexvar, else glyphs-flexvar).") var image: String?
     @Option(name: .customLong("from-png"), help: "Open the parameters recorded in a PNG written by scalewise (its model unless --model names one).")
     var fromPNG: String?
     @Flag(name: .customLong("no-history"), help: "Do not log finished images in $XDG_STATE_HOME/scalewise/history (also SCALEWISE_NO_HISTORY=1).")
@@ -101,7 +101,7 @@ extension TUICommand {
     /// record's unless `--precision` says otherwise, as for `generate --from-png`. An unreadable PNG is a one-line
     /// error here.
     func startModel() throws -> Generator {
-        guard let src = fromPNG else { return try modelOptions.load() }
+        guard let src = fromPNG else { return try modelOptions.load(editing: image != nil) }
         let text = try PNG.readText(src)
         guard let json = text["scalewise"] else { throw ValidationError("\(src) has no scalewise metadata chunk") }
         let rec = try GenerationRecord.parse(json, path: src)

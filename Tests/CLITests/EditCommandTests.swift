@@ -120,4 +120,18 @@ final class EditCommandTests: XCTestCase {
         XCTAssertEqual(s4, 64)
         XCTAssertTrue(e4.hasPrefix("Error: --extend must be left, right, up or down\n"), e4)
     }
+
+    /// Without -m, edit and tui --image start on the shipped FlexVAR model, the one that can edit; --help says so.
+    func testDefaultModelCanEdit() throws {
+        let (status, _, err) = try scalewise(["edit", "--class", "A", "--image", dir + "/in.png", "--extend", "right", "-o", dir + "/e.png"])
+        XCTAssertEqual(status, 0, err)
+        let record = try PNG.read(dir + "/e.png").1["scalewise"] ?? ""
+        XCTAssertTrue(record.contains(#""model":"glyphs64-flexvar""#), record)
+        let (_, help, _) = try scalewise(["edit", "--help"])
+        XCTAssertTrue(help.contains("edit uses glyphs64-flexvar"), help)
+        // tui --image loads the same default before the screen opens: the missing image is the error, not the model.
+        let (tuiStatus, _, tuiErr) = try scalewise(["tui", "--image", dir + "/none.png"])
+        XCTAssertEqual(tuiStatus, 1, tuiErr)
+        XCTAssertTrue(tuiErr.contains("none.png") && !tuiErr.contains("FlexVAR"), tuiErr)
+    }
 }

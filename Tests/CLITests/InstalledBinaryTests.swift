@@ -26,7 +26,7 @@ final class InstalledBinaryTests: XCTestCase {
     /// Runs the copy from a folder outside the repository, with a home of its own and no model variables.
     func run(_ args: [String], environment extra: [String: String] = [:]) throws -> CLITests.Result {
         var env = ProcessInfo.processInfo.environment
-        for k in ["SCALEWISE_MODELS", "XDG_DATA_HOME", "XDG_DATA_DIRS"] { env[k] = nil }
+        for k in ["SCALEWISE_MODELS", "XDG_DATA_HOME", "XDG_DATA_DIRS", "HF_HOME", "HF_HUB_CACHE", "XDG_CACHE_HOME"] { env[k] = nil }
         env["HOME"] = tmp + "/home"
         return try CLITests.run(URL(fileURLWithPath: prefix + "/bin/scalewise"), args, environment: env.merging(extra) { $1 },
                                 in: tmp)
@@ -56,10 +56,29 @@ final class InstalledBinaryTests: XCTestCase {
     }
 
     func testNoModelIsAOneLineError() throws {
-        let r = try run(["generate", "--class", "1", "-o", tmp + "/out.png"])
+        let r = try run(["generate", "--class", "1", "-o", tmp + "/out.png"], environment: ["HF_HOME": tmp + "/home/hf"])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertLessThan(r.status, 128)
         XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
-        XCTAssertTrue(r.stderr.contains("no model found"), r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("Error: no model found: looked for glyphs64-var (or glyphs-var) in "), r.stderr)
+        XCTAssertTrue(r.stderr.contains("and the Hugging Face cache \(tmp!)/home/hf/hub; "
+                                        + "set SCALEWISE_MODELS or pass -m FILE"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("weights/"), r.stderr)
+        // The cache follows XDG_CACHE_HOME as huggingface_hub does.
+        let xdg = try run(["generate", "--class", "1", "-o", tmp + "/out.png"], environment: ["XDG_CACHE_HOME": tmp + "/xdg"])
+        XCTAssertTrue(xdg.stderr.contains("the Hugging Face cache \(tmp!)/xdg/huggingface/hub;"), xdg.stderr)
+        let listed = try run(["models"])
+        XCTAssertEqual(listed.status, 0, listed.stderr)
+        XCTAssertTrue(listed.stdout.contains("no models found") && listed.stdout.contains("set SCALEWISE_MODELS or pass -m FILE"), listed.stdout)
+    }
+
+    /// With no model that can edit, edit says which one to pass.
+    func testNoEditableModelNamesOne() throws {
+        try placeModel(in: prefix + "/share/scalewise/models")
+        let r = try run(["edit", "--class", "1", "--image", tmp + "/in.png", "--extend", "right", "-o", tmp + "/e.png"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("looked for glyphs64-flexvar (or glyphs-flexvar) (or another model that can edit: FlexVAR)"), r.stderr)
+        XCTAssertTrue(r.stderr.hasSuffix("pass -m glyphs64-flexvar\n"), r.stderr)
     }
 }

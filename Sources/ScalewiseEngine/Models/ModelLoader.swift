@@ -65,7 +65,36 @@ public enum ModelLoader {
     /// The model the TUI and `generate` use when none is named.
     public static func defaultModel() throws -> String {
         if let p = preferredDefault(among: availableModels()) { return p }
-        throw WeightsError.io("weights/", "no model found in \(searchPaths.joined(separator: ", "))")
+        throw EngineError.badArgument(noModelMessage(wanted: stems(preferredDefaults)))
+    }
+
+    /// Shipped generators `edit` and `tui --image` prefer when no model is named: the ones that can edit (FlexVAR).
+    public static let preferredEditDefaults = ["glyphs64-flexvar.safetensors", "glyphs-flexvar.safetensors"]
+
+    /// The model `edit` and `tui --image` use when none is named: a preferred one, else the first that can edit.
+    public static func defaultEditModel() throws -> String {
+        let editable = availableModels().filter { p in
+            (try? openWeights(p)).flatMap { ModelFamily.of($0)?.capabilities.canEdit } ?? false
+        }
+        for name in preferredEditDefaults {
+            if let p = editable.first(where: { $0.hasSuffix("/" + name) }) { return p }
+        }
+        if let p = editable.first { return p }
+        throw EngineError.badArgument(noModelMessage(wanted: stems(preferredEditDefaults) + " (or another model that can edit: FlexVAR)",
+                                                     example: stems(preferredEditDefaults.prefix(1))))
+    }
+
+    /// Why no model was found: which one was wanted, every place looked in (the Hugging Face cache included) and
+    /// how to point at one.
+    public static func noModelMessage(wanted: String, example: String = "FILE") -> String {
+        "no model found: looked for \(wanted) in \(searchPaths.joined(separator: ", ")) and the Hugging Face cache "
+            + "\(huggingFaceCache); set SCALEWISE_MODELS or pass -m \(example)"
+    }
+
+    /// "glyphs64-var (or glyphs-var)".
+    static func stems<S: Sequence<String>>(_ files: S) -> String {
+        let names = files.map { ($0 as NSString).deletingPathExtension }
+        return names.first.map { $0 + (names.count > 1 ? " (or \(names.dropFirst().joined(separator: ", or ")))" : "") } ?? ""
     }
 
     /// The first of `preferredDefaults` found in `paths` (in search-path order), else the first path.

@@ -58,6 +58,12 @@ extension ModelLoader {
         return folders.filter { seen.insert(URL(fileURLWithPath: $0.path).standardized.path).inserted }
     }
 
+    /// The Hugging Face hub cache folder this process searches.
+    public static var huggingFaceCache: String {
+        let env = ProcessInfo.processInfo.environment
+        return huggingFaceHub(env: env, home: env["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory())
+    }
+
     /// The Hugging Face hub cache folder (huggingface_hub's `constants.HF_HUB_CACHE`).
     static func huggingFaceHub(env: [String: String], home: String) -> String {
         if let h = env["HF_HUB_CACHE"], !h.isEmpty { return h }
