@@ -15,7 +15,7 @@ struct Edit: ParsableCommand {
             """)
 
     @OptionGroup var modelOptions: ModelOptions
-    @Option(name: [.customShort("c"), .customLong("class")], help: "Class index or name.") var classLabel: String
+    @Option(name: [.customShort("c"), .customLong("class")], parsing: .unconditional, help: "Class index or name.") var classLabel: String
     @Option(name: .shortAndLong, help: "Input image (PNG).") var image: String
     @Option(help: "Mask PNG (white = regenerate).") var mask: String?
     @Option(help: "Extend the canvas: left, right, up or down.") var extend: String?

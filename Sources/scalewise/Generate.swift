@@ -7,7 +7,7 @@ struct Generate: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: [.customShort("c"), .customLong("class")], help: "Class index or name (unique prefix is enough).")
+    @Option(name: [.customShort("c"), .customLong("class")], parsing: .unconditional, help: "Class index or name (unique prefix is enough).")
     var classLabel: String?
 
     @Option(parsing: .unconditional, help: "Seed of the engine's RNG, 0…2^64−1; -1 picks a random one and prints it (default 0; with --from-png, replaces the recorded seed).")
@@ -59,7 +59,8 @@ struct Generate: ParsableCommand {
         var mo = modelOptions
         if let src = fromPNG {
             let text = try PNG.readText(src)
-            guard let json = text["scalewise"] else { throw ValidationError("\(src) has no scalewise metadata chunk") }
+            // The file is wrong, not the command line: an error (exit 1), not a usage error.
+            guard let json = text["scalewise"] else { throw EngineError.badArgument("\(src) has no scalewise record") }
             record = try GenerationRecord.parse(json, path: src)
             if let e = record!.edit {
                 throw EngineError.badArgument("\(src) is an edit (\(e)) of an image it does not hold; it cannot be reproduced")
@@ -94,6 +95,7 @@ struct Generate: ParsableCommand {
         var opts = record?.options ?? gen.defaults
         try applySamplingFlags(to: &opts, gen: gen)
         let schedule = try record?.schedule ?? chooseSchedule(gen)
+        if let r = record, let src = fromPNG { try checkRecordedSchedule(r, of: src, fits: gen) }
         if let s = schedule, scales != nil { try checkScheduleSize(s, gen: gen, allowLarge: allowLarge) }
         if record == nil || seed != nil { opts.seed = (seed ?? SeedFlag(0)).resolve(quiet: quiet) }
         // Re-roll seeds belong to the recorded seed; a new seed starts afresh.
@@ -135,6 +137,15 @@ struct Generate: ParsableCommand {
         let image = session.preview(after: session.completed, tier: .decoded)
         progress?.finish(decodeMs: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
         return (image, GenerationRecord(generator: gen, session: session), session.results.map { $0.tokens })
+    }
+
+    /// A record's schedule on a model with a fixed one (`-m` naming another model than the record's): said as
+    /// the record not fitting, not as the family's rule.
+    func checkRecordedSchedule(_ r: GenerationRecord, of src: String, fits gen: Generator) throws {
+        guard !gen.capabilities.freeSchedule, !gen.schedules.contains(r.schedule) else { return }
+        let steps = { (s: [ScaleShape]) in "\(s.count) steps up to \(s.last.map(\.description) ?? "-")" }
+        throw EngineError.badArgument("\(src): the record's schedule (\(steps(r.schedule))) does not fit \(gen.name) "
+                                      + "(\(steps(gen.defaultSchedule))); it was made with \(r.model)")
     }
 
     func chooseSchedule(_ gen: Generator) throws -> [ScaleShape]? {

@@ -163,6 +163,7 @@ extension Generate {
             let gen = try load(model)
             try c.checkFiles(gen, model: modelOptions.model == nil,
                              tokenizer: modelOptions.model == nil && modelOptions.tokenizer == nil, path: fromPNG!, modelFlag: "-m")
+            try checkRecordedSchedule(c, of: fromPNG!, fits: gen)
             var o = c.options
             try applySamplingFlags(to: &o, gen: gen)
             if seed != nil { o.seed = newSeed }

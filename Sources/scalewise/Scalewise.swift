@@ -15,9 +15,19 @@ struct Scalewise: ParsableCommand {
 
     static func main() {
         useFastBLASKernels()
+        // `tui`, the default command, takes no arguments of its own: a first word that is no command is a mistyped
+        // command, not an argument of tui's.
+        let names = configuration.subcommands.map { commandName($0) }
+        if let first = CommandLine.arguments.dropFirst().first, !first.hasPrefix("-"), first != "help", !names.contains(first) {
+            FileHandle.standardError.write(Data("Error: unknown command '\(terminalSafe(first, limit: 100))' (commands: \(names.joined(separator: ", ")))\n".utf8))
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
         main(nil)
     }
 }
+
+/// A command's name (a generic function: the type is opened here).
+private func commandName<C: ParsableCommand>(_ command: C.Type) -> String { C._commandName }
 
 /// The sampling flags a command was given, by the rules that also check models' defaults and PNG records
 /// (`SamplingRules`); a broken rule is a usage error (exit 64).
@@ -51,6 +61,12 @@ struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Arithmetic of the generator's linear layers: auto (bf16 where the CPU computes it natively, else fp32), fp32 (the exact reference), bf16 or int8.",
                                valueName: "auto|fp32|bf16|int8"))
     var precision: String?
+
+    /// Checked while the command line is parsed, so a bad value gets the command's own usage.
+    func validate() throws {
+        _ = try resolvedPrecision()
+        if let t = threads, t <= 0 { throw ValidationError("--threads must be positive") }
+    }
 
     /// The precision to load in, and why (`auto` by default; a PNG's record when reproducing one).
     func resolvedPrecision() throws -> (precision: Precision, reason: String) {

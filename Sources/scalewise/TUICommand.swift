@@ -13,7 +13,7 @@ struct TUICommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: [.customShort("c"), .customLong("class")], help: "Class index or name to start on.")
+    @Option(name: [.customShort("c"), .customLong("class")], parsing: .unconditional, help: "Class index or name to start on.")
     var classLabel: String?
     @Option(parsing: .unconditional, help: "Seed of the engine's RNG; -1 picks a random one.") var seed: SeedFlag?
     @Option(name: .customLong("seed-policy"), help: "Seed after a finished run: fixed, +1 or random.")
@@ -103,7 +103,7 @@ extension TUICommand {
     func startModel() throws -> Generator {
         guard let src = fromPNG else { return try modelOptions.load(editing: image != nil) }
         let text = try PNG.readText(src)
-        guard let json = text["scalewise"] else { throw ValidationError("\(src) has no scalewise metadata chunk") }
+        guard let json = text["scalewise"] else { throw EngineError.badArgument("\(src) has no scalewise record") }
         let rec = try GenerationRecord.parse(json, path: src)
         var mo = modelOptions
         if mo.precision == nil { mo.precision = rec.precision ?? "fp32" }

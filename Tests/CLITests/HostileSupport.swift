@@ -96,6 +96,14 @@ enum Craft {
         return text + "}"
     }
 
+    /// The bytes of a PNG with `source`'s pixels and no text chunks.
+    static func stripRecord(_ source: String) throws -> [UInt8] {
+        let tmp = source + ".plain"
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        try PNG.write(try PNG.read(source).0, to: tmp)
+        return [UInt8](try Data(contentsOf: URL(fileURLWithPath: tmp)))
+    }
+
     /// A PNG with the same pixels as `source` and its `scalewise` record changed by `edit` (JSON text in, out).
     static func png(from source: String, to path: String, _ edit: (String) -> String) throws {
         let (image, text) = try PNG.read(source)

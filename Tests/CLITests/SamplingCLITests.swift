@@ -65,6 +65,35 @@ final class SamplingCLITests: XCTestCase {
         XCTAssertEqual(same.status, 0, same.stderr)
     }
 
+    /// Errors as the man page says: one line and exit 1 for a bad file, the command's own usage (exit 64) for a bad
+    /// flag, an unknown command said as such.
+    func testExitCodesAndMessages() throws {
+        let plain = tmp + "/plain.png", made = tmp + "/made.png"
+        XCTAssertEqual(try run(["generate", "-m", varModel, "-c", "3", "-q", "-o", plain, "--seed", "2"]).status, 0)
+        try Data(Craft.stripRecord(plain)).write(to: URL(fileURLWithPath: plain))
+        let noRecord = try run(["generate", "--from-png", plain, "-q", "-o", tmp + "/x.png"])
+        XCTAssertEqual(noRecord.status, 1, noRecord.stderr)
+        XCTAssertEqual(noRecord.stderr, "Error: \(plain) has no scalewise record\n")
+        for (flag, value, message) in [("--precision", "fp64", "--precision must be auto"), ("--threads", "0", "--threads must be positive")] {
+            let r = try run(["generate", "-m", varModel, "-c", "3", flag, value, "-o", tmp + "/x.png"])
+            XCTAssertEqual(r.status, 64, r.stderr)
+            XCTAssertTrue(r.stderr.hasPrefix("Error: \(message)") && r.stderr.contains("Usage: scalewise generate"), r.stderr)
+        }
+        let negative = try run(["generate", "-m", varModel, "-c", "-1", "-o", tmp + "/x.png"])
+        XCTAssertEqual(negative.status, 1, negative.stderr)
+        XCTAssertTrue(negative.stderr.hasPrefix("Error: class -1 is out of range"), negative.stderr)
+        let unknown = try run(["frobnicate"])
+        XCTAssertEqual(unknown.status, 64, unknown.stderr)
+        XCTAssertTrue(unknown.stderr.hasPrefix("Error: unknown command 'frobnicate' (commands: tui, generate,"), unknown.stderr)
+        XCTAssertEqual(unknown.stderr.split(separator: "\n").count, 1, unknown.stderr)
+        // A record replayed on a model whose fixed schedule it does not fit.
+        XCTAssertEqual(try run(["generate", "-m", "glyphs64-var", "-c", "A", "-q", "-o", made]).status, 0)
+        let misfit = try run(["generate", "--from-png", made, "-m", "glyphs-var", "-q", "-o", tmp + "/x.png"])
+        XCTAssertEqual(misfit.status, 1, misfit.stderr)
+        XCTAssertEqual(misfit.stderr, "Error: \(made): the record's schedule (10 steps up to 16×16) does not fit glyphs-var "
+                       + "(7 steps up to 8×8); it was made with glyphs64-var\n")
+    }
+
     /// Negative numbers are values: `--seed -1` picks a seed, `--cfg -5` gets the range error.
     func testNegativeNumbersParseAsValues() throws {
         let ok = try run(["generate", "-m", varModel, "-c", "3", "--seed", "-1", "-q", "-o", tmp + "/r.png"])
