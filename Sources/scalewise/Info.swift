@@ -94,6 +94,11 @@ struct Convert: ParsableCommand {
         try checkOutput(output, force: force)  // a folder or a missing folder is said at once, before reading
         let ordered = try ModelLoader.conversionOrder(inputs: inputs)
         let plan = try ModelLoader.conversionPlan(inputs: ordered)
+        if plan.prefixes.count == 2 {
+            // A generator and its tokenizer: loaded together as `generate` would load the file, so a pair that does
+            // not fit (another image size, another codebook) is refused now rather than written.
+            _ = try ModelLoader.load(ordered[0], tokenizer: ordered[1])
+        }
         try convertToSafeTensors(inputs: ordered, output: output, dtype: f16 ? .f16 : .f32, metadata: plan.metadata,
                                  prefixes: plan.prefixes, overwrite: force)
         print("wrote \(output)")

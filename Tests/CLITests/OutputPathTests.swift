@@ -44,4 +44,16 @@ final class OutputPathTests: XCTestCase {
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("ok.png")), "an image was written before the failure")
     }
+
+    /// A generator and a tokenizer that do not fit each other are refused by convert, not written as a file that
+    /// cannot load.
+    func testConvertRefusesAPairThatDoesNotFit() throws {
+        let out = path("m.safetensors")
+        let r = try TimedRun.run(["convert", Craft.shipped("glyphs-var"), Craft.shipped("glyphs64-vqvae"), "-o", out])
+        r.assertCleanError("mismatched pair", contains: "generator's last scale 8 ≠ tokenizer latent 16")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        let ok = try TimedRun.run(["convert", Craft.shipped("glyphs-var"), Craft.shipped("glyphs-vqvae"), "-o", out])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertEqual(try TimedRun.run(["generate", "-m", out, "-c", "0", "-q", "-o", path("m.png")]).status, 0)
+    }
 }
