@@ -26,7 +26,7 @@ struct Edit: ParsableCommand {
     @Option(name: .customLong("top-k"), parsing: .unconditional) var topK: Int?
     @Option(name: .customLong("top-p"), parsing: .unconditional) var topP: Float?
     @Option(help: "Number of steps (the paper's presets).") var steps: Int?
-    @Option(name: .shortAndLong, help: "Output PNG.") var output: String
+    @Option(name: .shortAndLong, help: "Output PNG; - writes it to standard output (not a terminal).") var output: String
     @Flag(help: "Overwrite the output.") var force = false
 
     func validate() throws {
@@ -78,8 +78,11 @@ struct Edit: ParsableCommand {
         let out = session.preview(after: session.completed, tier: .decoded)
         var rec = GenerationRecord(generator: gen, session: session)
         rec.edit = plan.description
-        try PNG.write(out, text: [("parameters", rec.a1111), ("scalewise", try rec.json)],
-                      to: output, overwrite: force)
-        print("saved \(output)")
+        try writePNG(out, text: [("parameters", rec.a1111), ("scalewise", try rec.json)], to: output, overwrite: force)
+        if output == "-" {
+            FileHandle.standardError.write(Data("saved to standard output\n".utf8))  // stdout holds the PNG
+        } else {
+            print("saved \(output)")
+        }
     }
 }

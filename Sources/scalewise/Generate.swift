@@ -34,7 +34,7 @@ struct Generate: ParsableCommand {
     @Option(help: ArgumentHelp("With --from-png of an --xy sheet: reproduce only this cell (zero-based column and row) as a single image.",
                                valueName: "x,y"))
     var cell: String?
-    @Option(name: .shortAndLong, help: "Output PNG.") var output: String = "scalewise.png"
+    @Option(name: .shortAndLong, help: "Output PNG; - writes it to standard output (not a terminal).") var output: String = "scalewise.png"
     @Flag(help: "Overwrite existing files.") var force = false
     @Option(name: .customLong("tokens-out"), help: "Write every scale's token ids as JSON.") var tokensOut: String?
     @Option(name: .customLong("from-png"), help: "Reproduce the image recorded in a PNG written by scalewise.") var fromPNG: String?
@@ -164,13 +164,16 @@ struct Generate: ParsableCommand {
     }
 
     func checkOutputs(count: Int, grid: Bool) throws {
+        if output == "-" && !grid && count > 1 {
+            throw EngineError.badArgument("-o - writes one PNG to standard output; add --grid for \(count) images")
+        }
         let outs = grid || count == 1 ? [output] : (0..<count).map { numbered(output, $0) }
         for o in outs + (tokensOut.map { [$0] } ?? []) { try checkOutput(o, force: force) }
     }
 
     func save(_ image: RGBImage, record: GenerationRecord, to path: String) throws {
-        try PNG.write(image, text: [("parameters", record.a1111), ("scalewise", try record.json)], to: path, overwrite: force)
-        if !quiet { FileHandle.standardError.write(Data("saved \(path)\n".utf8)) }
+        try writePNG(image, text: [("parameters", record.a1111), ("scalewise", try record.json)], to: path, overwrite: force)
+        if !quiet { FileHandle.standardError.write(Data("saved \(path == "-" ? "to standard output" : path)\n".utf8)) }
     }
 
     func writeTokens(_ tokens: [[[Int32]]], to path: String) throws {

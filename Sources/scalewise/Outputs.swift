@@ -5,6 +5,12 @@ import ScalewiseEngine
 /// file, a folder that is missing, not a folder or not writable, an existing file without `--force`. The write
 /// itself stays atomic and checks again (`SafeOpen`).
 func checkOutput(_ path: String, force: Bool) throws {
+    if path == "-" {
+        guard isatty(STDOUT_FILENO) == 0 else {
+            throw EngineError.badArgument("-o - writes the PNG to standard output, which is a terminal here; redirect it or name a file")
+        }
+        return
+    }
     let parent = (path as NSString).deletingLastPathComponent
     if let problem = folderProblem(parent.isEmpty ? "." : parent) { throw EngineError.badArgument("\(path): \(problem)") }
     if let problem = SafeOpen.outputProblem(path) { throw EngineError.badArgument("\(path): \(problem)") }
@@ -35,4 +41,15 @@ func checkOutputFolder(_ dir: String) throws {
         ancestor = (ancestor as NSString).deletingLastPathComponent
     }
     if let problem = folderProblem(ancestor.isEmpty ? "." : ancestor) { throw EngineError.badArgument("\(dir): \(problem)") }
+}
+
+/// Writes a PNG with its text chunks to `path`, atomically; `-` is standard output (checked by `checkOutput` not
+/// to be a terminal), for pipes such as `scalewise generate … -o - | display`.
+func writePNG(_ image: RGBImage, text: [(String, String)], to path: String, overwrite: Bool) throws {
+    guard path == "-" else { return try PNG.write(image, text: text, to: path, overwrite: overwrite) }
+    // libpng writes to files: the PNG is made in a private temporary file, then copied out.
+    let temp = NSTemporaryDirectory() + "scalewise-stdout-\(UUID().uuidString).png"
+    defer { try? FileManager.default.removeItem(atPath: temp) }
+    try PNG.write(image, text: text, to: temp)
+    try FileHandle.standardOutput.write(contentsOf: try Data(contentsOf: URL(fileURLWithPath: temp)))
 }

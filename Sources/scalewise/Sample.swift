@@ -18,7 +18,7 @@ struct Sample: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
 
     @Option(name: .customLong("per-class"), help: "Samples per class.") var perClass: Int?
-    @Option(help: ArgumentHelp("Classes to sample: all, or indices like 0,1,207.", valueName: "all|list"))
+    @Option(help: ArgumentHelp("Classes to sample: all, or indices or names (unique prefixes) like 0,1,207 or A,b,7.", valueName: "all|list"))
     var classes = "all"
     @Option(help: ArgumentHelp("This task's share, I/N with 0 ≤ I < N (e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT).",
                                valueName: "I/N"))
@@ -65,11 +65,13 @@ struct Sample: ParsableCommand {
         if classes == "all" {
             classList = Array(gen.classNames.indices)
         } else {
+            // Indices or names, as --class takes them elsewhere.
             classList = try classes.split(separator: ",").map { item in
-                guard let c = Int(item.trimmingCharacters(in: .whitespaces)), gen.classNames.indices.contains(c) else {
-                    throw ValidationError("--classes: '\(item)' is not a class index of \(gen.name) (0…\(gen.classNames.count - 1))")
+                do {
+                    return try gen.resolveClass(String(item))
+                } catch {
+                    throw EngineError.badArgument("--classes: \(error) in \(gen.name)")
                 }
-                return c
             }
         }
         var opts = gen.defaults
@@ -88,8 +90,8 @@ struct Sample: ParsableCommand {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let manifest: [String: Any] = [
             "model": gen.name, "family": gen.family, "precision": gen.precision.rawValue, "classes": classList,
-            "per_class": perClass, "seed": seed.resolve(quiet: true), "cfg": Double(opts.cfg), "cfg_mode": opts.cfgMode.rawValue,
-            "top_k": opts.topK, "top_p": Double(opts.topP), "schedule": schedule.map { [$0.h, $0.w] },
+            "per_class": perClass, "seed": seed.resolve(quiet: true), "cfg": decimal(opts.cfg), "cfg_mode": opts.cfgMode.rawValue,
+            "top_k": opts.topK, "top_p": decimal(opts.topP), "schedule": schedule.map { [$0.h, $0.w] },
         ]
         try claim(manifest: manifest)
         let total = classList.count * perClass
@@ -120,6 +122,9 @@ struct Sample: ParsableCommand {
         print("\(output): shard \(shardIndex)/\(shardCount) wrote \(mine.count) sample(s) of \(total)")
     }
 
+    /// A Float as the shortest decimal that reads back as it (0.95, not 0.949999988079071), for samples.json.
+    private func decimal(_ v: Float) -> Double { Double(v.description) ?? Double(v) }
+
     static func file(_ dir: String, _ g: Int) -> String { dir + "/" + String(format: "%06d.png", g) }
     static func manifestPath(_ dir: String) -> String { dir + "/samples.json" }
 
@@ -138,7 +143,12 @@ struct Sample: ParsableCommand {
                 v.flatMap { try? JSONSerialization.data(withJSONObject: [$0], options: [.sortedKeys]) }
                     .map { String(decoding: $0, as: UTF8.self) } ?? "-"
             }
-            let diff = Set(a.keys).union(manifest.keys).sorted().filter { text(a[$0]) != text(manifest[$0]) }
+            // Numbers compare as the Floats they were (folders written before they were kept as short decimals).
+            func same(_ x: Any?, _ y: Any?) -> Bool {
+                if let x = x as? Double, let y = y as? Double { return Float(x) == Float(y) }
+                return text(x) == text(y)
+            }
+            let diff = Set(a.keys).union(manifest.keys).sorted().filter { !same(a[$0], manifest[$0]) }
             guard diff.isEmpty else {
                 throw EngineError.badArgument("\(output) holds samples of another run (\(diff.joined(separator: ", ")) differ); "
                                               + "use another folder")

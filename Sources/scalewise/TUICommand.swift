@@ -26,10 +26,10 @@ struct TUICommand: ParsableCommand {
     @Option(help: "Colour mode: auto, truecolor, 256, 16, 8 or mono (auto honours COLORTERM and NO_COLOR).")
     var color: TUIOptions.ColorChoice = .auto
     @Option(help: "Picture mode: auto (ask the terminal), kitty, sixel, iterm or blocks.") var graphics: GraphicsChoice = .auto
-    @Option(name: .customLong("probe-timeout"), help: "Milliseconds the start-up probe waits for a terminal that answers nothing (default 150).")
+    @Option(name: .customLong("probe-timeout"), help: "Milliseconds the start-up probe waits for a terminal that answers nothing.")
     var probeTimeout = 150
     @Option(help: "Cell symbols: auto, half, quad, sextant or ascii.") var symbols: TUIOptions.SymbolChoice = .auto
-    @Option(name: .customLong("output-dir"), help: "Folder for saved PNGs (default: the current folder).") var outputDir = "."
+    @Option(name: .customLong("output-dir"), help: "Folder for saved PNGs (. is the current folder).") var outputDir = "."
     @Option(help: "A second model to compare side by side.") var compare: String?
     @Option(help: "Append per-scale latencies to this file (also SCALEWISE_TUI_LOG).") var log: String?
     @Option(help: "Start in edit mode on this PNG (FlexVAR models; without --model, glyphs64-flexvar, else glyphs-flexvar).") var image: String?

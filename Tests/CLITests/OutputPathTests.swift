@@ -56,4 +56,41 @@ final class OutputPathTests: XCTestCase {
         XCTAssertEqual(ok.status, 0, ok.stderr)
         XCTAssertEqual(try TimedRun.run(["generate", "-m", out, "-c", "0", "-q", "-o", path("m.png")]).status, 0)
     }
+
+    /// -o - writes the PNG (with its record) to standard output when that is not a terminal; no file named '-'.
+    func testDashWritesToStandardOutput() throws {
+        let model = CLITests.fixtures + "/var.safetensors"
+        let r = try CLITests.run(CLITests.binary, ["generate", "-m", model, "-c", "3", "-q", "-o", "-"], environment: nil, in: tmp)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.dropFirst().hasPrefix("PNG\r\n") && r.stdout.contains("IHDR") && r.stdout.contains("scalewise"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("-")), "a file named - was written")
+        let many = try CLITests.run(CLITests.binary, ["generate", "-m", model, "-c", "3", "-q", "--count", "2", "-o", "-"],
+                                    environment: nil, in: tmp)
+        XCTAssertEqual(many.status, 1, many.stderr)
+        XCTAssertTrue(many.stderr.hasPrefix("Error: -o - writes one PNG to standard output; add --grid"), many.stderr)
+    }
+
+    /// sample --classes takes names as --class does; samples.json keeps floats as the decimals given.
+    func testSampleClassNamesAndShortFloats() throws {
+        let model = CLITests.fixtures + "/var.safetensors", dir = path("s")
+        let r = try TimedRun.run(["sample", "-m", model, "--per-class", "1", "--classes", "c1,3", "--top-p", "0.95", "--cfg", "1.1",
+                                  "-q", "-o", dir])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = String(decoding: try Data(contentsOf: URL(fileURLWithPath: dir + "/samples.json")), as: UTF8.self)
+        XCTAssertTrue(json.contains(#""classes":[1,3]"#), json)
+        XCTAssertTrue(json.contains(#""top_p":0.95"#) && json.contains(#""cfg":1.1"#), json)
+        // The same run again resumes (nothing differs).
+        let again = try TimedRun.run(["sample", "-m", model, "--per-class", "1", "--classes", "1,c3", "--top-p", "0.95", "--cfg", "1.1",
+                                      "-q", "-o", dir])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        try TimedRun.run(["sample", "-m", model, "--per-class", "1", "--classes", "nope", "-o", path("t")])
+            .assertCleanError("unknown class", contains: "--classes: unknown class 'nope'")
+    }
+
+    /// Help states each default once.
+    func testHelpStatesDefaultsOnce() throws {
+        let help = try TimedRun.run(["tui", "--help"]).stdout
+        XCTAssertTrue(help.contains("(default: 150)"), help)
+        XCTAssertFalse(help.contains("(default 150)"), help)
+    }
 }
