@@ -36,7 +36,7 @@ struct Generate: ParsableCommand {
     var cell: String?
     @Option(name: .shortAndLong, help: "Output PNG; - writes it to standard output (not a terminal).") var output: String = "scalewise.png"
     @Flag(help: "Overwrite existing files.") var force = false
-    @Option(name: .customLong("tokens-out"), help: "Write every scale's token ids as JSON.") var tokensOut: String?
+    @Option(name: .customLong("tokens-out"), help: "Write every scale's token ids as JSON (- for standard output).") var tokensOut: String?
     @Option(name: .customLong("from-png"), help: "Reproduce the image recorded in a PNG written by scalewise.") var fromPNG: String?
     @Flag(name: .shortAndLong, help: "No progress bar.") var quiet = false
 
@@ -164,6 +164,9 @@ struct Generate: ParsableCommand {
     }
 
     func checkOutputs(count: Int, grid: Bool) throws {
+        if output == "-" && tokensOut == "-" {
+            throw EngineError.badArgument("-o - and --tokens-out - cannot share standard output; name a file for one")
+        }
         if output == "-" && !grid && count > 1 {
             throw EngineError.badArgument("-o - writes one PNG to standard output; add --grid for \(count) images")
         }
@@ -179,6 +182,7 @@ struct Generate: ParsableCommand {
     func writeTokens(_ tokens: [[[Int32]]], to path: String) throws {
         let obj: [String: Any] = ["images": tokens.map { $0.map { $0.map { Int($0) } } }]
         let data = try JSONSerialization.data(withJSONObject: obj)
+        if path == "-" { return try FileHandle.standardOutput.write(contentsOf: data) }
         try writeAtomically([UInt8](data), to: path, overwrite: force)
     }
 }

@@ -68,6 +68,14 @@ final class OutputPathTests: XCTestCase {
                                     environment: nil, in: tmp)
         XCTAssertEqual(many.status, 1, many.stderr)
         XCTAssertTrue(many.stderr.hasPrefix("Error: -o - writes one PNG to standard output; add --grid"), many.stderr)
+        let tokens = try CLITests.run(CLITests.binary, ["generate", "-m", model, "-c", "3", "-q", "--tokens-out", "-", "-o", path("t.png")],
+                                      environment: nil, in: tmp)
+        XCTAssertEqual(tokens.status, 0, tokens.stderr)
+        XCTAssertTrue(tokens.stdout.hasPrefix(#"{"images":[[["#), tokens.stdout)
+        let both = try CLITests.run(CLITests.binary, ["generate", "-m", model, "-c", "3", "-q", "--tokens-out", "-", "-o", "-"],
+                                    environment: nil, in: tmp)
+        XCTAssertEqual(both.status, 1, both.stderr)
+        XCTAssertTrue(both.stderr.contains("cannot share standard output"), both.stderr)
     }
 
     /// sample --classes takes names as --class does; samples.json keeps floats as the decimals given.
