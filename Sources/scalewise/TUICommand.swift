@@ -37,7 +37,7 @@ struct TUICommand: ParsableCommand {
     var fromPNG: String?
     @Flag(name: .customLong("no-history"), help: "Do not log finished images in $XDG_STATE_HOME/scalewise/history (also SCALEWISE_NO_HISTORY=1).")
     var noHistory = false
-    @Flag(name: .customLong("allow-large"), help: "Let the X/Y view (X) make sheets of more than 64 cells (up to 1024).")
+    @Flag(name: .customLong("allow-large"), help: "Let the X/Y view (X) make sheets of more than 64 cells (up to 1024), and edit mode extend beyond twice the model's learned size.")
     var allowLarge = false
 
     func validate() throws {
