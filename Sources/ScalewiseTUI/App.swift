@@ -115,7 +115,7 @@ final class App {
         self.report = report
         history = o.history ? History.fromEnvironment() : nil
         allowLarge = o.allowLarge
-        worker = Worker(history: history)
+        worker = Worker(history: history, autoThreads: o.autoThreads)
         let (gm, why) = report.mode(for: o.graphics)
         graphicsReason = why
         pixels = PixelLayer(mode: gm, cellW: report.cellWidth, cellH: report.cellHeight, tmux: report.insideTmux)

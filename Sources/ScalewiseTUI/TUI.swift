@@ -42,6 +42,8 @@ public struct TUIOptions: Sendable {
     /// X/Y sheets of up to `SheetRecord.maxCells` cells instead of `XYAxis.defaultMaxCells`, and edits that extend
     /// beyond twice the model's learned size (`--allow-large`).
     public var allowLarge = false
+    /// No `--threads` nor OPENBLAS_NUM_THREADS: a model picked later resets the threads by `ThreadRule`.
+    public var autoThreads = false
 
     public init() {}
 }

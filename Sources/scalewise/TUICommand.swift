@@ -57,6 +57,9 @@ struct TUICommand: ParsableCommand {
         var probe = gen.defaults
         try applyCFGMode(cfgMode, to: &probe, gen: gen)
         let second = try compare.map { try ModelLoader.load($0, precision: gen.precision) }
+        if let s = second, ThreadRule.isAuto(explicit: modelOptions.threads) {
+            setThreads(modelOptions.autoThreads(for: [gen, s]).count)
+        }
         if let path = image {
             guard gen.capabilities.canEdit else {
                 throw EngineError.badArgument("--image needs a FlexVAR model, not \(gen.family)")
@@ -82,6 +85,7 @@ struct TUICommand: ParsableCommand {
         o.fromPNG = fromPNG
         o.history = !noHistory
         o.allowLarge = allowLarge
+        o.autoThreads = ThreadRule.isAuto(explicit: modelOptions.threads)
         o.modelArguments = [("--model", modelOptions.model), ("--tokenizer", modelOptions.tokenizer), ("--config", modelOptions.config),
                             ("--tokenizer-config", modelOptions.tokenizerConfig)].flatMap { f, v in v.map { [f, $0] } ?? [] }
         if fromPNG != nil && modelOptions.model == nil && modelOptions.tokenizer == nil { o.modelArguments = ["--model", gen.name] }
