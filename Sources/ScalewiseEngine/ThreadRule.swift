@@ -7,8 +7,9 @@ import Foundation
 /// products are long enough to amortise that, and it keeps every core.
 public enum ThreadRule {
     /// Below this much work per image (transformer and decoder, in GFLOP at the model's default guidance) a model
-    /// runs single-threaded: the shipped glyph models are 1.6–18 GFLOP (one thread 0.02–0.12 s an image, two up to
-    /// 48× slower on a busy machine and at best 10 ms faster on an idle one); VAR-d16 at 256 px is about 990.
+    /// runs single-threaded: the shipped glyph models are 1.6–18 GFLOP (one thread 0.02–0.12 s an image; two up to
+    /// 1.7× faster on an idle machine, 50 ms at most, but up to 48× slower on a busy one); VAR-d16 at 256 px is
+    /// about 990 (two threads 1.8× faster idle).
     public static let smallModelGFLOP = 100.0
 
     /// The thread count for `generators` (the largest decides) on `cores` cores, and why, for `bench`.
