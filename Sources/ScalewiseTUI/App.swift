@@ -104,7 +104,7 @@ final class App {
     var variationCount = 4
     /// The X/Y view (`X`).
     var xy: XYView?
-    /// `--allow-large`: X/Y sheets beyond the usual cap.
+    /// `--allow-large`: X/Y sheets beyond the usual cap, extends beyond twice the learned size.
     let allowLarge: Bool
     /// The history browser's picture of the selected entry (file name, image; nil when it would not read).
     var historyThumb: (file: String, image: RGBImage?)?
@@ -115,7 +115,7 @@ final class App {
         self.report = report
         history = o.history ? History.fromEnvironment() : nil
         allowLarge = o.allowLarge
-        worker = Worker(history: history)
+        worker = Worker(history: history, autoThreads: o.autoThreads)
         let (gm, why) = report.mode(for: o.graphics)
         graphicsReason = why
         pixels = PixelLayer(mode: gm, cellW: report.cellWidth, cellH: report.cellHeight, tmux: report.insideTmux)

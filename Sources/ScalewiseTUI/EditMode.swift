@@ -23,10 +23,12 @@ extension App {
         return EditJob(image: e.image, plan: e.selection.plan(width: e.image.width, height: e.image.height), label: label)
     }
 
-    /// The steps lane `l` runs (an extend doubles them on one side).
+    /// The steps lane `l` runs (an extend keeps the image's scale and adds the new half).
     func laneShapes(_ l: Int) -> [ScaleShape] {
         guard l == 0, let e = edit, e.running else { return lanes[l].schedule }
-        return e.selection.plan(width: 1, height: 1).steps(for: e.schedule)
+        let plan = e.selection.plan(width: e.image.width, height: e.image.height)
+        return (try? lanes[0].generator.editSteps(plan: plan, schedule: e.schedule, width: e.image.width,
+                                                   height: e.image.height, allowLarge: true)) ?? e.schedule
     }
 
     /// `e`: asks for the PNG to edit, offering the last one saved or opened.
@@ -90,7 +92,16 @@ extension App {
 
     /// Runs the picked edit through the usual stepping UI: `count` scales now (Enter: all, n: one).
     func runEdit(scales count: Int) {
-        guard edit != nil else { return }
+        guard let e = edit else { return }
+        // An extend too large for the model is refused here, as `scalewise edit` refuses it (never shrunk to fit).
+        do {
+            _ = try lanes[0].generator.editSteps(plan: e.selection.plan(width: e.image.width, height: e.image.height),
+                                                 schedule: e.schedule, width: e.image.width, height: e.image.height,
+                                                 allowLarge: allowLarge)
+        } catch {
+            message = "\(error)"
+            return
+        }
         edit!.running = true
         message = "edit: " + edit!.selection.label
         reconfigure(advanceTo: min(count, lanes[0].total))

@@ -39,8 +39,11 @@ public struct TUIOptions: Sendable {
     public var fromPNG: String?
     /// Log every finished image under `$XDG_STATE_HOME/scalewise/history` (off: `--no-history`, `SCALEWISE_NO_HISTORY`).
     public var history = true
-    /// X/Y sheets of up to `SheetRecord.maxCells` cells instead of `XYAxis.defaultMaxCells` (`--allow-large`).
+    /// X/Y sheets of up to `SheetRecord.maxCells` cells instead of `XYAxis.defaultMaxCells`, and edits that extend
+    /// beyond twice the model's learned size (`--allow-large`).
     public var allowLarge = false
+    /// No `--threads` nor OPENBLAS_NUM_THREADS: a model picked later resets the threads by `ThreadRule`.
+    public var autoThreads = false
 
     public init() {}
 }

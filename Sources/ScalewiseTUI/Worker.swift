@@ -92,9 +92,12 @@ final class Worker: @unchecked Sendable {
     private var lanes: [(spec: LaneSpec, session: GenerationSession)] = []
     /// Where finished images are logged; nil when history is off.
     let history: History?
+    /// No `--threads`: each model loaded resets the thread count by `ThreadRule` (the largest model shown decides).
+    let autoThreads: Bool
 
-    init(history: History?) {
+    init(history: History?, autoThreads: Bool) {
         self.history = history
+        self.autoThreads = autoThreads
         let t = Thread { [self] in
             blockUISignals()
             loop()
@@ -192,7 +195,12 @@ final class Worker: @unchecked Sendable {
                         strip: strip))
         case .load(let path, let lane, let precision):
             // Paths here come from the model folders (the picker) or a record: recorded by name when the name finds them.
-            post(.loaded(generator: try ModelLoader.load(path, precision: precision, foundByName: true), lane: lane))
+            let g = try ModelLoader.load(path, precision: precision, foundByName: true)
+            if autoThreads {
+                let others = lanes.indices.filter { $0 != lane }.map { lanes[$0].spec.generator }
+                setThreads(ThreadRule.choose(for: [g] + others, cores: ProcessInfo.processInfo.activeProcessorCount).count)
+            }
+            post(.loaded(generator: g, lane: lane))
         case .variations(let k, let seeds):
             try variations(from: k, seeds: seeds, epoch: epoch, cancelled: cancelled)
         case .xy(let cells):

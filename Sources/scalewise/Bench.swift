@@ -60,6 +60,7 @@ struct Bench: ParsableCommand {
             print("{\"transformer_s\": \(transformer), \"decode_s\": \(decode), \"projection_ms\": \(projection), "
                   + "\"gflops_per_s\": \(gflops), \"transformer_gflop\": \(flops.transformer / 1e9), "
                   + "\"decoder_gflop\": \(flops.decoder / 1e9), \"peak_rss_mb\": \(rss), \"threads\": \(threadCount()), "
+                  + "\"threads_reason\": \"\(modelOptions.threadsReason(for: gen))\", "
                   + "\"loaded_rss_mb\": \(loadedRSS), \"kv_cache_mb\": \(kvMB), \"rss_budget_mb\": \(budget), "
                   + "\"sgemm_ceiling_gflops\": \(ceiling), \"blas_kernels\": \"\(blasKernels)\", "
                   + "\"precision\": \"\(gen.precision)\", \"precision_reason\": \"\(precision.reason)\", \"cpu_isa\": \"\(Precision.cpuISA)\", "
@@ -67,7 +68,7 @@ struct Bench: ParsableCommand {
             return
         }
         print("model \(gen.name) (\(gen.family), \(String(format: "%.1f", Double(gen.parameterCount) / 1e6)) M params), "
-              + "\(threadCount()) threads, cfg \(cfg), \(images) image(s)")
+              + "threads \(threadCount()) (\(modelOptions.threadsReason(for: gen))), cfg \(cfg), \(images) image(s)")
         print("precision \(gen.precision) (\(precision.reason)); oneDNN ISA \(Precision.cpuISA)")
         print(String(format: "OpenBLAS kernels %@, sgemm ceiling %.0f GFLOP/s ([1024,1024]·[1024,4096])", blasKernels, ceiling))
         for (k, shape) in schedule.enumerated() {

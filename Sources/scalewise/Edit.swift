@@ -8,9 +8,12 @@ struct Edit: ParsableCommand {
         discussion: """
             The known region's tokens are teacher-forced at every step and only the masked region is sampled \
             (FlexVAR §4.4). Mask: white = regenerate, black = keep. --extend doubles the canvas on one side and \
-            generates the new half; --refine keeps the image's coarse steps and regenerates the detail. \
-            A non-square image keeps its aspect: every step takes the image's shape, its longer side at the step's \
-            size, so the output's sides are the nearest multiples of the tokenizer's downsampling. \
+            generates the new half, keeping the image at its own scale: the output is the image (its sides at the \
+            nearest multiples of the tokenizer's downsampling) plus the new half. An output larger than the model \
+            can make is refused, and one beyond twice its learned size needs --allow-large. --refine keeps the \
+            image's coarse steps and regenerates the detail. With --mask or --refine a non-square image keeps its \
+            aspect: every step takes the image's shape, its longer side at the step's size, so the output's sides \
+            are the nearest multiples of the tokenizer's downsampling. \
             Without -m, edit uses glyphs64-flexvar, else glyphs-flexvar, else the first model found that can edit.
             """)
 
@@ -18,7 +21,7 @@ struct Edit: ParsableCommand {
     @Option(name: [.customShort("c"), .customLong("class")], parsing: .unconditional, help: "Class index or name.") var classLabel: String
     @Option(name: .shortAndLong, help: "Input image (PNG).") var image: String
     @Option(help: "Mask PNG (white = regenerate).") var mask: String?
-    @Option(help: "Extend the canvas: left, right, up or down.") var extend: String?
+    @Option(help: "Extend the canvas: left, right, up or down (the output is the image plus the new half).") var extend: String?
     @Option(help: "Refine: keep the image's steps up to this size (e.g. 4), regenerate the rest.") var refine: Int?
     @Option(parsing: .unconditional, help: "Seed; -1 picks a random one.") var seed = SeedFlag(0)
     @Option(parsing: .unconditional, help: "Classifier-free guidance (default: the model's).") var cfg: Float?
@@ -28,6 +31,8 @@ struct Edit: ParsableCommand {
     @Option(help: "Number of steps (the paper's presets).") var steps: Int?
     @Option(name: .shortAndLong, help: "Output PNG; - writes it to standard output (not a terminal).") var output: String
     @Flag(help: "Overwrite the output.") var force = false
+    @Flag(name: .customLong("allow-large"), help: "Extend even when the output is beyond twice the model's learned size (slow; the model has not learned such sizes).")
+    var allowLarge = false
 
     func validate() throws {
         try checkSamplingFlags(cfg: cfg, topK: topK, topP: topP, seed: seed)
@@ -72,6 +77,9 @@ struct Edit: ParsableCommand {
         } else {
             plan = .refine(upTo: refine!)
         }
+        // Refused before the model encodes anything: an extend too large for the model (never shrunk to fit).
+        _ = try gen.editSteps(plan: plan, schedule: schedule, width: input.width, height: input.height,
+                              allowLarge: allowLarge)
         let (session, _) = try gen.makeEditSession(image: input, plan: plan, classIndex: cls, options: opts,
                                                    schedule: schedule)
         while session.completed < session.scales.count { _ = try session.step() }

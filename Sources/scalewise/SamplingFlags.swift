@@ -28,9 +28,8 @@ let cfgModeHelp = ArgumentHelp(
         + "Default: the family's official sampler: ramp for VAR, MVAR and M-VAR; constant for FlexVAR (its demo) and AiM (its only rule).",
     valueName: "ramp|constant")
 
-/// Sides beyond this many times the model's largest trained step need `--allow-large` (each step's attention grows
-/// with the square of its token count, and a model has not learned sizes far beyond its own).
-let largeScaleFactor = 2
+/// Sides beyond this many times the model's largest trained step need `--allow-large`.
+let largeScaleFactor = ScheduleRules.largeFactor
 
 /// Rejects an explicit schedule whose steps are far beyond what the model was trained on, unless allowed.
 func checkScheduleSize(_ schedule: [ScaleShape], gen: Generator, allowLarge: Bool) throws {

@@ -55,7 +55,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("tokenizer-config"), help: ArgumentHelp("The tokenizer's config likewise.", valueName: "json"))
     var tokenizerConfig: String?
 
-    @Option(help: "BLAS threads (default: all cores).")
+    @Option(help: "Threads, honoured exactly up to the cores (default: one for a small model, under 100 GFLOP an image, such as the glyph models; else all cores).")
     var threads: Int?
 
     @Option(help: ArgumentHelp("Arithmetic of the generator's linear layers: auto (bf16 where the CPU computes it natively, else fp32), fp32 (the exact reference), bf16 or int8.",
@@ -90,8 +90,22 @@ struct ModelOptions: ParsableArguments {
         }
         // The default model is found by name, and recorded so: a replay finds it wherever the models are then.
         let fallback = { try editing ? ModelLoader.defaultEditModel() : ModelLoader.defaultModel() }
-        return try ModelLoader.load(model ?? fallback(), tokenizer: tokenizer,
-                                    precision: resolvedPrecision().precision, config: config, tokenizerConfig: tokenizerConfig,
-                                    foundByName: model == nil)
+        let gen = try ModelLoader.load(model ?? fallback(), tokenizer: tokenizer,
+                                       precision: resolvedPrecision().precision, config: config,
+                                       tokenizerConfig: tokenizerConfig, foundByName: model == nil)
+        if ThreadRule.isAuto(explicit: threads) { setThreads(autoThreads(for: [gen]).count) }
+        return gen
+    }
+
+    /// The thread rule's choice for `generators` on this machine's cores.
+    func autoThreads(for generators: [Generator]) -> (count: Int, reason: String) {
+        ThreadRule.choose(for: generators, cores: ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// How the thread count came about, for `bench`: "--threads", OPENBLAS_NUM_THREADS or the rule's reason.
+    func threadsReason(for gen: Generator) -> String {
+        if threads != nil { return "--threads" }
+        if !ThreadRule.isAuto(explicit: nil) { return "OPENBLAS_NUM_THREADS" }
+        return autoThreads(for: [gen]).reason
     }
 }

@@ -37,7 +37,7 @@ struct TUICommand: ParsableCommand {
     var fromPNG: String?
     @Flag(name: .customLong("no-history"), help: "Do not log finished images in $XDG_STATE_HOME/scalewise/history (also SCALEWISE_NO_HISTORY=1).")
     var noHistory = false
-    @Flag(name: .customLong("allow-large"), help: "Let the X/Y view (X) make sheets of more than 64 cells (up to 1024).")
+    @Flag(name: .customLong("allow-large"), help: "Let the X/Y view (X) make sheets of more than 64 cells (up to 1024), and edit mode extend beyond twice the model's learned size.")
     var allowLarge = false
 
     func validate() throws {
@@ -57,6 +57,9 @@ struct TUICommand: ParsableCommand {
         var probe = gen.defaults
         try applyCFGMode(cfgMode, to: &probe, gen: gen)
         let second = try compare.map { try ModelLoader.load($0, precision: gen.precision) }
+        if let s = second, ThreadRule.isAuto(explicit: modelOptions.threads) {
+            setThreads(modelOptions.autoThreads(for: [gen, s]).count)
+        }
         if let path = image {
             guard gen.capabilities.canEdit else {
                 throw EngineError.badArgument("--image needs a FlexVAR model, not \(gen.family)")
@@ -83,6 +86,7 @@ struct TUICommand: ParsableCommand {
         o.fromPNG = fromPNG
         o.history = !noHistory
         o.allowLarge = allowLarge
+        o.autoThreads = ThreadRule.isAuto(explicit: modelOptions.threads)
         o.modelArguments = [("--model", modelOptions.model), ("--tokenizer", modelOptions.tokenizer), ("--config", modelOptions.config),
                             ("--tokenizer-config", modelOptions.tokenizerConfig)].flatMap { f, v in v.map { [f, $0] } ?? [] }
         if fromPNG != nil && modelOptions.model == nil && modelOptions.tokenizer == nil { o.modelArguments = ["--model", gen.name] }

@@ -105,6 +105,55 @@ final class EditCommandTests: XCTestCase {
         XCTAssertEqual([extended.width, extended.height], [32, 32], "the wide image doubled downwards")
     }
 
+    /// Extending keeps the image's scale on every side: the output is the image plus the new half, its kept half
+    /// the image again (the image's tokens are kept; the decoder redraws them, so close, not byte-equal). An
+    /// output beyond the model is refused, never shrunk. The shipped 32-px glyph model, 4 px per token.
+    func testExtendKeepsTheImagesScale() throws {
+        let model = Craft.shipped("glyphs-flexvar")
+        func extend(_ image: String, _ side: String, _ out: String, _ extra: [String] = []) throws -> (Int32, String) {
+            let (s, _, e) = try scalewise(["edit", "-m", model, "-c", "3", "--image", dir + "/" + image, "--extend", side,
+                                           "-o", dir + "/" + out] + extra)
+            return (s, e)
+        }
+        XCTAssertEqual(try scalewise(["generate", "-m", model, "-c", "3", "-q", "-o", dir + "/g.png"]).0, 0)
+        XCTAssertEqual(try extend("g.png", "right", "wide.png").0, 0)
+        let cases = [("right", 128, 32, 0, 0), ("left", 128, 32, 64, 0), ("down", 64, 64, 0, 0), ("up", 64, 64, 0, 32)]
+        let wide = try PNG.read(dir + "/wide.png").0
+        XCTAssertEqual([wide.width, wide.height], [64, 32])
+        for (side, w, h, ox, oy) in cases {
+            let (s, e) = try extend("wide.png", side, side + ".png")
+            XCTAssertEqual(s, 0, e)
+            let out = try PNG.read(dir + "/" + side + ".png").0
+            XCTAssertEqual([out.width, out.height], [w, h], side)
+            guard out.width == w && out.height == h else { continue }
+            var diff = 0
+            for y in 0..<32 {
+                for x in 0..<(64 * 3) {
+                    diff += abs(Int(wide.pixels[y * 64 * 3 + x]) - Int(out.pixels[((oy + y) * w + ox) * 3 + x]))
+                }
+            }
+            XCTAssertLessThan(Double(diff) / Double(64 * 32 * 3), 16, "\(side): the kept half is the image")
+        }
+        // 256 px wide would be 64 tokens, twice what this model can make at all: refused, with or without --allow-large.
+        for extra in [[], ["--allow-large"]] {
+            let (s, e) = try extend("right.png", "left", "huge.png", extra)
+            XCTAssertEqual(s, 1)
+            XCTAssertEqual(e, "Error: extending 128×32 left makes a 256×32 image (64×8 tokens), beyond this model's limit "
+                           + "of 32 tokens (128 px) per side; extend a smaller image\n")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/huge.png"))
+        }
+        // Beyond twice the learned size needs --allow-large (the tiny fixture learned 16 tokens and can make 64).
+        let (s1, _, e1) = try scalewise(["edit", "-m", Self.flexModel, "-c", "3", "--image", dir + "/wide.png",
+                                         "--extend", "right", "-o", dir + "/large.png"])
+        XCTAssertEqual(s1, 1)
+        XCTAssertEqual(e1, "Error: extending 64×32 right makes a 128×32 image (64×16 tokens), more than 2× the model's "
+                       + "16×16; --allow-large runs it anyway\n")
+        let (s2, _, e2) = try scalewise(["edit", "-m", Self.flexModel, "-c", "3", "--image", dir + "/wide.png",
+                                         "--extend", "right", "--allow-large", "-o", dir + "/large.png"])
+        XCTAssertEqual(s2, 0, e2)
+        XCTAssertEqual(try PNG.read(dir + "/large.png").0.width, 128)
+    }
+
     func testErrors() throws {
         let (s1, _, e1) = try scalewise(edit(["--mask", dir + "/mask.png", "--extend", "left", "-o", dir + "/x.png"]))
         XCTAssertEqual(s1, 64)

@@ -197,4 +197,28 @@ final class SamplingCLITests: XCTestCase {
             XCTAssertFalse((obj["per_scale_ms"] as? [Double] ?? []).isEmpty, n)
         }
     }
+
+    /// Without --threads a small model runs on one thread and says why; --threads N is used exactly (up to the
+    /// cores); OPENBLAS_NUM_THREADS still sets the count.
+    func testBenchThreadRule() throws {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let base = ["bench", "-m", varModel, "--tokenizer", CLITests.fixtures + "/vqvae.safetensors", "--images", "1"]
+        func threads(_ extra: [String], env: [String: String] = [:]) throws -> (Int, String) {
+            let r = try CLITests.run(CLITests.binary, base + extra + ["--json"],
+                                     environment: ProcessInfo.processInfo.environment.filter { $0.key != "OPENBLAS_NUM_THREADS" }
+                                        .merging(env) { $1 })
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            return (try XCTUnwrap(obj["threads"] as? Int), try XCTUnwrap(obj["threads_reason"] as? String))
+        }
+        let auto = try threads([])
+        XCTAssertEqual(auto.0, 1)
+        XCTAssertEqual(auto.1, cores > 1 ? "auto: small model" : "auto: one core")
+        XCTAssertEqual(try threads(["--threads", "2"]).0, min(2, cores))
+        XCTAssertEqual(try threads(["--threads", "2"]).1, "--threads")
+        XCTAssertEqual(try threads([], env: ["OPENBLAS_NUM_THREADS": "2"]).1, "OPENBLAS_NUM_THREADS")
+        let text = try CLITests.run(CLITests.binary, base,
+                                    environment: ProcessInfo.processInfo.environment.filter { $0.key != "OPENBLAS_NUM_THREADS" })
+        XCTAssertTrue(text.stdout.contains("threads 1 (auto: "), text.stdout)
+    }
 }

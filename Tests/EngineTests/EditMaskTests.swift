@@ -21,8 +21,21 @@ final class EditMaskTests: XCTestCase {
 
     func testPlanSteps() {
         let base = [ScaleShape(1, 1), ScaleShape(2, 2), ScaleShape(4, 4)]
-        XCTAssertEqual(EditPlan.extend("right").steps(for: base), [ScaleShape(1, 1), ScaleShape(2, 4), ScaleShape(4, 8)])
-        XCTAssertEqual(EditPlan.extend("up").steps(for: base), [ScaleShape(1, 1), ScaleShape(4, 2), ScaleShape(8, 4)])
-        XCTAssertEqual(EditPlan.refine(upTo: 2).steps(for: base), base)
+        // A square image at the schedule's own size: the steps doubled on one side.
+        func steps(_ p: EditPlan, _ w: Int, _ h: Int, _ s: [ScaleShape] = base) -> [ScaleShape] {
+            p.steps(for: EditPlan.schedule(s, width: w, height: h), width: w, height: h, downsample: 4)
+        }
+        XCTAssertEqual(steps(.extend("right"), 16, 16), [ScaleShape(1, 1), ScaleShape(2, 4), ScaleShape(4, 8)])
+        XCTAssertEqual(steps(.extend("up"), 16, 16), [ScaleShape(1, 1), ScaleShape(4, 2), ScaleShape(8, 4)])
+        XCTAssertEqual(steps(.refine(upTo: 2), 16, 16), base)
+        // Extending keeps the image's pixels per token: a 2:1 image twice the schedule's size ends at its own 4×8
+        // token map plus the new half, not squeezed to the schedule's 4 tokens on its longer side.
+        XCTAssertEqual(steps(.extend("right"), 32, 16).last, ScaleShape(4, 16))
+        XCTAssertEqual(steps(.extend("left"), 32, 16).last, ScaleShape(4, 16))
+        XCTAssertEqual(steps(.extend("down"), 32, 16).last, ScaleShape(8, 8))
+        XCTAssertEqual(steps(.extend("up"), 16, 32).last, ScaleShape(16, 4))
+        // A small image: rounding repeats sizes, which are dropped (steps must grow).
+        XCTAssertEqual(steps(.extend("right"), 4, 4), [ScaleShape(1, 1), ScaleShape(1, 2)])
+        XCTAssertEqual(steps(.inpaint(mask: RGBImage(width: 32, height: 16)), 32, 16), EditPlan.schedule(base, width: 32, height: 16))
     }
 }

@@ -249,6 +249,26 @@ final class TUITmuxTests: XCTestCase {
         XCTAssertGreaterThan(differing(try run(.refine(upTo: 16))), 0, "the rectangle was regenerated, not just re-encoded")
     }
 
+    /// A wide image extends at its own scale (64×32 down: 64×64); extending it right would pass twice the learned
+    /// size, which edit mode refuses with the engine's message instead of shrinking the image.
+    func testEditExtendKeepsTheImagesScale() throws {
+        let flex = shellQuote(TmuxPane.flexFixture), bin = shellQuote(binary)
+        let prep = "\(bin) generate --model \(flex) --class 2 --seed 3 -q -o src.png && "
+            + "\(bin) edit --model \(flex) --class 2 --image src.png --extend right -o wide.png"
+        let pane = try TmuxPane(prep + " && " + command("--output-dir . --image wide.png", model: TmuxPane.flexFixture))
+        pane.wait(for: "editing wide.png (64×32)")
+        try pane.keys("x", "x")
+        pane.wait(for: "c2 · extend right")
+        try pane.keys("Enter")
+        pane.wait(for: "extending 64×32 right makes a 128×32 image")
+        try pane.keys("x", "x")
+        pane.wait(for: "c2 · extend down")
+        try pane.keys("Enter")
+        pane.wait(for: "scale 10/10 · 32×32 · decoded")
+        try pane.keys("q")
+        pane.wait(for: "EXIT=0")
+    }
+
     /// `--image` starts in edit mode; x picks out-painting, whose result is twice as wide. Non-FlexVAR models
     /// refuse, with a message.
     func testEditFlagExtendAndNonFlexVAR() throws {

@@ -41,7 +41,7 @@ def main():
     p.add_argument('--data', required=True)
     p.add_argument('--classifier', required=True)
     p.add_argument('--out', required=True)
-    p.add_argument('--threads', type=int, default=0, help='BLAS threads for the engine (0 = all)')
+    p.add_argument('--threads', type=int, default=0, help='threads for the engine (0 = its default: one for a small model, else all cores)')
     p.add_argument('--binary', default=os.path.join(ROOT, '.build', 'release', 'scalewise'))
     args = p.parse_args()
     if args.threads:

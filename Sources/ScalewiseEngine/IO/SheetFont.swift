@@ -1,12 +1,14 @@
-/// A 5×7 bitmap font for the labels of contact sheets: digits, capital letters and the punctuation that axis
-/// names and values use. Each glyph is seven rows, top first; bit 4 is the leftmost pixel. Lower-case text is
-/// drawn in capitals and any other character as '?', so every label draws the same on every machine.
+/// A 5×7 bitmap font for the labels of contact sheets: digits, capital and lower-case letters (SheetFontLower)
+/// and the punctuation that axis names and values use. Each glyph is seven rows, top first; bit 4 is the leftmost
+/// pixel. Text keeps its case; any other character draws as '?', so every label draws the same on every machine.
 public enum SheetFont {
     public static let width = 5, height = 7
     /// Pixels from one glyph's left edge to the next's.
     public static let advance = 6
 
-    public static let glyphs: [Character: [UInt8]] = [
+    public static let glyphs: [Character: [UInt8]] = upperGlyphs.merging(lowerGlyphs) { a, _ in a }
+
+    static let upperGlyphs: [Character: [UInt8]] = [
         "0": [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E], "1": [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
         "2": [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F], "3": [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
         "4": [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02], "5": [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
@@ -37,7 +39,7 @@ public enum SheetFont {
 
     /// Draws `text` in `rgb` with its top-left corner at (x, y); pixels outside the image are skipped.
     public static func draw(_ text: String, at x: Int, _ y: Int, rgb: (UInt8, UInt8, UInt8), into image: inout RGBImage) {
-        for (i, ch) in text.uppercased().enumerated() {
+        for (i, ch) in text.enumerated() {
             let rows = glyphs[ch] ?? glyphs["?"]!
             for (r, bits) in rows.enumerated() {
                 for c in 0..<width where bits & (0x10 >> UInt8(c)) != 0 {

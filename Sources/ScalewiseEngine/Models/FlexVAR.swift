@@ -171,6 +171,12 @@ public final class FlexVARGenerator: Generator {
                                                    schedule: schedule)
     }
 
+    public func editSteps(plan: EditPlan, schedule: [ScaleShape], width: Int, height: Int,
+                          allowLarge: Bool) throws -> [ScaleShape] {
+        try FlexVAREditor(generator: self).checkedSteps(plan: plan, schedule: schedule, width: width, height: height,
+                                                        allowLarge: allowLarge)
+    }
+
     /// The default schedule, KV-cached like VAR; the decoder runs once, on the last step's codes.
     public func flops(cfg: Float) -> (transformer: Double, decoder: Double) {
         let s = defaultSchedule, last = s.last!

@@ -21,6 +21,9 @@ public protocol Generator: AnyObject, Sendable {
     /// masks of the tokens it keeps.
     func makeEditSession(image: RGBImage, plan: EditPlan, classIndex: Int, options: SamplingOptions,
                          schedule: [ScaleShape]) throws -> (GenerationSession, [[Bool]])
+    /// The steps that session runs for a `width`×`height` image (an extend keeps the image's pixels per token and
+    /// adds the new half); refuses an output too large for the model, or beyond the learned sizes unless `allowLarge`.
+    func editSteps(plan: EditPlan, schedule: [ScaleShape], width: Int, height: Int, allowLarge: Bool) throws -> [ScaleShape]
 }
 
 extension Generator {
@@ -37,6 +40,11 @@ extension Generator {
 
     public func makeEditSession(image: RGBImage, plan: EditPlan, classIndex: Int, options: SamplingOptions,
                                 schedule: [ScaleShape]) throws -> (GenerationSession, [[Bool]]) {
+        throw EngineError.badArgument("\(info.family.title) cannot edit images")
+    }
+
+    public func editSteps(plan: EditPlan, schedule: [ScaleShape], width: Int, height: Int,
+                          allowLarge: Bool) throws -> [ScaleShape] {
         throw EngineError.badArgument("\(info.family.title) cannot edit images")
     }
 

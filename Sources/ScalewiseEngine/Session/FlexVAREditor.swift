@@ -1,45 +1,6 @@
 import Foundation
 import ScalewiseKernels
 
-/// What to regenerate in an image (FlexVAR paper §4.4).
-public enum EditPlan: CustomStringConvertible, Sendable {
-    /// White mask pixels are regenerated, black ones kept.
-    case inpaint(mask: RGBImage)
-    /// Double the canvas on one side ("left", "right", "up", "down") and generate the new half.
-    case extend(String)
-    /// Keep every step up to this size from the image, regenerate the finer ones.
-    case refine(upTo: Int)
-
-    public var description: String {
-        switch self {
-        case .inpaint: return "inpaint"
-        case .extend(let s): return "extend \(s)"
-        case .refine(let n): return "refine from \(n)"
-        }
-    }
-
-    /// `schedule` reshaped to an image's aspect, so an edit keeps it: the longer side keeps each step's size, the
-    /// shorter one scales with it (FlexVAR takes any h×w per step). A square image keeps the schedule as it is.
-    public static func schedule(_ schedule: [ScaleShape], width: Int, height: Int) -> [ScaleShape] {
-        guard width != height, width > 0, height > 0 else { return schedule }
-        return schedule.map { s in
-            let n = max(s.h, s.w)
-            let short = max(1, Int((Double(n) * Double(min(width, height)) / Double(max(width, height))).rounded()))
-            return width > height ? ScaleShape(short, n) : ScaleShape(n, short)
-        }
-    }
-
-    /// The steps an edit over `schedule` runs: the same, except that extending doubles every size on one
-    /// side (the first step stays 1×1).
-    public func steps(for schedule: [ScaleShape]) -> [ScaleShape] {
-        guard case .extend(let side) = self else { return schedule }
-        let horizontal = side == "left" || side == "right"
-        var steps = schedule.map { horizontal ? ScaleShape($0.h, $0.w * 2) : ScaleShape($0.h * 2, $0.w) }
-        if !steps.isEmpty { steps[0] = ScaleShape(1, 1) }
-        return steps
-    }
-}
-
 /// Zero-shot editing with FlexVAR: encode the image, and at every step teacher-force the ground-truth tokens
 /// of the known region (its tokens at that step's size) so only the unknown region is sampled. Because each
 /// step's input depends only on the previous step's codes, this is all it takes.
@@ -52,7 +13,8 @@ public struct FlexVAREditor {
     public func prepare(image: RGBImage, plan: EditPlan, classIndex: Int, options: SamplingOptions,
                         schedule: [ScaleShape]) throws -> (FlexVARSession, [[Bool]]) {
         let tok = generator.model.tokenizer
-        let steps = plan.steps(for: schedule)
+        let steps = try checkedSteps(plan: plan, schedule: schedule, width: image.width, height: image.height,
+                                     allowLarge: true)
         var canvas = image
         var regen: [Float]  // per pixel of the canvas: 1 = regenerate
         let last = schedule.last!
@@ -62,8 +24,9 @@ public struct FlexVAREditor {
             let m = resize(mask, width: canvas.width, height: canvas.height)
             regen = (0..<(canvas.width * canvas.height)).map { Float(m.pixels[$0 * 3]) / 255 }
         case .extend(let side):
-            let e = steps.last!, d = tok.downsample
-            let src = resize(image, width: last.w * d, height: last.h * d)
+            // The image at its own token map (resampled only to the nearest multiple of the downsampling).
+            let e = steps.last!, k = plan.kept(e), d = tok.downsample
+            let src = resize(image, width: k.w * d, height: k.h * d)
             canvas = RGBImage(width: e.w * d, height: e.h * d)
             regen = [Float](repeating: 1, count: canvas.width * canvas.height)
             let ox = side == "left" ? canvas.width - src.width : 0, oy = side == "up" ? canvas.height - src.height : 0
@@ -92,6 +55,29 @@ public struct FlexVAREditor {
             masks.append(keep)
         }
         return (session, masks)
+    }
+
+    /// `plan.steps`, refused when an extend's output is beyond what the model can make (`ScheduleRules.check`'s
+    /// limit) or, unless `allowLarge`, beyond `ScheduleRules.largeFactor` × the largest size it has learned. An
+    /// extend never shrinks the image to fit: the refusal says how large the output would be.
+    public func checkedSteps(plan: EditPlan, schedule: [ScaleShape], width: Int, height: Int,
+                             allowLarge: Bool) throws -> [ScaleShape] {
+        let d = generator.model.tokenizer.downsample
+        let steps = plan.steps(for: schedule, width: width, height: height, downsample: d)
+        guard case .extend(let side) = plan, let e = steps.last else { return steps }
+        let trained = generator.model.config.patch_nums.last ?? 1, side1 = max(e.h, e.w)
+        let limit = min(ScheduleRules.maxSide, ScheduleRules.extrapolation * max(trained, 1))
+        let learned = generator.schedules.flatMap { $0 }.map { max($0.h, $0.w) }.max() ?? trained
+        let what = "extending \(width)×\(height) \(side) makes a \(e.w * d)×\(e.h * d) image (\(e.w)×\(e.h) tokens)"
+        if side1 > limit {
+            throw InputError("\(what), beyond this model's limit of \(limit) tokens (\(limit * d) px) per side; "
+                             + "extend a smaller image")
+        }
+        if side1 > ScheduleRules.largeFactor * learned && !allowLarge {
+            throw InputError("\(what), more than \(ScheduleRules.largeFactor)× the model's \(learned)×\(learned); "
+                             + "--allow-large runs it anyway")
+        }
+        return steps
     }
 
     /// RGB bytes → [3, H, W] in [−1, 1].

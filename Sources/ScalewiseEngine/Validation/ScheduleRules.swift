@@ -7,6 +7,9 @@ public enum ScheduleRules {
     public static let maxSteps = 64
     /// How far past its training size a model with a free schedule (FlexVAR) may be asked to go.
     public static let extrapolation = 4
+    /// Sides beyond this many times the largest step a model has learned need `--allow-large` (each step's
+    /// attention grows with the square of its token count, and a model has not learned sizes far beyond its own).
+    public static let largeFactor = 2
 
     /// Sizes alone: 1…maxSide per side, 1…maxSteps steps; never computes h·w before the sides are bounded.
     public static func checkSizes(_ schedule: [ScaleShape], from source: String) throws {
