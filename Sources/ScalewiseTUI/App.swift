@@ -51,6 +51,10 @@ final class App {
     let history: History?
     var lanes: [Lane]
     var options: SamplingOptions
+    /// The guidance rule the command line named (`--cfg-mode`): in compare mode both models use it.
+    var explicitRule: CFGMode?
+    /// Knobs the user set (command line or keys): compare mode applies them to both models.
+    var pinned: Set<Knob> = []
     var seedPolicy: SeedPolicy
     var symbols: SymbolMode
     let outputDir: String
@@ -141,6 +145,9 @@ final class App {
         var opts = generator.defaults
         if let c = o.cfg { opts.cfg = c }
         if let m = o.cfgMode { opts.cfgMode = m }
+        explicitRule = o.cfgMode
+        pinned = Set([o.cfg.map { _ in Knob.cfg }, o.topK.map { _ in .topK }, o.topP.map { _ in .topP },
+                      o.moreSmooth ? .smooth : nil].compactMap { $0 })
         if let k = o.topK { opts.topK = k }
         if let p = o.topP { opts.topP = p }
         if o.moreSmooth { opts.moreSmooth = true }
@@ -218,6 +225,7 @@ final class App {
             let i = frame.result.index
             if i < lanes[l].frames.count { lanes[l].frames.removeSubrange(i...) }
             lanes[l].frames.append(frame)
+            if let d = frame.decoded { logLine("final lane=\(l) model=\(lanes[l].generator.name) pixels \(Variations.fingerprint(d))") }
             undrawn.append((l, i, frame))
             if l == 0 && lanes[0].frames.count == lanes[0].total {
                 runCompleted = true
@@ -309,7 +317,7 @@ final class App {
         cellCache = [:]
         heatCache = [:]
         let specs = lanes.enumerated().map { l, lane in
-            LaneSpec(generator: lane.generator, classIndex: lane.classIndex, options: options,
+            LaneSpec(generator: lane.generator, classIndex: lane.classIndex, options: laneOptions(l),
                      schedule: l == 0 && editJob != nil ? edit?.schedule : lane.requestedSchedule,
                      edit: l == 0 ? editJob : nil, scaleSeeds: l == 0 ? seeds : nil,
                      modelPath: l == 0 ? modelFile : nil)

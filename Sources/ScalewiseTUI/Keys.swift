@@ -252,6 +252,7 @@ extension App {
         }
         guard o != options else { return }
         options = o
+        pinned.insert(k)
         optionsChanged()
     }
 
@@ -281,6 +282,7 @@ extension App {
         }
         guard o != options else { return }
         options = o
+        pinned.insert(k)
         optionsChanged()
     }
 

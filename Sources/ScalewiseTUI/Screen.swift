@@ -150,7 +150,7 @@ extension App {
         }
         painter.text(y, x, "knobs (Tab, + -, =)", attr: CW_A_BOLD, maxWidth: w)
         y += 1
-        knobRow(.cfg, "cfg", fmt(options.cfg) + " " + options.cfgMode.rawValue)
+        knobRow(.cfg, "cfg", fmt(options.cfg) + " " + ruleLabel)
         knobRow(.topK, "top-k", options.topK == 0 ? "off" : "\(options.topK)")
         knobRow(.topP, "top-p", options.topP == 0 ? "off" : fmt(options.topP))
         if lanes[0].generator.schedules.count > 1 { knobRow(.steps, "steps", "\(lanes[0].total)") }
@@ -160,7 +160,7 @@ extension App {
         y += 1
         for l in lanes.indices {
             guard y < L.height - 3 else { break }
-            let title = lanes.count > 1 ? "\(lanes[l].generator.name)" : "scales"
+            let title = lanes.count > 1 ? "\(lanes[l].generator.name) · cfg \(fmt(laneOptions(l).cfg)) \(laneOptions(l).cfgMode.rawValue)" : "scales"
             painter.text(y, x, title, attr: CW_A_BOLD, maxWidth: w)
             y += 1
             // Narrow panels drop the tokens column first, then cfg: the ms column is never cut.
