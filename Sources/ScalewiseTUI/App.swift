@@ -212,8 +212,30 @@ final class App {
             if r == ERR { break }
             keyNs = DispatchTime.now().uptimeNanoseconds
             if log != nil { logLine("key \(r == KEY_CODE_YES ? "code" : "char") \(wch)") }
+            if r != KEY_CODE_YES && wch == 0x1B && skipUnknownSequence() { continue }
             if r == KEY_CODE_YES { handleKey(code: Int32(wch)) } else { handleChar(UInt32(wch)) }
         }
+    }
+
+    /// After an Esc: a key sequence curses does not know (CSI `Esc [ … final`, SS3 `Esc O x`) arrives as Esc and
+    /// letters; it is dropped whole, so that it neither closes a view (Esc) nor types its letters. True when dropped;
+    /// a lone Esc, or Esc with another key (Alt), is left to be handled as before.
+    private func skipUnknownSequence() -> Bool {
+        var next: wint_t = 0
+        let r = wget_wch(term.win, &next)
+        if r == ERR { return false }
+        guard r != KEY_CODE_YES, next == 0x5B || next == 0x4F else {
+            if r == KEY_CODE_YES { ungetch(Int32(next)) } else { unget_wch(wchar_t(next)) }
+            return false
+        }
+        var dropped = [next]
+        // CSI: parameter and intermediate bytes up to a final byte in @…~; SS3: one byte.
+        while dropped.count < 16, wget_wch(term.win, &next) != ERR {
+            dropped.append(next)
+            if dropped[0] == 0x4F || (0x40...0x7E).contains(next) { break }
+        }
+        logLine("key unknown sequence esc \(dropped.map(String.init).joined(separator: " "))")
+        return true
     }
 
     // MARK: Worker events

@@ -21,7 +21,7 @@ let keyHelp: [(String, String)] = [
     ("variations", "←→↑↓ pick, Enter keeps, Esc returns, + - count, r new seeds"),
     ("X", "X/Y view: one or two axes (cfg=1,2,4 seed=1,2), every cell run to the last scale"),
     ("X/Y view", "←→↑↓ pick (a large sheet scrolls), Enter adopts the cell's settings, s saves the sheet PNG, Esc returns"),
-    ("M", "pick a model"), ("v", "compare with a second model / close it"),
+    ("M", "pick a model (↑↓ PgUp PgDn Home End, Enter, Esc)"), ("v", "compare with a second model / close it"),
     ("e", "edit a PNG (FlexVAR): in-paint, extend, refine"),
     ("edit ←→↑↓ hjkl", "move the mask's corner (HJKL: 4 cells; Tab: other corner)"),
     ("edit 1-5 x + -", "left/right/top/bottom half, centre; next mode; refine size"),
@@ -96,6 +96,10 @@ extension App {
             switch code {
             case KEY_UP: overlay = .models(entries: entries, selected: max(0, sel - 1), lane: lane)
             case KEY_DOWN: overlay = .models(entries: entries, selected: min(entries.count - 1, sel + 1), lane: lane)
+            case KEY_PPAGE: overlay = .models(entries: entries, selected: max(0, sel - max(1, painter.height - 6)), lane: lane)
+            case KEY_NPAGE: overlay = .models(entries: entries, selected: min(entries.count - 1, sel + max(1, painter.height - 6)), lane: lane)
+            case KEY_HOME: overlay = .models(entries: entries, selected: 0, lane: lane)
+            case KEY_END: overlay = .models(entries: entries, selected: entries.count - 1, lane: lane)
             case KEY_ENTER: chooseModel(entries.map(\.path), sel, lane)
             default: break
             }
@@ -115,7 +119,7 @@ extension App {
         if variations != nil, code != KEY_RESIZE, code != KEY_MOUSE { return variationKey(code) }
         if xy != nil, code != KEY_RESIZE, code != KEY_MOUSE { return xyKey(code) }
         if case .help(let top) = overlay, code != KEY_RESIZE {
-            // Arrows and pages scroll a list longer than the screen; any other key closes it.
+            // Arrows and pages scroll a list longer than the screen; other keys do nothing (Esc, q, ? close it).
             // The box shows height − 6 rows (Screen.drawOverlay): a page is that, and the last page ends the list.
             let page = max(1, painter.height - 6), last = max(0, keyHelp.count - page)
             switch code {
@@ -123,8 +127,9 @@ extension App {
             case KEY_UP: overlay = .help(top: max(0, top - 1))
             case KEY_NPAGE: overlay = .help(top: min(last, top + page))
             case KEY_PPAGE: overlay = .help(top: max(0, top - page))
-            case KEY_MOUSE: break
-            default: overlay = nil
+            case KEY_HOME: overlay = .help(top: 0)
+            case KEY_END: overlay = .help(top: last)
+            default: break
             }
             return
         }
@@ -152,8 +157,7 @@ extension App {
         switch overlay {
         case nil: return false
         case .help:
-            overlay = nil
-            if c == 0x71 { quitting = true }  // q closes help and quits, as everywhere else
+            if c == 0x1B || c == 0x71 || c == 0x3F { overlay = nil }  // Esc, q, ?: as the picker and the history
             return true
         case .models(let entries, let sel, let lane):
             if c == 0x0D || c == 0x0A { chooseModel(entries.map(\.path), sel, lane) } else if c == 0x1B || c == 0x71 { overlay = nil }

@@ -223,8 +223,8 @@ extension App {
             let rows = min(lines.count, h - 6)
             let more = lines.count > rows
             let first = max(0, min(top, lines.count - rows))
-            let title = more ? "keys \(first + 1)-\(first + rows) of \(lines.count) (↑↓ PgUp PgDn scroll, any other key closes)"
-                             : "keys (any key closes)"
+            let title = more ? "keys \(first + 1)-\(first + rows) of \(lines.count) (↑↓ PgUp PgDn scroll, Esc closes)"
+                             : "keys (Esc closes)"
             box(Array(lines[first...]), title: title, w, h)
         case .models(let entries, let sel, let lane):
             box(App.modelLines(entries), title: lane == 0 ? "model (↑↓ Enter, Esc)" : "compare with (↑↓ Enter, Esc)", w, h, selected: sel)
