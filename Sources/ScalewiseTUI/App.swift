@@ -29,9 +29,9 @@ enum Overlay {
     case help(top: Int)
     /// The model picker: the generators of the model folders, as `scalewise models` lists them.
     case models(entries: [ModelEntry], selected: Int, lane: Int)
-    case prompt(knob: Knob, text: String)
+    case prompt(knob: Knob, line: LineEdit)
     /// A file prompt: edit mode's image, or a PNG whose record to open (`O`).
-    case path(text: String, purpose: PathPurpose)
+    case path(line: LineEdit, purpose: PathPurpose)
     /// The history browser, newest first.
     case history(entries: [HistoryEntry], selected: Int)
 }

@@ -9,7 +9,7 @@ let keyHelp: [(String, String)] = [
     ("r", "re-roll from the shown scale, new seed"), ("R", "new random seed (re-runs the scales shown)"),
     ("↑ ↓ PgUp PgDn", "choose the class"), ("/", "search classes (Enter keeps, Esc clears)"),
     ("Tab S-Tab", "focus the next / previous knob"), ("+ -", "adjust the focused knob"),
-    ("=", "type a value for the focused knob"), ("c k t #", "type cfg / top-k / top-p / seed"),
+    ("=", "type a value for the focused knob (prompts: Ctrl-U clears, Ctrl-W, ←→)"), ("c k t #", "type cfg / top-k / top-p / seed"),
     ("f", "seed policy: fixed, +1, random"), ("m", "more-smooth on/off"),
     ("s", "save the PNG (with metadata)"), ("S", "save the strip PNG + animated PNG"),
     ("d", "heat map: changed cells, p(chosen token), entropy, off"),
@@ -56,11 +56,11 @@ extension App {
         case "/": searching = true; query = ""; refilter(keepSelection: true)
         case "+": adjust(knob, by: 1)
         case "-": adjust(knob, by: -1)
-        case "=": overlay = .prompt(knob: knob, text: "")
-        case "c": knob = .cfg; overlay = .prompt(knob: .cfg, text: "")
-        case "k": knob = .topK; overlay = .prompt(knob: .topK, text: "")
-        case "t": knob = .topP; overlay = .prompt(knob: .topP, text: "")
-        case "#": knob = .seed; overlay = .prompt(knob: .seed, text: "")
+        case "=": overlay = .prompt(knob: knob, line: LineEdit(limit: 20))
+        case "c": knob = .cfg; overlay = .prompt(knob: .cfg, line: LineEdit(limit: 20))
+        case "k": knob = .topK; overlay = .prompt(knob: .topK, line: LineEdit(limit: 20))
+        case "t": knob = .topP; overlay = .prompt(knob: .topP, line: LineEdit(limit: 20))
+        case "#": knob = .seed; overlay = .prompt(knob: .seed, line: LineEdit(limit: 20))
         case "f": knob = .policy; adjust(.policy, by: 1)
         case "m": knob = .smooth; adjust(.smooth, by: 1)
         case "s": save(strip: false)
@@ -74,7 +74,7 @@ extension App {
         case "M": openModels(lane: 0)
         case "e": editPrompt()
         case "b": openHistoryBrowser()
-        case "O": overlay = .path(text: lastPNG ?? "", purpose: .record)
+        case "O": overlay = .path(line: LineEdit(lastPNG ?? "", limit: 1000), purpose: .record)
         case "V": openVariations()
         case "X": xyPrompt()
         case "v":
@@ -105,12 +105,12 @@ extension App {
             }
             return
         }
-        if case .prompt = overlay, code == KEY_BACKSPACE {
-            _ = handleOverlayChar(0x7F)
+        if case .prompt(let k, var line) = overlay, code != KEY_RESIZE {
+            if code == KEY_ENTER { _ = handleOverlayChar(0x0D) } else if line.key(code) { overlay = .prompt(knob: k, line: line) }
             return
         }
-        if case .path = overlay, code != KEY_RESIZE {
-            if code == KEY_BACKSPACE || code == KEY_ENTER { _ = handleOverlayChar(code == KEY_ENTER ? 0x0D : 0x7F) }
+        if case .path(var line, let purpose) = overlay, code != KEY_RESIZE {
+            if code == KEY_ENTER { _ = handleOverlayChar(0x0D) } else if line.key(code) { overlay = .path(line: line, purpose: purpose) }
             return
         }
         if case .history(let entries, let sel) = overlay, code != KEY_RESIZE {
@@ -162,34 +162,28 @@ extension App {
         case .models(let entries, let sel, let lane):
             if c == 0x0D || c == 0x0A { chooseModel(entries.map(\.path), sel, lane) } else if c == 0x1B || c == 0x71 { overlay = nil }
             return true
-        case .prompt(let k, var text):
+        case .prompt(let k, var line):
             switch c {
             case 0x1B: overlay = nil
             case 0x0D, 0x0A:
                 overlay = nil
-                setKnob(k, text)
-            case 0x7F, 0x08: text = String(text.dropLast()); overlay = .prompt(knob: k, text: text)
+                setKnob(k, line.text)
             default:
-                if let s = Unicode.Scalar(c), "0123456789.-".unicodeScalars.contains(s), text.count < 20 {
-                    overlay = .prompt(knob: k, text: text + String(s))
-                }
+                if line.char(c, accepts: { "0123456789.-".unicodeScalars.contains($0) }) { overlay = .prompt(knob: k, line: line) }
             }
             return true
-        case .path(let text, let purpose):
+        case .path(var line, let purpose):
             switch c {
             case 0x1B: overlay = nil
             case 0x0D, 0x0A:
                 overlay = nil
                 switch purpose {
-                case .edit: openEdit(text)
-                case .record: openPNG(text)
-                case .xy: openXY(text)
+                case .edit: openEdit(line.text)
+                case .record: openPNG(line.text)
+                case .xy: openXY(line.text)
                 }
-            case 0x7F, 0x08: overlay = .path(text: String(text.dropLast()), purpose: purpose)
             default:
-                if let s = Unicode.Scalar(c), s.value >= 0x20, s.value != 0x7F, text.count < 1000 {
-                    overlay = .path(text: text + String(s), purpose: purpose)
-                }
+                if line.char(c, accepts: { _ in true }) { overlay = .path(line: line, purpose: purpose) }
             }
             return true
         case .history(let entries, let sel):

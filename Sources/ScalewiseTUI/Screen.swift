@@ -193,18 +193,14 @@ extension App {
     private func drawStatus(_ w: Int, _ h: Int) {
         let y = h - 1
         painter.fill(y, 0, w, attr: CW_A_REVERSE)
-        if case .prompt(let k, let text) = overlay {
+        if case .prompt(let k, let line) = overlay {
             let name = ["cfg": "cfg (0…100)", "topK": "top-k (0 = off)", "topP": "top-p (0…1, 0 = off)", "seed": "seed"]["\(k)"] ?? "\(k)"
-            return painter.text(y, 0, " \(name): \(text)_   Enter sets, Esc cancels", attr: CW_A_REVERSE, maxWidth: w)
+            return drawLine(y, w, " \(name): ", line, "   Enter sets, Esc cancels")
         }
-        if case .path(let text, let purpose) = overlay {
+        if case .path(let line, let purpose) = overlay {
             let head = [.edit: " edit image (PNG): ", .record: " open the record of (PNG): ",
                         .xy: " X/Y axes (cfg=1,2 seed=1,2): "][purpose]!
-            let tail = "_   Enter loads, Esc cancels"
-            // The end of a long path, where the typing happens, stays in view.
-            let room = max(1, w - head.count - tail.count)
-            let shown = text.count <= room ? text : "…" + text.suffix(room - 1)
-            return painter.text(y, 0, head + shown + tail, attr: CW_A_REVERSE, maxWidth: w)
+            return drawLine(y, w, head, line, "   Enter loads, Esc cancels")
         }
         expireMessage()
         let spinner = ["|", "/", "-", "\\"][Int(DispatchTime.now().uptimeNanoseconds / 120_000_000) % 4]
@@ -214,6 +210,21 @@ extension App {
         let right = "? help · q quit "
         painter.text(y, 0, left, attr: CW_A_REVERSE, maxWidth: max(0, w - right.count - 1))
         if left.count + right.count < w { painter.text(y, w - right.count, right, attr: CW_A_REVERSE) }
+    }
+
+    /// A prompt on the status line: the cursor is a `_` after the text, or the character under it shown unreversed.
+    /// The part of a long line around the cursor, where the typing happens, stays in view.
+    private func drawLine(_ y: Int, _ w: Int, _ head: String, _ line: LineEdit, _ tail: String) {
+        let chars = Array(line.text) + ["_"]
+        let room = max(2, w - head.count - tail.count)
+        // Past the first screenful, an ellipsis and the room − 1 characters that end at the cursor or later.
+        let first = chars.count <= room || line.cursor < room - 1 ? 0 : min(line.cursor - room + 2, chars.count - room + 1)
+        let shown = (first > 0 ? "…" : "") + String(chars[first..<min(chars.count, first + room - (first > 0 ? 1 : 0))])
+        painter.text(y, 0, head + shown + tail, attr: CW_A_REVERSE, maxWidth: w)
+        if !line.atEnd {
+            let x = head.count + (first > 0 ? 1 : 0) + line.cursor - first
+            painter.text(y, x, String(chars[line.cursor]), attr: CW_A_NORMAL, maxWidth: max(0, w - x))
+        }
     }
 
     private func drawOverlay(_ w: Int, _ h: Int) {
