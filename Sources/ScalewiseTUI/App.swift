@@ -34,6 +34,8 @@ enum Overlay {
     case path(line: LineEdit, purpose: PathPurpose)
     /// The history browser, newest first.
     case history(entries: [HistoryEntry], selected: Int)
+    /// Text too long for the status line (the copied command line), wrapped in a box until Esc, q or Enter.
+    case note(title: String, text: String)
 }
 
 enum PathPurpose { case edit, record, xy }

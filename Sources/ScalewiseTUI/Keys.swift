@@ -113,6 +113,10 @@ extension App {
             if code == KEY_ENTER { _ = handleOverlayChar(0x0D) } else if line.key(code) { overlay = .path(line: line, purpose: purpose) }
             return
         }
+        if case .note = overlay, code != KEY_RESIZE {
+            if code == KEY_ENTER { overlay = nil }
+            return
+        }
         if case .history(let entries, let sel) = overlay, code != KEY_RESIZE {
             return historyKey(code, entries, sel)
         }
@@ -185,6 +189,9 @@ extension App {
             default:
                 if line.char(c, accepts: { _ in true }) { overlay = .path(line: line, purpose: purpose) }
             }
+            return true
+        case .note:
+            if c == 0x1B || c == 0x71 || c == 0x0D || c == 0x0A { overlay = nil }  // Esc, q, Enter
             return true
         case .history(let entries, let sel):
             switch c {

@@ -74,15 +74,19 @@ extension App {
     private func drawLane(_ l: Int, _ L: Layout) {
         if l == 0, let e = edit, !e.running { return drawEditPick(e, L) }
         let lane = lanes[l], v = shown(l), label = L.labels[l], canvas = L.canvases[l]
-        var t = "\(lane.generator.classNames[lane.classIndex]) · scale \(v)/\(lane.total)"
+        // A narrow lane drops whole fields, the preview tier first, the scale last.
+        var f = Fields()
+        if l == 0, edit != nil { f.add("edit", keep: 8) }  // the file is in the title
+        if lanes.count > 1 { f.add(lane.generator.name, keep: 7) }
+        f.add(lane.generator.classNames[lane.classIndex], keep: 6)
+        let scale = "\(v)/\(lane.total)"
+        f.add(label.width >= scale.count + 6 ? "scale " + scale : scale, keep: 9)  // a very narrow lane: the count alone
         if v > 0 {
-            let r = lane.frames[v - 1].result
-            t += " · \(r.shape) · \(lane.frames[v - 1].decoded != nil ? "decoded" : "preview")"
-            if decision != .off { t += " · " + decisionSummary(l, v - 1) }
+            f.add("\(lane.frames[v - 1].result.shape)", keep: 3)
+            f.add(lane.frames[v - 1].decoded != nil ? "decoded" : "preview", keep: 1)
+            if decision != .off { for (i, s) in decisionSummary(l, v - 1).enumerated() { f.add(s, keep: 5 - 3 * i) } }
         }
-        if lanes.count > 1 { t = "\(lane.generator.name): " + t }
-        if l == 0, edit != nil { t = "edit · " + t }  // the file is in the title
-        painter.text(label.y, label.x, t, attr: CW_A_BOLD, maxWidth: label.width)
+        painter.text(label.y, label.x, f.joined(" · ", width: label.width), attr: CW_A_BOLD, maxWidth: label.width)
         if v == 0 {
             let hint = busy ? "generating…" : "→ one scale · Enter all"
             painter.text(canvas.y + canvas.rows / 2, canvas.x + max(0, (canvas.cols - hint.count) / 2), hint, attr: CW_A_DIM)
@@ -126,7 +130,7 @@ extension App {
     var showPixels: Bool {
         guard pixels.active, variations == nil, xy == nil else { return false }
         switch overlay {
-        case .help, .models, .history: return false
+        case .help, .models, .history, .note: return false
         default: return true
         }
     }
@@ -205,10 +209,16 @@ extension App {
         expireMessage()
         let spinner = ["|", "/", "-", "\\"][Int(DispatchTime.now().uptimeNanoseconds / 120_000_000) % 4]
         let state = busy ? "running \(spinner) \(lanes[0].frames.count)/\(lanes[0].total)" : "ready"
-        let view = decision == .off ? "" : " │ view: \(decision.label)"
-        let left = " \(modeLabel)\(view) │ \(state)" + (message.isEmpty ? "" : " │ \(message)")
+        // Narrow: the drawing mode goes first, then the view; the state and the news stay.
+        var f = Fields()
+        f.add(modeLabel, keep: 1)
+        if decision != .off { f.add("view: \(decision.label)", keep: 2) }
+        f.add(state, keep: 4)
+        f.add(message, keep: 3)
         let right = "? help · q quit "
-        painter.text(y, 0, left, attr: CW_A_REVERSE, maxWidth: max(0, w - right.count - 1))
+        let room = max(0, w - right.count - 2)
+        let left = " " + f.joined(" │ ", width: room)
+        painter.text(y, 0, left, attr: CW_A_REVERSE, maxWidth: room + 1)
         if left.count + right.count < w { painter.text(y, w - right.count, right, attr: CW_A_REVERSE) }
     }
 
@@ -241,6 +251,8 @@ extension App {
             box(App.modelLines(entries), title: lane == 0 ? "model (↑↓ Enter, Esc)" : "compare with (↑↓ Enter, Esc)", w, h, selected: sel)
         case .history(let entries, let sel):
             drawHistory(entries, sel, w, h)
+        case .note(let title, let text):
+            box(App.wrap(text, width: max(8, min(100, w - 8))), title: title, w, h)
         default: break
         }
     }
