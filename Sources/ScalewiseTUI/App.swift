@@ -230,11 +230,16 @@ final class App {
             if r == KEY_CODE_YES { ungetch(Int32(next)) } else { unget_wch(wchar_t(next)) }
             return false
         }
-        var dropped = [next]
+        // Esc then [ or O typed as keys (Esc, then O for "open") has nothing after it yet: a sequence arrives whole.
+        let introducer = next
+        guard wget_wch(term.win, &next) != ERR else {
+            unget_wch(wchar_t(introducer))
+            return false
+        }
+        var dropped = [introducer, next]
         // CSI: parameter and intermediate bytes up to a final byte in @…~; SS3: one byte.
-        while dropped.count < 16, wget_wch(term.win, &next) != ERR {
+        while dropped[0] == 0x5B, !(0x40...0x7E).contains(dropped.last!), dropped.count < 16, wget_wch(term.win, &next) != ERR {
             dropped.append(next)
-            if dropped[0] == 0x4F || (0x40...0x7E).contains(next) { break }
         }
         logLine("key unknown sequence esc \(dropped.map(String.init).joined(separator: " "))")
         return true

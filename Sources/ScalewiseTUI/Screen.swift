@@ -209,12 +209,13 @@ extension App {
         expireMessage()
         let spinner = ["|", "/", "-", "\\"][Int(DispatchTime.now().uptimeNanoseconds / 120_000_000) % 4]
         let state = busy ? "running \(spinner) \(lanes[0].frames.count)/\(lanes[0].total)" : "ready"
-        // Narrow: the drawing mode goes first, then the view; the state and the news stay.
+        // Narrow: the drawing mode goes first, then the view, then the state while news too long for the rest shows
+        // (it expires; only the news itself may be cut).
         var f = Fields()
         f.add(modeLabel, keep: 1)
         if decision != .off { f.add("view: \(decision.label)", keep: 2) }
-        f.add(state, keep: 4)
-        f.add(message, keep: 3)
+        f.add(state, keep: 3)
+        f.add(message, keep: 4)
         let right = "? help · q quit "
         let room = max(0, w - right.count - 2)
         let left = " " + f.joined(" │ ", width: room)
