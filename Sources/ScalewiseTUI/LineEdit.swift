@@ -31,8 +31,10 @@ struct LineEdit: Equatable {
         default:
             guard let s = Unicode.Scalar(c), s.value >= 0x20, s.value != 0x7F, accepts(s), text.count < limit else { return false }
             let i = index(cursor)
+            let before = text.count
             text.insert(Character(s), at: i)
-            cursor += 1
+            // A combining mark joins the character before it: the count may not grow.
+            cursor = min(text.count, cursor + text.count - before)
         }
         return true
     }
@@ -68,5 +70,5 @@ struct LineEdit: Equatable {
         return i
     }
 
-    private func index(_ n: Int) -> String.Index { text.index(text.startIndex, offsetBy: n) }
+    private func index(_ n: Int) -> String.Index { text.index(text.startIndex, offsetBy: n, limitedBy: text.endIndex) ?? text.endIndex }
 }
