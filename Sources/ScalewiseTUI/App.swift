@@ -29,11 +29,13 @@ enum Overlay {
     case help(top: Int)
     /// The model picker: the generators of the model folders, as `scalewise models` lists them.
     case models(entries: [ModelEntry], selected: Int, lane: Int)
-    case prompt(knob: Knob, text: String)
+    case prompt(knob: Knob, line: LineEdit)
     /// A file prompt: edit mode's image, or a PNG whose record to open (`O`).
-    case path(text: String, purpose: PathPurpose)
+    case path(line: LineEdit, purpose: PathPurpose)
     /// The history browser, newest first.
     case history(entries: [HistoryEntry], selected: Int)
+    /// Text too long for the status line (the copied command line), wrapped in a box until Esc, q or Enter.
+    case note(title: String, text: String)
 }
 
 enum PathPurpose { case edit, record, xy }
@@ -51,6 +53,10 @@ final class App {
     let history: History?
     var lanes: [Lane]
     var options: SamplingOptions
+    /// The guidance rule the command line named (`--cfg-mode`): in compare mode both models use it.
+    var explicitRule: CFGMode?
+    /// Knobs the user set (command line or keys): compare mode applies them to both models.
+    var pinned: Set<Knob> = []
     var seedPolicy: SeedPolicy
     var symbols: SymbolMode
     let outputDir: String
@@ -141,6 +147,9 @@ final class App {
         var opts = generator.defaults
         if let c = o.cfg { opts.cfg = c }
         if let m = o.cfgMode { opts.cfgMode = m }
+        explicitRule = o.cfgMode
+        pinned = Set([o.cfg.map { _ in Knob.cfg }, o.topK.map { _ in .topK }, o.topP.map { _ in .topP },
+                      o.moreSmooth ? .smooth : nil].compactMap { $0 })
         if let k = o.topK { opts.topK = k }
         if let p = o.topP { opts.topP = p }
         if o.moreSmooth { opts.moreSmooth = true }
@@ -205,8 +214,35 @@ final class App {
             if r == ERR { break }
             keyNs = DispatchTime.now().uptimeNanoseconds
             if log != nil { logLine("key \(r == KEY_CODE_YES ? "code" : "char") \(wch)") }
+            if r != KEY_CODE_YES && wch == 0x1B && skipUnknownSequence() { continue }
             if r == KEY_CODE_YES { handleKey(code: Int32(wch)) } else { handleChar(UInt32(wch)) }
         }
+    }
+
+    /// After an Esc: a key sequence curses does not know (CSI `Esc [ … final`, SS3 `Esc O x`) arrives as Esc and
+    /// letters; it is dropped whole, so that it neither closes a view (Esc) nor types its letters. True when dropped;
+    /// a lone Esc, or Esc with another key (Alt), is left to be handled as before.
+    private func skipUnknownSequence() -> Bool {
+        var next: wint_t = 0
+        let r = wget_wch(term.win, &next)
+        if r == ERR { return false }
+        guard r != KEY_CODE_YES, next == 0x5B || next == 0x4F else {
+            if r == KEY_CODE_YES { ungetch(Int32(next)) } else { unget_wch(wchar_t(next)) }
+            return false
+        }
+        // Esc then [ or O typed as keys (Esc, then O for "open") has nothing after it yet: a sequence arrives whole.
+        let introducer = next
+        guard wget_wch(term.win, &next) != ERR else {
+            unget_wch(wchar_t(introducer))
+            return false
+        }
+        var dropped = [introducer, next]
+        // CSI: parameter and intermediate bytes up to a final byte in @…~; SS3: one byte.
+        while dropped[0] == 0x5B, !(0x40...0x7E).contains(dropped.last!), dropped.count < 16, wget_wch(term.win, &next) != ERR {
+            dropped.append(next)
+        }
+        logLine("key unknown sequence esc \(dropped.map(String.init).joined(separator: " "))")
+        return true
     }
 
     // MARK: Worker events
@@ -218,6 +254,7 @@ final class App {
             let i = frame.result.index
             if i < lanes[l].frames.count { lanes[l].frames.removeSubrange(i...) }
             lanes[l].frames.append(frame)
+            if let d = frame.decoded { logLine("final lane=\(l) model=\(lanes[l].generator.name) pixels \(Variations.fingerprint(d))") }
             undrawn.append((l, i, frame))
             if l == 0 && lanes[0].frames.count == lanes[0].total {
                 runCompleted = true
@@ -309,7 +346,7 @@ final class App {
         cellCache = [:]
         heatCache = [:]
         let specs = lanes.enumerated().map { l, lane in
-            LaneSpec(generator: lane.generator, classIndex: lane.classIndex, options: options,
+            LaneSpec(generator: lane.generator, classIndex: lane.classIndex, options: laneOptions(l),
                      schedule: l == 0 && editJob != nil ? edit?.schedule : lane.requestedSchedule,
                      edit: l == 0 ? editJob : nil, scaleSeeds: l == 0 ? seeds : nil,
                      modelPath: l == 0 ? modelFile : nil)

@@ -38,8 +38,34 @@ extension App {
             let line = (["scalewise"] + args).map(shellWord).joined(separator: " ")
             writeOut(OSC52.copy(line, tmux: report.insideTmux))
             logLine("copied \(line)")
-            message = "copied: " + line
+            // The status line holds a short line; a longer one is shown whole in a box, wrapped.
+            let room = painter.width - "? help · q quit ".count - " ready │ copied: ".count - 3
+            if line.count <= room {
+                message = "copied: " + line
+            } else {
+                message = "copied \(line.count) characters"
+                overlay = .note(title: "copied to the clipboard (Esc closes)", text: line)
+            }
         }
+    }
+
+    /// Lines of at most `width` characters, broken at spaces; a longer word (a path) is broken where it must be.
+    static func wrap(_ text: String, width: Int) -> [String] {
+        var lines: [String] = [], cur = ""
+        for word in text.split(separator: " ", omittingEmptySubsequences: false) {
+            var w = Substring(word)
+            if !cur.isEmpty && cur.count + 1 + w.count > width {
+                lines.append(cur)
+                cur = ""
+            }
+            while w.count > width {
+                if !cur.isEmpty { lines.append(cur); cur = "" }
+                lines.append(String(w.prefix(width)))
+                w = w.dropFirst(width)
+            }
+            cur += (cur.isEmpty ? "" : " ") + w
+        }
+        return lines + (cur.isEmpty ? [] : [cur])
     }
 
     /// Writes straight to the terminal, between curses' updates (OSC 52 moves no cursor and draws nothing).

@@ -138,21 +138,22 @@ extension App {
         return (img, hk)
     }
 
-    /// The numbers behind the heat map of lane `l`'s scale `k`, for its label.
-    func decisionSummary(_ l: Int, _ k: Int) -> String {
+    /// The numbers behind the heat map of lane `l`'s scale `k`, for its label: separate fields, which a narrow label
+    /// drops whole (the last first).
+    func decisionSummary(_ l: Int, _ k: Int) -> [String] {
         let f = lanes[l].frames[k]
         switch decision {
-        case .off: return ""
+        case .off: return []
         case .changed:
-            guard k > 0 else { return "all new" }
+            guard k > 0 else { return ["all new"] }
             let d = HeatMap.change(from: lanes[l].frames[k - 1].projection, to: f.projection)
-            return String(format: "change mean %.1f max %.0f", d.reduce(0, +) / Float(max(1, d.count)), d.max() ?? 0)
+            return [String(format: "change mean %.1f", d.reduce(0, +) / Float(max(1, d.count))), String(format: "max %.0f", d.max() ?? 0)]
         case .probability:
-            guard let s = f.stats else { return "no logits" }
-            return String(format: "p mean %.3f", s.meanProbability)
+            guard let s = f.stats else { return ["no logits"] }
+            return [String(format: "p mean %.3f", s.meanProbability)]
         case .entropy:
-            guard let s = f.stats else { return "no logits" }
-            return String(format: "H mean %.3f nats", s.meanEntropy)
+            guard let s = f.stats else { return ["no logits"] }
+            return [String(format: "H mean %.3f nats", s.meanEntropy)]
         }
     }
 
@@ -160,9 +161,10 @@ extension App {
         let all = DecisionView.allCases
         decision = all[(all.firstIndex(of: decision)! + 1) % all.count]
         cellCache = [:]
-        message = "view: \(decision.label)"
+        // The status line names an active view itself; the message only says what it cannot.
+        message = decision == .off ? "view: \(decision.label)" : ""
         if decision == .probability || decision == .entropy, let f = lanes[0].frames.first, f.stats == nil {
-            message += " (\(lanes[0].generator.family) keeps no logits)"
+            message = "\(lanes[0].generator.family) keeps no logits"
         }
     }
 }

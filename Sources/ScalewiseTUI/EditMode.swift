@@ -38,7 +38,7 @@ extension App {
             message = "edit needs a FlexVAR model, not \(g.family) (M picks another)"
             return
         }
-        overlay = .path(text: lastPNG ?? edit?.path ?? "", purpose: .edit)
+        overlay = .path(line: LineEdit(lastPNG ?? edit?.path ?? "", limit: 1000), purpose: .edit)
     }
 
     /// Loads `path` and starts picking the region to regenerate.

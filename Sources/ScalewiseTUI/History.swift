@@ -16,11 +16,17 @@ struct HistoryEntry: Codable, Sendable, Equatable {
     var precision: String
     /// The PNG, a name inside the history folder.
     var file: String
+    /// The first scale with seeds of its own (a re-roll or a kept variation); nil for a plain image.
+    var rerolledFrom: Int? = nil
 
     enum CodingKeys: String, CodingKey {
         case time, model, seed, cfg, precision, file
         case modelPath = "model_path", classIndex = "class", className = "class_name", topK = "top_k", topP = "top_p"
+        case rerolledFrom = "rerolled_from"
     }
+
+    /// "seed 0", or "seed 0 + re-roll@7".
+    var seedLabel: String { "seed \(seed)" + (rerolledFrom.map { " + re-roll@\($0)" } ?? "") }
 }
 
 /// Every image finished in the UI, as a PNG with its generation record plus an index of JSON lines, newest last,
@@ -50,7 +56,7 @@ struct History: Sendable {
         let entry = HistoryEntry(time: stamp.iso, model: record.model, modelPath: modelPath, classIndex: record.classIndex,
                                  className: record.className, seed: record.seed, cfg: record.cfg, topK: record.topK,
                                  topP: record.topP, precision: record.precision ?? "fp32",
-                                 file: (path as NSString).lastPathComponent)
+                                 file: (path as NSString).lastPathComponent, rerolledFrom: record.rerolledFrom)
         // Two UIs finishing at once would each read the index, add their line and rename their copy over the
         // other's: the read-modify-write holds an exclusive lock on a file beside the index.
         try locked {

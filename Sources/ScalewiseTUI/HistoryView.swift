@@ -47,7 +47,7 @@ extension App {
         for r in 0..<min(rows, entries.count - first) {
             let i = first + r, e = entries[i]
             let marker = i == sel ? ">" : " "
-            let line = "\(marker) \(App.shortTime(e.time))  \(e.className)  seed \(e.seed)  cfg \(fmt(e.cfg))  \(e.model)"
+            let line = "\(marker) \(App.shortTime(e.time))  \(e.className)  \(e.seedLabel)  cfg \(fmt(e.cfg))  \(e.model)"
             painter.text(top + r, 0, line, attr: i == sel ? CW_A_REVERSE : CW_A_NORMAL, maxWidth: listW)
         }
         let e = entries[sel]

@@ -9,7 +9,7 @@ let keyHelp: [(String, String)] = [
     ("r", "re-roll from the shown scale, new seed"), ("R", "new random seed (re-runs the scales shown)"),
     ("↑ ↓ PgUp PgDn", "choose the class"), ("/", "search classes (Enter keeps, Esc clears)"),
     ("Tab S-Tab", "focus the next / previous knob"), ("+ -", "adjust the focused knob"),
-    ("=", "type a value for the focused knob"), ("c k t #", "type cfg / top-k / top-p / seed"),
+    ("=", "type a value for the focused knob (prompts: Ctrl-U clears, Ctrl-W, ←→)"), ("c k t #", "type cfg / top-k / top-p / seed"),
     ("f", "seed policy: fixed, +1, random"), ("m", "more-smooth on/off"),
     ("s", "save the PNG (with metadata)"), ("S", "save the strip PNG + animated PNG"),
     ("d", "heat map: changed cells, p(chosen token), entropy, off"),
@@ -21,7 +21,7 @@ let keyHelp: [(String, String)] = [
     ("variations", "←→↑↓ pick, Enter keeps, Esc returns, + - count, r new seeds"),
     ("X", "X/Y view: one or two axes (cfg=1,2,4 seed=1,2), every cell run to the last scale"),
     ("X/Y view", "←→↑↓ pick (a large sheet scrolls), Enter adopts the cell's settings, s saves the sheet PNG, Esc returns"),
-    ("M", "pick a model"), ("v", "compare with a second model / close it"),
+    ("M", "pick a model (↑↓ PgUp PgDn Home End, Enter, Esc)"), ("v", "compare with a second model / close it"),
     ("e", "edit a PNG (FlexVAR): in-paint, extend, refine"),
     ("edit ←→↑↓ hjkl", "move the mask's corner (HJKL: 4 cells; Tab: other corner)"),
     ("edit 1-5 x + -", "left/right/top/bottom half, centre; next mode; refine size"),
@@ -56,11 +56,11 @@ extension App {
         case "/": searching = true; query = ""; refilter(keepSelection: true)
         case "+": adjust(knob, by: 1)
         case "-": adjust(knob, by: -1)
-        case "=": overlay = .prompt(knob: knob, text: "")
-        case "c": knob = .cfg; overlay = .prompt(knob: .cfg, text: "")
-        case "k": knob = .topK; overlay = .prompt(knob: .topK, text: "")
-        case "t": knob = .topP; overlay = .prompt(knob: .topP, text: "")
-        case "#": knob = .seed; overlay = .prompt(knob: .seed, text: "")
+        case "=": overlay = .prompt(knob: knob, line: LineEdit(limit: 20))
+        case "c": knob = .cfg; overlay = .prompt(knob: .cfg, line: LineEdit(limit: 20))
+        case "k": knob = .topK; overlay = .prompt(knob: .topK, line: LineEdit(limit: 20))
+        case "t": knob = .topP; overlay = .prompt(knob: .topP, line: LineEdit(limit: 20))
+        case "#": knob = .seed; overlay = .prompt(knob: .seed, line: LineEdit(limit: 20))
         case "f": knob = .policy; adjust(.policy, by: 1)
         case "m": knob = .smooth; adjust(.smooth, by: 1)
         case "s": save(strip: false)
@@ -74,7 +74,7 @@ extension App {
         case "M": openModels(lane: 0)
         case "e": editPrompt()
         case "b": openHistoryBrowser()
-        case "O": overlay = .path(text: lastPNG ?? "", purpose: .record)
+        case "O": overlay = .path(line: LineEdit(lastPNG ?? "", limit: 1000), purpose: .record)
         case "V": openVariations()
         case "X": xyPrompt()
         case "v":
@@ -96,17 +96,25 @@ extension App {
             switch code {
             case KEY_UP: overlay = .models(entries: entries, selected: max(0, sel - 1), lane: lane)
             case KEY_DOWN: overlay = .models(entries: entries, selected: min(entries.count - 1, sel + 1), lane: lane)
+            case KEY_PPAGE: overlay = .models(entries: entries, selected: max(0, sel - max(1, painter.height - 6)), lane: lane)
+            case KEY_NPAGE: overlay = .models(entries: entries, selected: min(entries.count - 1, sel + max(1, painter.height - 6)), lane: lane)
+            case KEY_HOME: overlay = .models(entries: entries, selected: 0, lane: lane)
+            case KEY_END: overlay = .models(entries: entries, selected: entries.count - 1, lane: lane)
             case KEY_ENTER: chooseModel(entries.map(\.path), sel, lane)
             default: break
             }
             return
         }
-        if case .prompt = overlay, code == KEY_BACKSPACE {
-            _ = handleOverlayChar(0x7F)
+        if case .prompt(let k, var line) = overlay, code != KEY_RESIZE {
+            if code == KEY_ENTER { _ = handleOverlayChar(0x0D) } else if line.key(code) { overlay = .prompt(knob: k, line: line) }
             return
         }
-        if case .path = overlay, code != KEY_RESIZE {
-            if code == KEY_BACKSPACE || code == KEY_ENTER { _ = handleOverlayChar(code == KEY_ENTER ? 0x0D : 0x7F) }
+        if case .path(var line, let purpose) = overlay, code != KEY_RESIZE {
+            if code == KEY_ENTER { _ = handleOverlayChar(0x0D) } else if line.key(code) { overlay = .path(line: line, purpose: purpose) }
+            return
+        }
+        if case .note = overlay, code != KEY_RESIZE {
+            if code == KEY_ENTER { overlay = nil }
             return
         }
         if case .history(let entries, let sel) = overlay, code != KEY_RESIZE {
@@ -115,7 +123,7 @@ extension App {
         if variations != nil, code != KEY_RESIZE, code != KEY_MOUSE { return variationKey(code) }
         if xy != nil, code != KEY_RESIZE, code != KEY_MOUSE { return xyKey(code) }
         if case .help(let top) = overlay, code != KEY_RESIZE {
-            // Arrows and pages scroll a list longer than the screen; any other key closes it.
+            // Arrows and pages scroll a list longer than the screen; other keys do nothing (Esc, q, ? close it).
             // The box shows height − 6 rows (Screen.drawOverlay): a page is that, and the last page ends the list.
             let page = max(1, painter.height - 6), last = max(0, keyHelp.count - page)
             switch code {
@@ -123,8 +131,9 @@ extension App {
             case KEY_UP: overlay = .help(top: max(0, top - 1))
             case KEY_NPAGE: overlay = .help(top: min(last, top + page))
             case KEY_PPAGE: overlay = .help(top: max(0, top - page))
-            case KEY_MOUSE: break
-            default: overlay = nil
+            case KEY_HOME: overlay = .help(top: 0)
+            case KEY_END: overlay = .help(top: last)
+            default: break
             }
             return
         }
@@ -152,41 +161,37 @@ extension App {
         switch overlay {
         case nil: return false
         case .help:
-            overlay = nil
-            if c == 0x71 { quitting = true }  // q closes help and quits, as everywhere else
+            if c == 0x1B || c == 0x71 || c == 0x3F { overlay = nil }  // Esc, q, ?: as the picker and the history
             return true
         case .models(let entries, let sel, let lane):
             if c == 0x0D || c == 0x0A { chooseModel(entries.map(\.path), sel, lane) } else if c == 0x1B || c == 0x71 { overlay = nil }
             return true
-        case .prompt(let k, var text):
+        case .prompt(let k, var line):
             switch c {
             case 0x1B: overlay = nil
             case 0x0D, 0x0A:
                 overlay = nil
-                setKnob(k, text)
-            case 0x7F, 0x08: text = String(text.dropLast()); overlay = .prompt(knob: k, text: text)
+                setKnob(k, line.text)
             default:
-                if let s = Unicode.Scalar(c), "0123456789.-".unicodeScalars.contains(s), text.count < 20 {
-                    overlay = .prompt(knob: k, text: text + String(s))
-                }
+                if line.char(c, accepts: { "0123456789.-".unicodeScalars.contains($0) }) { overlay = .prompt(knob: k, line: line) }
             }
             return true
-        case .path(let text, let purpose):
+        case .path(var line, let purpose):
             switch c {
             case 0x1B: overlay = nil
             case 0x0D, 0x0A:
                 overlay = nil
                 switch purpose {
-                case .edit: openEdit(text)
-                case .record: openPNG(text)
-                case .xy: openXY(text)
+                case .edit: openEdit(line.text)
+                case .record: openPNG(line.text)
+                case .xy: openXY(line.text)
                 }
-            case 0x7F, 0x08: overlay = .path(text: String(text.dropLast()), purpose: purpose)
             default:
-                if let s = Unicode.Scalar(c), s.value >= 0x20, s.value != 0x7F, text.count < 1000 {
-                    overlay = .path(text: text + String(s), purpose: purpose)
-                }
+                if line.char(c, accepts: { _ in true }) { overlay = .path(line: line, purpose: purpose) }
             }
+            return true
+        case .note:
+            if c == 0x1B || c == 0x71 || c == 0x0D || c == 0x0A { overlay = nil }  // Esc, q, Enter
             return true
         case .history(let entries, let sel):
             switch c {
@@ -252,6 +257,7 @@ extension App {
         }
         guard o != options else { return }
         options = o
+        pinned.insert(k)
         optionsChanged()
     }
 
@@ -281,6 +287,7 @@ extension App {
         }
         guard o != options else { return }
         options = o
+        pinned.insert(k)
         optionsChanged()
     }
 

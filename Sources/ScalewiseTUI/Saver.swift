@@ -30,8 +30,11 @@ enum Saver {
         [("parameters", rec.a1111), ("scalewise", try rec.json)]
     }
 
-    /// `scalewise-<class>-<seed>`, the class reduced to filename-safe characters.
-    static func baseName(_ rec: GenerationRecord) -> String { baseName(className: rec.className, seed: rec.seed) }
+    /// `scalewise-<class>-<seed>`, the class reduced to filename-safe characters; a re-rolled image (or a kept
+    /// variation) adds where its own seeds start, `-0r7`: seed 0 alone does not make it.
+    static func baseName(_ rec: GenerationRecord) -> String {
+        baseName(className: rec.className, seed: rec.seed) + (rec.rerolledFrom.map { "r\($0)" } ?? "")
+    }
 
     static func baseName(className: String, seed: UInt64) -> String {
         let safe = className.unicodeScalars.map { c -> String in

@@ -74,15 +74,19 @@ extension App {
     private func drawLane(_ l: Int, _ L: Layout) {
         if l == 0, let e = edit, !e.running { return drawEditPick(e, L) }
         let lane = lanes[l], v = shown(l), label = L.labels[l], canvas = L.canvases[l]
-        var t = "\(lane.generator.classNames[lane.classIndex]) · scale \(v)/\(lane.total)"
+        // A narrow lane drops whole fields, the preview tier first, the scale last.
+        var f = Fields()
+        if l == 0, edit != nil { f.add("edit", keep: 8) }  // the file is in the title
+        if lanes.count > 1 { f.add(lane.generator.name, keep: 7) }
+        f.add(lane.generator.classNames[lane.classIndex], keep: 6)
+        let scale = "\(v)/\(lane.total)"
+        f.add(label.width >= scale.count + 6 ? "scale " + scale : scale, keep: 9)  // a very narrow lane: the count alone
         if v > 0 {
-            let r = lane.frames[v - 1].result
-            t += " · \(r.shape) · \(lane.frames[v - 1].decoded != nil ? "decoded" : "preview")"
-            if decision != .off { t += " · " + decisionSummary(l, v - 1) }
+            f.add("\(lane.frames[v - 1].result.shape)", keep: 3)
+            f.add(lane.frames[v - 1].decoded != nil ? "decoded" : "preview", keep: 1)
+            if decision != .off { for (i, s) in decisionSummary(l, v - 1).enumerated() { f.add(s, keep: 5 - 3 * i) } }
         }
-        if lanes.count > 1 { t = "\(lane.generator.name): " + t }
-        if l == 0, edit != nil { t = "edit · " + t }  // the file is in the title
-        painter.text(label.y, label.x, t, attr: CW_A_BOLD, maxWidth: label.width)
+        painter.text(label.y, label.x, f.joined(" · ", width: label.width), attr: CW_A_BOLD, maxWidth: label.width)
         if v == 0 {
             let hint = busy ? "generating…" : "→ one scale · Enter all"
             painter.text(canvas.y + canvas.rows / 2, canvas.x + max(0, (canvas.cols - hint.count) / 2), hint, attr: CW_A_DIM)
@@ -126,7 +130,7 @@ extension App {
     var showPixels: Bool {
         guard pixels.active, variations == nil, xy == nil else { return false }
         switch overlay {
-        case .help, .models, .history: return false
+        case .help, .models, .history, .note: return false
         default: return true
         }
     }
@@ -150,7 +154,7 @@ extension App {
         }
         painter.text(y, x, "knobs (Tab, + -, =)", attr: CW_A_BOLD, maxWidth: w)
         y += 1
-        knobRow(.cfg, "cfg", fmt(options.cfg) + " " + options.cfgMode.rawValue)
+        knobRow(.cfg, "cfg", fmt(options.cfg) + " " + ruleLabel)
         knobRow(.topK, "top-k", options.topK == 0 ? "off" : "\(options.topK)")
         knobRow(.topP, "top-p", options.topP == 0 ? "off" : fmt(options.topP))
         if lanes[0].generator.schedules.count > 1 { knobRow(.steps, "steps", "\(lanes[0].total)") }
@@ -160,7 +164,7 @@ extension App {
         y += 1
         for l in lanes.indices {
             guard y < L.height - 3 else { break }
-            let title = lanes.count > 1 ? "\(lanes[l].generator.name)" : "scales"
+            let title = lanes.count > 1 ? "\(lanes[l].generator.name) · cfg \(fmt(laneOptions(l).cfg)) \(laneOptions(l).cfgMode.rawValue)" : "scales"
             painter.text(y, x, title, attr: CW_A_BOLD, maxWidth: w)
             y += 1
             // Narrow panels drop the tokens column first, then cfg: the ms column is never cut.
@@ -193,27 +197,45 @@ extension App {
     private func drawStatus(_ w: Int, _ h: Int) {
         let y = h - 1
         painter.fill(y, 0, w, attr: CW_A_REVERSE)
-        if case .prompt(let k, let text) = overlay {
+        if case .prompt(let k, let line) = overlay {
             let name = ["cfg": "cfg (0…100)", "topK": "top-k (0 = off)", "topP": "top-p (0…1, 0 = off)", "seed": "seed"]["\(k)"] ?? "\(k)"
-            return painter.text(y, 0, " \(name): \(text)_   Enter sets, Esc cancels", attr: CW_A_REVERSE, maxWidth: w)
+            return drawLine(y, w, " \(name): ", line, "   Enter sets, Esc cancels")
         }
-        if case .path(let text, let purpose) = overlay {
+        if case .path(let line, let purpose) = overlay {
             let head = [.edit: " edit image (PNG): ", .record: " open the record of (PNG): ",
                         .xy: " X/Y axes (cfg=1,2 seed=1,2): "][purpose]!
-            let tail = "_   Enter loads, Esc cancels"
-            // The end of a long path, where the typing happens, stays in view.
-            let room = max(1, w - head.count - tail.count)
-            let shown = text.count <= room ? text : "…" + text.suffix(room - 1)
-            return painter.text(y, 0, head + shown + tail, attr: CW_A_REVERSE, maxWidth: w)
+            return drawLine(y, w, head, line, "   Enter loads, Esc cancels")
         }
         expireMessage()
         let spinner = ["|", "/", "-", "\\"][Int(DispatchTime.now().uptimeNanoseconds / 120_000_000) % 4]
         let state = busy ? "running \(spinner) \(lanes[0].frames.count)/\(lanes[0].total)" : "ready"
-        let view = decision == .off ? "" : " │ view: \(decision.label)"
-        let left = " \(modeLabel)\(view) │ \(state)" + (message.isEmpty ? "" : " │ \(message)")
+        // Narrow: the drawing mode goes first, then the view, then the state while news too long for the rest shows
+        // (it expires; only the news itself may be cut).
+        var f = Fields()
+        f.add(modeLabel, keep: 1)
+        if decision != .off { f.add("view: \(decision.label)", keep: 2) }
+        f.add(state, keep: 3)
+        f.add(message, keep: 4)
         let right = "? help · q quit "
-        painter.text(y, 0, left, attr: CW_A_REVERSE, maxWidth: max(0, w - right.count - 1))
+        let room = max(0, w - right.count - 2)
+        let left = " " + f.joined(" │ ", width: room)
+        painter.text(y, 0, left, attr: CW_A_REVERSE, maxWidth: room + 1)
         if left.count + right.count < w { painter.text(y, w - right.count, right, attr: CW_A_REVERSE) }
+    }
+
+    /// A prompt on the status line: the cursor is a `_` after the text, or the character under it shown unreversed.
+    /// The part of a long line around the cursor, where the typing happens, stays in view.
+    private func drawLine(_ y: Int, _ w: Int, _ head: String, _ line: LineEdit, _ tail: String) {
+        let chars = Array(line.text) + ["_"]
+        let room = max(2, w - head.count - tail.count)
+        // Past the first screenful, an ellipsis and the room − 1 characters that end at the cursor or later.
+        let first = chars.count <= room || line.cursor < room - 1 ? 0 : min(line.cursor - room + 2, chars.count - room + 1)
+        let shown = (first > 0 ? "…" : "") + String(chars[first..<min(chars.count, first + room - (first > 0 ? 1 : 0))])
+        painter.text(y, 0, head + shown + tail, attr: CW_A_REVERSE, maxWidth: w)
+        if !line.atEnd {
+            let x = head.count + (first > 0 ? 1 : 0) + line.cursor - first
+            painter.text(y, x, String(chars[line.cursor]), attr: CW_A_NORMAL, maxWidth: max(0, w - x))
+        }
     }
 
     private func drawOverlay(_ w: Int, _ h: Int) {
@@ -223,13 +245,15 @@ extension App {
             let rows = min(lines.count, h - 6)
             let more = lines.count > rows
             let first = max(0, min(top, lines.count - rows))
-            let title = more ? "keys \(first + 1)-\(first + rows) of \(lines.count) (↑↓ PgUp PgDn scroll, any other key closes)"
-                             : "keys (any key closes)"
+            let title = more ? "keys \(first + 1)-\(first + rows) of \(lines.count) (↑↓ PgUp PgDn scroll, Esc closes)"
+                             : "keys (Esc closes)"
             box(Array(lines[first...]), title: title, w, h)
         case .models(let entries, let sel, let lane):
             box(App.modelLines(entries), title: lane == 0 ? "model (↑↓ Enter, Esc)" : "compare with (↑↓ Enter, Esc)", w, h, selected: sel)
         case .history(let entries, let sel):
             drawHistory(entries, sel, w, h)
+        case .note(let title, let text):
+            box(App.wrap(text, width: max(8, min(100, w - 8))), title: title, w, h)
         default: break
         }
     }

@@ -78,6 +78,12 @@ final class Terminal {
         keypad(win, true)
         curs_set(0)
         cw_set_escdelay(25)  // a lone Esc (cancel) must not feel stuck
+        // Terminals send Home/End in several forms whatever the terminfo entry says (xterm's normal and application
+        // modes, VT220, rxvt). One curses does not know arrives as Esc plus letters, and Esc closes views.
+        for (seq, code) in [("\u{1B}[H", KEY_HOME), ("\u{1B}OH", KEY_HOME), ("\u{1B}[1~", KEY_HOME), ("\u{1B}[7~", KEY_HOME),
+                            ("\u{1B}[F", KEY_END), ("\u{1B}OF", KEY_END), ("\u{1B}[4~", KEY_END), ("\u{1B}[8~", KEY_END)] {
+            define_key(seq, code)
+        }
         if has_colors() {
             start_color()
             use_default_colors()

@@ -77,7 +77,7 @@ extension App {
     func xyPrompt() {
         if edit != nil { return message = "no X/Y view while editing (Esc leaves edit mode)" }
         if lanes.count > 1 { return message = "the X/Y view needs one model (v closes compare mode)" }
-        overlay = .path(text: "", purpose: .xy)
+        overlay = .path(line: LineEdit(limit: 1000), purpose: .xy)
     }
 
     /// Parses `text` (axes as `generate --xy` takes them, separated by spaces) and runs every cell; a bad spec

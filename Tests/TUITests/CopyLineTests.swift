@@ -73,6 +73,8 @@ final class CopyLineTests: XCTestCase {
         XCTAssertEqual(flag(w, "--cfg").flatMap(Float.init), 2.5)
         XCTAssertTrue(w.contains("--more-smooth"), line)
         XCTAssertEqual(flag(w, "-o"), "scalewise-c3-7.png")
+        t.type("\u{1B}")  // closes the box that shows a line too long for the status line
+        t.waitFile("tui.log", contains: "key char 27")
         t.type("s")
         t.waitFile("tui.log", contains: "saved ", timeout: 90)
         t.type("q")
@@ -111,6 +113,8 @@ final class CopyLineTests: XCTestCase {
         let line = try XCTUnwrap(clipboard(t.output, tmux: true).first)
         XCTAssertTrue(line.hasPrefix("scalewise generate --model "), line)
         XCTAssertEqual(flag(words(line), "--seed"), "0")
+        t.type("\u{1B}")  // closes the box that shows a line too long for the status line
+        t.waitFile("tui.log", contains: "key char 27")
         t.type("\r")
         t.waitFile("tui.log", contains: "scale lane=0 k=10", timeout: 90)
         t.type("r")

@@ -89,7 +89,7 @@ final class DecisionViewTests: XCTestCase {
             top = max(top, d)
         }
         XCTAssertGreaterThan(top, 0, "scale 3 changed the picture")
-        let expected = String(format: "change mean %.1f max %d", Double(sum) / Double(b.width * b.height), top)
+        let expected = String(format: "change mean %.1f · max %d", Double(sum) / Double(b.width * b.height), top)
         XCTAssertTrue(changedLabel.contains(expected), "\(changedLabel) lacks \(expected)")
     }
 

@@ -207,7 +207,7 @@ final class TUITmuxTests: XCTestCase {
         pane.wait(for: "re-rolled from scale 10")
         pane.wait(for: "ready")
         try pane.keys("s")
-        pane.wait(for: "saved scalewise-c0-0-edit-1.png")
+        pane.wait(for: "saved scalewise-c0-0r10-edit.png")  // its own seeds from scale 10 on
         try pane.keys("Escape")
         pane.wait(for: "pick the region again")
         try pane.keys("Escape")
@@ -225,7 +225,7 @@ final class TUITmuxTests: XCTestCase {
         XCTAssertEqual([rec.family, rec.className], ["flexvar", "c0"])
         XCTAssertNil(rec.scaleSeeds)
         let rerolled = try GenerationRecord.parse(try XCTUnwrap(
-            try PNG.read(pane.dir.appendingPathComponent("scalewise-c0-0-edit-1.png").path).1["scalewise"]))
+            try PNG.read(pane.dir.appendingPathComponent("scalewise-c0-0r10-edit.png").path).1["scalewise"]))
         XCTAssertEqual(rerolled.edit, label)
         XCTAssertNotNil(rerolled.scaleSeeds, "the re-roll is recorded")
 

@@ -194,8 +194,10 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
         }
         var items: [(String, String)] = [
             ("Steps", "\(schedule.count)"), ("Sampler", family.uppercased()), ("CFG scale", fmt(cfg)),
-            ("Seed", "\(seed)"), ("Top-k", "\(topK)"), ("Top-p", fmt(topP)),
+            ("Seed", "\(seed)"),
         ]
+        if let runs = scaleSeedRuns { items.append(("Scale seeds", runs)) }
+        items += [("Top-k", "\(topK)"), ("Top-p", fmt(topP))]
         if moreSmooth { items.append(("More smooth", "true")) }
         if let m = cfgMode ?? (constantCFG == true ? .constant : nil) { items.append(("CFG mode", m.rawValue)) }
         if let t = temperature { items.append(("Temperature", fmt(t))) }
@@ -213,6 +215,23 @@ public struct GenerationRecord: Codable, Sendable, Equatable {
             }
         }
         return "\(className)\n" + items.map { "\($0.0): \(q($0.1))" }.joined(separator: ", ")
+    }
+
+    /// The first scale (from 1) whose seed is not `seed`: where a re-roll or a kept variation starts; nil for a
+    /// plain image.
+    public var rerolledFrom: Int? {
+        scaleSeeds?.firstIndex { $0 != seed }.map { $0 + 1 }
+    }
+
+    /// Per-scale seeds as runs, "0 ×6, 2434294736 ×4", when they are not all `seed` (the `parameters` text would
+    /// otherwise name a seed that does not make the image).
+    public var scaleSeedRuns: String? {
+        guard let seeds = scaleSeeds, rerolledFrom != nil else { return nil }
+        var runs: [(UInt64, Int)] = []
+        for s in seeds {
+            if let last = runs.last, last.0 == s { runs[runs.count - 1].1 += 1 } else { runs.append((s, 1)) }
+        }
+        return runs.map { "\($0.0) ×\($0.1)" }.joined(separator: ", ")
     }
 
     /// 3 → "3", 0.95 → "0.95"; never traps (∞, NaN and |v| ≥ 2^63 have no Int).
