@@ -194,11 +194,15 @@ func numbered(_ path: String, _ i: Int) -> String {
     return "\(base)-\(String(format: "%04d", i)).\(ext.isEmpty ? "png" : ext)"
 }
 
-/// A one-line progress bar on stderr.
+/// Progress on stderr: a bar redrawn in place on a terminal (ASCII when the locale is not UTF-8), one summary line
+/// per image when stderr is a file or a pipe, so a log holds no carriage-return frames.
 final class Progress {
     let total: Int, label: String
-    private var lines: [String] = []
     private var ms = 0.0
+    private var last = ""
+    private let live = isatty(STDERR_FILENO) != 0
+    private let unicode = localeIsUTF8()
+
     init(total: Int, label: String) {
         self.total = total
         self.label = label
@@ -206,15 +210,31 @@ final class Progress {
 
     func update(_ r: ScaleResult) {
         ms += r.milliseconds
-        let done = r.index + 1, width = 20
-        let bar = String(repeating: "█", count: done * width / total) + String(repeating: "░", count: width - done * width / total)
-        let text = "\r\(label.isEmpty ? "" : label + " ")\(bar) scale \(done)/\(total) \(r.shape) cfg \(String(format: "%.2f", r.guidance)) \(String(format: "%6.0f", r.milliseconds)) ms"
+        let done = r.index + 1, width = 20, filled = done * width / total
+        let shape = unicode ? r.shape.description : "\(r.shape.h)x\(r.shape.w)"
+        last = "\(label.isEmpty ? "" : label + " ")scale \(done)/\(total) \(shape) cfg \(String(format: "%.2f", r.guidance))"
+        guard live else { return }
+        let bar = String(repeating: unicode ? "█" : "#", count: filled)
+            + String(repeating: unicode ? "░" : "-", count: width - filled)
+        let text = "\r\(label.isEmpty ? "" : label + " ")\(bar) scale \(done)/\(total) \(shape) cfg "
+            + "\(String(format: "%.2f", r.guidance)) \(String(format: "%6.0f", r.milliseconds)) ms"
         FileHandle.standardError.write(Data(text.utf8))
     }
 
     func finish(decodeMs: Double) {
-        FileHandle.standardError.write(Data(String(format: " | transformer %.0f ms, decode %.0f ms\n", ms, decodeMs).utf8))
+        let times = String(format: "transformer %.0f ms, decode %.0f ms\n", ms, decodeMs)
+        FileHandle.standardError.write(Data((live ? " | " + times : last + " | " + times).utf8))
     }
+}
+
+/// Whether the locale's character set is UTF-8, from LC_ALL, LC_CTYPE and LANG in that order (the first one set
+/// decides, as setlocale would).
+func localeIsUTF8(_ env: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+    guard let value = ["LC_ALL", "LC_CTYPE", "LANG"].lazy.compactMap({ env[$0] }).first(where: { !$0.isEmpty }) else {
+        return false
+    }
+    let v = value.lowercased()
+    return v.contains("utf-8") || v.contains("utf8")
 }
 
 /// "1,2,4" → squares; "1x1,2x3" → h×w steps.

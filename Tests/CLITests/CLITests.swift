@@ -93,6 +93,20 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(forced.stdout.contains("\"blas_kernels\": \"Prescott\""), forced.stdout)
     }
 
+    /// Progress redrawn with carriage returns is for a terminal; a log (stderr to a file or pipe) gets one plain
+    /// summary line per image, in ASCII when the locale is not UTF-8.
+    func testProgressInALogIsOneLine() throws {
+        let r = try run(["generate", "--model", model, "--class", "3", "-o", tmp + "/log.png"],
+                        environment: ["LC_ALL": "C"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(r.stderr.contains("\r"), r.stderr)
+        let lines = r.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 2, r.stderr)  // the summary, then "saved …"
+        XCTAssertTrue(lines[0].hasPrefix("scale 10/10 16x16 cfg "), r.stderr)
+        XCTAssertTrue(lines[0].contains("| transformer "), r.stderr)
+        XCTAssertTrue(r.stderr.allSatisfy(\.isASCII), r.stderr)
+    }
+
     func testMissingClassIsUsageError() throws {
         let r = try run(["generate", "--model", model, "-o", tmp + "/x.png"])
         XCTAssertEqual(r.status, 64)
