@@ -70,7 +70,7 @@ enum WorkerEvent: Sendable {
     /// One cell of an `xy` job: its index, final image and record.
     case xyCell(epoch: Int, index: Int, image: RGBImage, record: GenerationRecord)
     /// A running X/Y cell finished scale `done` of `total`: its projection.
-    case xyStep(epoch: Int, index: Int, done: Int, total: Int, image: RGBImage)
+    case xyStep(epoch: Int, index: Int, done: Int, total: Int, image: RGBImage?)
 }
 
 /// Runs the engine on its own thread. Sessions are not thread-safe; this thread is the only one that
@@ -208,6 +208,7 @@ final class Worker: @unchecked Sendable {
                 guard !cancelled() else { return }
                 let s = try Worker.session(spec)
                 s.keepLogits = false
+                post(.xyStep(epoch: epoch, index: i, done: 0, total: s.scales.count, image: nil))  // started
                 while s.completed < s.scales.count {
                     guard !cancelled() else { return }
                     _ = try s.step()

@@ -116,10 +116,11 @@ extension App {
         logLine("xy \(text)")
     }
 
-    /// A running cell finished another scale: its projection stands in for the picture until the cell is done.
-    func xyCellStep(_ ep: Int, _ i: Int, _ done: Int, _ total: Int, _ image: RGBImage) {
+    /// A running cell started (no image yet) or finished another scale: its projection stands in for the picture
+    /// until the cell is done.
+    func xyCellStep(_ ep: Int, _ i: Int, _ done: Int, _ total: Int, _ image: RGBImage?) {
         guard ep == epoch, var v = xy, i < v.images.count, v.images[i] == nil else { return }
-        v.previews[i] = image
+        if let image { v.previews[i] = image }
         v.progress[i] = (done, total)
         xy = v
         logLine("xy progress cell=\(i + 1) k=\(done)/\(total)")

@@ -140,6 +140,9 @@ final class XYViewTmuxTests: XCTestCase {
         XCTAssertFalse(first.contains("seed=12"), "the last cell is past the edge")
         let log = pane.waitLog("xy cell 12 ")
         let step = try XCTUnwrap(log.range(of: "xy progress cell=1 k=1/10"), "cell 1's first scale was shown")
+        // A started cell says so (0/10) before its first scale is done, and is no longer "queued".
+        let started = try XCTUnwrap(log.range(of: "xy progress cell=1 k=0/10"), "cell 1's start was shown")
+        XCTAssertLessThan(started.lowerBound, step.lowerBound)
         XCTAssertLessThan(step.lowerBound, try XCTUnwrap(log.range(of: "xy cell 1 ")).lowerBound, "before cell 1 was done")
         for _ in 0..<11 { try pane.keys("Right") }
         pane.waitLog("xy select 12 seed=12")
