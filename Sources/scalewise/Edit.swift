@@ -87,10 +87,7 @@ struct Edit: ParsableCommand {
         var rec = GenerationRecord(generator: gen, session: session)
         rec.edit = plan.description
         try writePNG(out, text: [("parameters", rec.a1111), ("scalewise", try rec.json)], to: output, overwrite: force)
-        if output == "-" {
-            FileHandle.standardError.write(Data("saved to standard output\n".utf8))  // stdout holds the PNG
-        } else {
-            print("saved \(output)")
-        }
+        // On stderr, as generate does: stdout is kept for data (the PNG itself with -o -).
+        FileHandle.standardError.write(Data("saved \(output == "-" ? "to standard output" : output)\n".utf8))
     }
 }
