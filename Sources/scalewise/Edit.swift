@@ -20,7 +20,7 @@ struct Edit: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: [.customShort("c"), .customLong("class")], parsing: .unconditional, help: "Class index or name.") var classLabel: String
     @Option(name: .shortAndLong, help: "Input image (PNG).") var image: String
-    @Option(help: "Mask PNG (white = regenerate).") var mask: String?
+    @Option(help: "Mask PNG (white = regenerate): the image's size, or its aspect (scaled).") var mask: String?
     @Option(help: "Extend the canvas: left, right, up or down (the output is the image plus the new half).") var extend: String?
     @Option(help: "Refine: keep the image's steps up to this size (e.g. 4), regenerate the rest.") var refine: Int?
     @Option(parsing: .unconditional, help: "Seed; -1 picks a random one.") var seed = SeedFlag(0)
@@ -71,7 +71,7 @@ struct Edit: ParsableCommand {
         schedule = EditPlan.schedule(schedule, width: input.width, height: input.height)
         let plan: EditPlan
         if let m = mask {
-            plan = .inpaint(mask: try PNG.read(m).0)
+            plan = .inpaint(mask: try checkedMask(m, for: input))
         } else if let side = extend {
             plan = .extend(side)
         } else {
@@ -90,4 +90,18 @@ struct Edit: ParsableCommand {
         // On stderr, as generate does: stdout is kept for data (the PNG itself with -o -).
         FileHandle.standardError.write(Data("saved \(output == "-" ? "to standard output" : output)\n".utf8))
     }
+}
+
+/// The mask PNG at `path`: the image's size, or its aspect at another size (scaled to it, which is said on
+/// stderr); any other shape would stretch the region it marks, and is refused.
+func checkedMask(_ path: String, for image: RGBImage) throws -> RGBImage {
+    let mask = try PNG.read(path).0
+    guard mask.width != image.width || mask.height != image.height else { return mask }
+    guard mask.width * image.height == mask.height * image.width else {
+        throw EngineError.badArgument("mask \(path) is \(mask.width)×\(mask.height) and the image \(image.width)×"
+                                      + "\(image.height): the mask needs the image's size or at least its aspect")
+    }
+    let note = "mask \(mask.width)×\(mask.height) scaled to the image's \(image.width)×\(image.height)\n"
+    FileHandle.standardError.write(Data(note.utf8))
+    return mask
 }

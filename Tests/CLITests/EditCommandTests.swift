@@ -50,6 +50,23 @@ final class EditCommandTests: XCTestCase {
         ["edit", "--model", model, "--class", "3", "--image", dir + "/in.png"] + extra
     }
 
+    /// A mask of the image's aspect at another size is scaled (and says so); another aspect would stretch the
+    /// region it marks and is refused.
+    func testMaskOfAnotherSize() throws {
+        var half = RGBImage(width: 16, height: 16)
+        for y in 3..<11 { for x in 6..<15 { for c in 0..<3 { half.pixels[(y * 16 + x) * 3 + c] = 255 } } }
+        try PNG.write(half, to: dir + "/half.png")
+        let (status, _, err) = try scalewise(edit(["--mask", dir + "/half.png", "-o", dir + "/half-out.png"]))
+        XCTAssertEqual(status, 0, err)
+        XCTAssertTrue(err.contains("mask 16×16 scaled to the image's 32×32"), err)
+        try PNG.write(RGBImage(width: 16, height: 32), to: dir + "/tall.png")
+        let (bad, _, badErr) = try scalewise(edit(["--mask", dir + "/tall.png", "-o", dir + "/tall-out.png"]))
+        XCTAssertEqual(bad, 1, badErr)
+        XCTAssertTrue(badErr.hasPrefix("Error: mask ") && badErr.contains("16×32 and the image 32×32"), badErr)
+        XCTAssertEqual(badErr.split(separator: "\n").count, 1, badErr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/tall-out.png"))
+    }
+
     func testInpaintWritesImageAndRecord() throws {
         let (status, out, err) = try scalewise(edit(["--mask", dir + "/mask.png", "-o", dir + "/out.png"]))
         XCTAssertEqual(status, 0, err)
