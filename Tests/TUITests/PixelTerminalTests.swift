@@ -221,4 +221,39 @@ extension PixelTerminalTests {
         XCTAssertTrue(after.contains { $0.controls["a"] == "d" && $0.controls["d"] == "I" && $0.controls["i"] == id }, "image freed")
         XCTAssertTrue(after.contains { $0.controls["a"] == "p" && $0.controls["p"] == "1" }, "the canvas is back")
     }
+
+    /// Sixel: the history browser's picture is a sixel that decodes to the logged PNG (a whole-number zoom, within the
+    /// registers' precision), and closing the browser paints the canvas again.
+    func testHistoryPictureInSixels() throws {
+        let t = try FakeTerminal([TmuxPane.binary!, "tui", "--model", TmuxPane.fixtureModel, "--threads", "1"], kind: .sixel,
+                                 env: ["SCALEWISE_TUI_LOG": "{dir}/tui.log"])
+        t.waitFile("tui.log", contains: "graphics sixel")
+        t.type("\r")
+        t.waitFile("tui.log", contains: "history /", timeout: 90)
+        let before = t.output.count
+        t.type("b")
+        t.waitFile("tui.log", contains: "history browser 1")
+        t.pump(until: { Self.endsASixel(Array($0[before...])) }, timeout: 10)
+        let opened = t.output.count
+        t.type("\u{1B}")
+        let repainted = t.pump(until: { Self.endsASixel(Array($0[opened...])) }, timeout: 10)
+        t.type("q")
+        XCTAssertEqual(t.waitExit(), 0)
+
+        let log = t.logLines.first { $0.hasPrefix("history /") }
+        let png = try PNG.read(String(try XCTUnwrap(log).dropFirst("history ".count))).0
+        let shown = try GraphicsDecode.sixelStrings(Array(t.output[before..<opened])).map { try GraphicsDecode.sixel($0) }
+        let match = shown.first { s in
+            let zoom = s.width / png.width
+            guard zoom > 1, s.width == zoom * png.width, let u = GraphicsDecode.unzoom(s, by: zoom) else { return false }
+            return GraphicsDecode.maxDifference(u, png) <= 2
+        }
+        XCTAssertNotNil(match, "a sixel of the browser is the logged PNG, zoomed (\(shown.map { "\($0.width)×\($0.height)" }))")
+        XCTAssertTrue(repainted, "the canvas is painted again after the browser closes")
+    }
+
+    /// Whether `bytes` hold a whole sixel: a DCS string with its terminator (ST) already written.
+    static func endsASixel(_ bytes: [UInt8]) -> Bool {
+        GraphicsDecode.sixelStrings(bytes).contains { $0.count >= 2 && $0[$0.count - 2] == 0x1B && $0.last == 0x5C }
+    }
 }
