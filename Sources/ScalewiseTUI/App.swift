@@ -333,11 +333,16 @@ final class App {
 
     var busy: Bool { worker.isBusy }
 
+    /// Stops the worker's job and starts a new epoch: results still in flight carry the old one and are dropped.
+    func dropWork() {
+        worker.cancel()
+        epoch += 1
+    }
+
     /// New sessions with the current class and options; re-runs up to `advanceTo` scales.
     /// `seeds`: per-scale seeds of a re-rolled image opened from its record.
     func reconfigure(advanceTo n: Int, seeds: [UInt64]? = nil) {
-        worker.cancel()
-        epoch += 1
+        dropWork()
         runCompleted = false
         rerolled = seeds != nil
         variations = nil
@@ -398,8 +403,7 @@ final class App {
     /// Re-samples scales `k`… with `seed` and runs to `to` scales (at least `k` + 1).
     func reroll(from k: Int, seed: UInt64, to: Int) {
         let n = max(to, k + 1)
-        worker.cancel()
-        epoch += 1
+        dropWork()
         for i in lanes.indices where lanes[i].frames.count > k { lanes[i].frames.removeSubrange(k...) }
         cellCache = [:]
         heatCache = [:]

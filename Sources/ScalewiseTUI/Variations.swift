@@ -68,8 +68,7 @@ extension App {
         if lanes.count > 1 { return message = "variations need one model (v closes compare mode)" }
         let from = max(0, shown(0) - 1)
         // The run in flight stops; the image on screen stays as it is until a candidate is kept.
-        worker.cancel()
-        epoch += 1
+        dropWork()
         viewGoal = min(viewGoal, lanes[0].frames.count)
         let seeds = (0..<variationCount).map { _ in randomSeed() }
         variations = Variations(from: from, seeds: seeds)
@@ -97,8 +96,7 @@ extension App {
     }
 
     func closeVariations() {
-        worker.cancel()
-        epoch += 1
+        dropWork()
         variations = nil
         message = "variations closed, image unchanged"
         logLine("variations closed")
@@ -139,8 +137,7 @@ extension App {
     /// New seeds from the same scale (after `r`, or a changed count).
     private func rollAgain() {
         guard let v = variations else { return }
-        worker.cancel()
-        epoch += 1
+        dropWork()
         let seeds = (0..<variationCount).map { _ in randomSeed() }
         variations = Variations(from: v.from, seeds: seeds)
         worker.submit(.variations(from: v.from, seeds: seeds), epoch: epoch)

@@ -107,8 +107,7 @@ extension App {
             logLine("xy refused: \(error)")
             return
         }
-        worker.cancel()
-        epoch += 1
+        dropWork()
         viewGoal = min(viewGoal, lanes[0].frames.count)
         xy = XYView(axes: axes, cells: cells)
         worker.submit(.xy(cells: cells), epoch: epoch)
@@ -151,8 +150,7 @@ extension App {
     }
 
     func closeXY() {
-        worker.cancel()
-        epoch += 1
+        dropWork()
         xy = nil
         message = "X/Y view closed, image unchanged"
         logLine("xy closed")
